@@ -1,0 +1,72 @@
+"""The Cell protocol shared by every recurrent cell.
+
+A cell computes one time step and never loops over time itself:
+
+    h_t, state_t = cell(x_t, state_{t-1})          # x_t: (batch, input_size)
+
+`state` is a tensor or a tuple of tensors (e.g. ``(h, c)`` for the LSTM); `h_t` has `output_size`
+features. The loop lives in `longrnn.models.Recurrent`, which splits the step in two so the input
+projection is computed once for the whole sequence (one large matmul instead of T small ones):
+
+    xp = cell.project_input(x)                      # (batch, time, ...) all at once
+    for xp_t in xp.unbind(1):                       # unbind: backward stays O(T)
+        h_t, state = cell.step(xp_t, state)
+
+`forward(x_t, state)` is ``step(project_input(x_t), state)``, so a cell is also usable on its own.
+A cell may offer `fused_forward(x, state) -> (outputs, final_state)`, a whole-sequence kernel
+(e.g. the fused `torch.nn.LSTM`); it returns ``None`` when its options have no such kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+State = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+class Cell(nn.Module):
+    """Base class: subclasses set the sizes and implement `init_state` and `step`."""
+
+    input_size: int
+    hidden_size: int
+    output_size: int
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        raise NotImplementedError
+
+    def project_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything of the step that depends on the input only; works on (..., input_size)."""
+        return x
+
+    def step(self, x_proj: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        raise NotImplementedError
+
+    def forward(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        return self.step(self.project_input(x_t), state)
+
+    def fused_forward(self, x: torch.Tensor, state: State):
+        """A whole-sequence kernel giving the same result as the step loop, or None if there is none."""
+        return None
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def map_state(fn, state: State) -> State:
+    """Apply ``fn`` to every tensor of a state (a tensor or a tuple of tensors)."""
+    if isinstance(state, tuple):
+        return tuple(fn(s) for s in state)
+    return fn(state)
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph at a state, e.g. between truncated-BPTT chunks."""
+    return map_state(torch.Tensor.detach, state)
+
+
+def stack_states(states: list[State], dim: int = 1) -> State:
+    """Stack a list of per-step states into one state whose tensors have a time axis at ``dim``."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.stack(parts, dim) for parts in zip(*states))
+    return torch.stack(states, dim)

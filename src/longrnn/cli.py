@@ -1,0 +1,225 @@
+"""The ``longrnn`` command: train, eval, list, report, bench, demo.
+
+Flags of ``train`` are the config keys with dashes (see `longrnn.config`); ``--config FILE.toml``
+and ``--set key=value`` reach every key. Precedence: defaults < config file < flags < --set.
+Bad input prints one line naming the bad value and what is allowed, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from longrnn.errors import UsageError
+
+DEMO = ["--task", "adding", "--seq-len", "100", "--cell", "lstm", "--hidden-size", "64",
+        "--steps", "3000", "--eval-every", "100", "--lr", "3e-3"]
+
+
+# --- train ---------------------------------------------------------------------------------------
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from longrnn.config import SECTIONS, RunConfig, flag_name
+
+    defaults = RunConfig()
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"[{section}]")
+        for f in dataclasses.fields(cls):
+            if f.name == "options":
+                continue
+            key = f"{section}.{f.name}"
+            default = getattr(getattr(defaults, section), f.name)
+            kind = type(default) if default is not None else int
+            if kind is bool:
+                group.add_argument(f"--{flag_name(key)}", dest=key, action=argparse.BooleanOptionalAction,
+                                   default=argparse.SUPPRESS, help=f"default {default}")
+            else:
+                group.add_argument(f"--{flag_name(key)}", dest=key, type=kind, default=argparse.SUPPRESS,
+                                   metavar=kind.__name__.upper(), help=f"default {default}")
+    parser.add_argument("--out", dest="out", default=argparse.SUPPRESS, help="folder for run directories (default runs)")
+    parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="run directory name (default: from the config)")
+    parser.add_argument("--config", help="a TOML config file (see experiments/)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any key, e.g. --set task.permuted=true --set train.clip=0")
+
+
+def config_from_args(args) -> "RunConfig":  # noqa: F821
+    from longrnn.config import RunConfig, apply_overrides, leaf_keys, load, set_key
+
+    config = load(args.config) if args.config else RunConfig()
+    for key in leaf_keys():
+        if key in vars(args):
+            set_key(config, key, vars(args)[key])
+    return apply_overrides(config, args.set)
+
+
+def _print_result(summary: dict) -> None:
+    metric = summary["main_metric"]
+    val = (summary["validation"] or {}).get(metric)
+    test = (summary["test"] or {}).get(metric)
+    base = summary["baseline"].get(metric)
+    fmt = lambda v: "—" if v is None else f"{v:.4g}"  # noqa: E731
+    print(f"{summary['status']}: {summary['task']} T={summary['seq_len']} {summary['cell']} after {summary['steps']} steps"
+          f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)},"
+          f" memoryless baseline {fmt(base)}")
+    print(f"run directory: {summary['run_dir']}")
+
+
+def cmd_train(args) -> int:
+    from longrnn.training import train
+
+    summary = train(config_from_args(args), resume=args.resume, quiet=args.quiet)
+    _print_result(summary)
+    return 1 if summary["status"] == "diverged" else 0
+
+
+# --- eval ----------------------------------------------------------------------------------------
+def cmd_eval(args) -> int:
+    import torch
+
+    from longrnn import runs
+    from longrnn.training import build_model, build_task, evaluate
+
+    for run_dir in runs.find_runs(args.runs):
+        config = runs.read_config(run_dir)
+        if not (run_dir / runs.MODEL).exists():
+            raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
+        task = build_task(config)
+        model = build_model(config, task)
+        model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
+        result = {"run": str(run_dir), "baseline": task.baseline()}
+        for split in args.split:
+            result[split] = evaluate(model, task, split, config.train.eval_batch_size)
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+# --- list ----------------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    from longrnn import cells, tasks
+    from longrnn.training.bptt import TRAINERS
+    from longrnn.training.optim import OPTIMIZERS, SCHEDULES
+
+    sections = {"cells": cells.available(), "tasks": tasks.available(), "trainers": TRAINERS,
+                "optimizers": OPTIMIZERS, "schedules": SCHEDULES}
+    try:
+        from longrnn import gates
+
+        sections["gates"] = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in gates.GATES.items()}
+    except ImportError:
+        pass
+    chosen = [args.what] if args.what else list(sections)
+    for name in chosen:
+        if name not in sections:
+            from longrnn.errors import unknown
+
+            raise unknown("list", name, sections)
+        print(f"{name}:")
+        width = max(map(len, sections[name]))
+        for key, desc in sections[name].items():
+            print(f"  {key:<{width}}  {desc}")
+    return 0
+
+
+# --- report --------------------------------------------------------------------------------------
+def cmd_report(args) -> int:
+    from longrnn.report import report
+
+    print(report(args.runs, args.out, plots=not args.no_plots), end="")
+    return 0
+
+
+# --- bench ---------------------------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    import platform
+
+    import torch
+
+    from longrnn.bench import speed, speed_table
+
+    rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
+                 args.threads, args.warmup, args.repeats, quiet=args.quiet)
+    setup = (f"B={args.batch_size}, T={args.seq_len}, H={args.hidden_size}, I={args.input_size}, "
+             f"{args.threads} thread(s), median of {args.repeats} after {args.warmup} warm-up; "
+             f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(speed_table(rows, setup), end="")
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    from longrnn.report import report
+
+    out = args.out or tempfile.mkdtemp(prefix="longrnn-demo-")
+    train_args = build_parser().parse_args(["train", *DEMO, "--out", out, *(["--quiet"] if args.quiet else [])])
+    print("demo: an LSTM learns the adding problem (T=100) on the CPU; this takes a few minutes.")
+    code = cmd_train(train_args)
+    print()
+    print(report([out], out), end="")
+    print(f"\nreport, table and curves written to {out}")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="longrnn", description="Recurrent networks for very long-term dependencies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one model on one task, writing a run directory")
+    _add_config_flags(p)
+    p.add_argument("--resume", action="store_true", help="continue the run directory from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="score a run's best model on its validation and test sets")
+    p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
+    p.add_argument("--split", nargs="+", choices=["validation", "test"], default=["validation", "test"])
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("list", help="cells, tasks, trainers, optimizers, schedules, each with a description")
+    p.add_argument("what", nargs="?", help="one section only, e.g. cells")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("report", help="Markdown + CSV tables and learning curves from run directories")
+    p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
+    p.add_argument("--out", help="where to write report.md, report.csv, curves.png (default: the first folder)")
+    p.add_argument("--no-plots", action="store_true", help="skip curves.png")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("bench", help="speed benchmarks as ratios against torch.nn.LSTM")
+    bench = p.add_subparsers(dest="bench", required=True)
+    s = bench.add_parser("speed", help="one training step (forward + backward) of each cell vs torch.nn.LSTM")
+    s.add_argument("--cells", nargs="+", help="cells to time (default: all)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--seq-len", type=int, default=1000)
+    s.add_argument("--hidden-size", type=int, default=128)
+    s.add_argument("--input-size", type=int, default=32)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--warmup", type=int, default=1)
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="a real training run on the CPU (a few minutes) and its results table")
+    p.add_argument("--out", help="folder for the run (default: a new temporary folder)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"longrnn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("longrnn: interrupted; a train run continues with the same command plus --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

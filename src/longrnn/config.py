@@ -1,0 +1,220 @@
+"""Run configuration: four dataclasses, TOML in and out, and ``--set section.key=value`` overrides.
+
+    RunConfig(task=TaskConfig(...), model=ModelConfig(...), train=TrainConfig(...), out="runs")
+
+Every leaf key is also a CLI flag with dashes (``train.batch_size`` is ``--batch-size``), except
+``task.name`` (``--task``) and ``model.cell`` (``--cell``). Keys a task or cell accepts beyond these
+fields (e.g. ``--set task.permuted=true``, ``--set model.nonlinearity=tanh``) go into its ``options``
+table and are checked by `make_task` / `make_cell`. A key that exists nowhere is a `UsageError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from longrnn.errors import UsageError
+
+
+@dataclass
+class TaskConfig:
+    name: str = "adding"
+    seq_len: int | None = None  # None: the task's default (tasks without a length take none)
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"
+    hidden_size: int = 128
+    layers: int = 1
+    dropout: float = 0.0
+    fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    trainer: str = "bptt"  # bptt (full) or tbptt (truncated, chunks of tbptt_len steps)
+    tbptt_len: int = 50
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam, rmsprop, sgd
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    schedule: str = "constant"  # constant, cosine, step
+    warmup_steps: int = 0  # linear learning-rate warm-up
+    eval_every: int = 100
+    eval_batch_size: int = 500
+    stop_when_solved: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
+
+
+@dataclass
+class RunConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out: str = "runs"
+    name: str = ""  # run directory name; empty: derived from the config
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> str:
+        """A short hash of everything that defines the experiment except the seed and where it is written."""
+        d = self.to_dict()
+        for key in ("out", "name"):
+            d.pop(key)
+        d["train"].pop("seed")
+        d["train"].pop("threads")
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        t = self.task.seq_len if self.task.seq_len is not None else "default"
+        return f"{self.task.name}-T{t}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+
+
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
+FLAG_NAMES = {"task.name": "task", "model.cell": "cell"}
+
+
+def leaf_keys() -> list[str]:
+    """Every dotted key of the config, e.g. ``train.lr``, except the free-form ``options`` tables."""
+    keys = []
+    for section, cls in SECTIONS.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(cls) if f.name != "options"]
+    return keys + ["out", "name"]
+
+
+def flag_name(key: str) -> str:
+    return FLAG_NAMES.get(key, key.split(".")[-1]).replace("_", "-")
+
+
+def parse_value(text: str):
+    """Read a ``--set`` value as TOML does: true/false, int, float, a [list], else a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _coerce(key: str, value, default):
+    """Convert ``value`` to the type of the field's default, with a clear error if it can't be."""
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if isinstance(value, bool):
+            return value
+    elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif kind is str and isinstance(value, str):
+        return value
+    raise UsageError(f"{key} must be of type {kind.__name__}, got {value!r}")
+
+
+def set_key(config: RunConfig, key: str, value) -> None:
+    """Set a dotted key, e.g. ``set_key(c, "train.lr", 1e-3)`` or ``set_key(c, "task.permuted", True)``."""
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in ("out", "name"):
+        setattr(config, parts[0], _coerce(key, value, ""))
+        return
+    if parts[0] not in SECTIONS or len(parts) < 2:
+        raise UsageError(f"unknown config key {key!r}; allowed: {', '.join(leaf_keys())} (or task.X / model.X options)")
+    section = getattr(config, parts[0])
+    names = {f.name for f in dataclasses.fields(section)}
+    if parts[1] == "options" and len(parts) == 3:
+        parts = [parts[0], parts[2]]
+    if len(parts) != 2:
+        raise UsageError(f"unknown config key {key!r}")
+    name = parts[1]
+    if name in names and name != "options":
+        default = getattr(SECTIONS[parts[0]](), name)
+        if name == "seq_len":
+            default = 0
+        setattr(section, name, _coerce(key, value, default))
+    elif parts[0] in ("task", "model"):
+        section.options[name] = value
+    else:
+        allowed = sorted(n for n in names)
+        raise UsageError(f"unknown config key {key!r}; allowed in [{parts[0]}]: {', '.join(allowed)}")
+
+
+def apply_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
+    """Apply ``key=value`` strings (the CLI's ``--set``)."""
+    for item in assignments:
+        if "=" not in item:
+            raise UsageError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        set_key(config, key.strip(), parse_value(text.strip()))
+    return config
+
+
+def from_dict(d: dict) -> RunConfig:
+    """Build a RunConfig from nested dicts (e.g. a parsed TOML file); every key is checked."""
+    config = RunConfig()
+    for key, value in d.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise UsageError(f"config section [{key}] must be a table, got {value!r}")
+            for sub, v in value.items():
+                if sub == "options" and isinstance(v, dict):
+                    for opt, ov in v.items():
+                        set_key(config, f"{key}.{opt}", ov)
+                else:
+                    set_key(config, f"{key}.{sub}", v)
+        else:
+            set_key(config, key, value)
+    return config
+
+
+def load(path: str | Path) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"config file {str(path)!r} does not exist")
+    try:
+        return from_dict(tomllib.loads(path.read_text()))
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+
+
+# --- writing TOML (tomllib only reads) ------------------------------------------------------------
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def to_toml(config: RunConfig) -> str:
+    """TOML text for a config; ``None`` values are left out (TOML has no null)."""
+    d = config.to_dict()
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if k not in SECTIONS]
+    for section in SECTIONS:
+        options = d[section].pop("options", {})
+        lines += ["", f"[{section}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items() if v is not None]
+        if options:
+            lines += ["", f"[{section}.options]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in options.items()]
+    return "\n".join(lines) + "\n"

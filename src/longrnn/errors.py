@@ -1,0 +1,36 @@
+"""User-facing errors.
+
+`UsageError` is raised for bad input a person can fix (an unknown name, a negative length, a config key
+that does not exist, a missing optional extra). Its message names the bad value and what is allowed.
+The CLI prints it as one line and exits with status 2.
+"""
+
+
+class UsageError(ValueError):
+    """Bad input from a user: the message names the bad value and what is allowed."""
+
+
+def unknown(kind: str, name: object, allowed) -> UsageError:
+    """An error for an unknown name, e.g. ``unknown("cell", "lstn", ["gru", "lstm"])``."""
+    return UsageError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(map(str, allowed)))}")
+
+
+def require_extra(module: str, extra: str):
+    """Import an optional dependency, or raise a UsageError naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise UsageError(
+            f"{module} is not installed; install the extra: pip install 'longrnn[{extra}]'"
+        ) from e
+
+
+def check_positive(name: str, value, allow_zero: bool = False):
+    """Return ``value`` if it is a positive int (or >= 0 with ``allow_zero``), else raise UsageError."""
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "a non-negative" if allow_zero else "a positive"
+        raise UsageError(f"{name} must be {what} integer, got {value!r}")
+    return value

@@ -1,0 +1,132 @@
+"""Sequence models: the time loop (`Recurrent`) and a stack of layers with a readout (`SequenceModel`).
+
+`Recurrent` runs one cell over a sequence. It computes the input projection for all steps at once,
+then loops with ``unbind(1)`` — indexing ``x[:, t]`` inside a differentiated loop would make backward
+O(T²). Parametrized weights (e.g. an orthogonal recurrent matrix) are computed once per call, not once
+per step, through ``torch.nn.utils.parametrize.cached()``. When the cell offers a fused whole-sequence
+kernel and per-step states are not requested, that kernel is used instead (same outputs and gradients,
+tested in tests/test_cells.py).
+
+`SequenceModel` stacks layers (optional dropout between them) and reads out with a linear head on the
+last step (``readout="last"``: y is (batch, output_size)) or on every step (``readout="all"``: y is
+(batch, time, output_size)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from longrnn.cells import Cell, State, make_cell, stack_states
+from longrnn.errors import UsageError, check_positive
+
+READOUTS = ("last", "all")
+
+
+class Recurrent(nn.Module):
+    """Run ``cell`` over (batch, time, input_size); returns outputs (batch, time, output_size)."""
+
+    def __init__(self, cell: Cell, fused: bool = True):
+        super().__init__()
+        self.cell = cell
+        self.fused = fused
+
+    def forward(self, x: torch.Tensor, state: State | None = None, return_states: bool = False):
+        """Returns ``(outputs, final_state)``, plus the per-step states when ``return_states``.
+
+        Per-step states have the structure of the cell's state with a time axis at dim 1.
+        """
+        if state is None:
+            state = self.cell.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        if self.fused and not return_states:
+            fused = self.cell.fused_forward(x, state)
+            if fused is not None:
+                return fused
+        with parametrize.cached():
+            outputs, states = [], []
+            for xp_t in self.cell.project_input(x).unbind(1):
+                h, state = self.cell.step(xp_t, state)
+                outputs.append(h)
+                if return_states:
+                    states.append(state)
+        outputs = torch.stack(outputs, 1)
+        if return_states:
+            return outputs, state, stack_states(states)
+        return outputs, state
+
+
+class SequenceModel(nn.Module):
+    """Stacked recurrent layers of one cell type and a linear readout.
+
+    ``SequenceModel("lstm", input_size=2, hidden_size=128, output_size=1)`` builds a one-layer LSTM
+    reading out on the last step. Cell options (e.g. ``nonlinearity="tanh"``) pass through to
+    `longrnn.cells.make_cell`.
+    """
+
+    def __init__(
+        self,
+        cell_name: str,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        num_layers: int = 1,
+        readout: str = "last",
+        dropout: float = 0.0,
+        fused: bool = True,
+        **cell_options,
+    ):
+        super().__init__()
+        check_positive("num_layers", num_layers)
+        check_positive("output_size", output_size)
+        if readout not in READOUTS:
+            raise UsageError(f"unknown readout {readout!r}; allowed: {', '.join(READOUTS)}")
+        if not 0.0 <= dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {dropout!r}")
+        layers = []
+        size = input_size
+        for _ in range(num_layers):
+            cell = make_cell(cell_name, size, hidden_size, **cell_options)
+            layers.append(Recurrent(cell, fused=fused))
+            size = cell.output_size
+        self.layers = nn.ModuleList(layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(size, output_size)
+        self.readout = readout
+        self.cell_name = cell_name
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [layer.cell for layer in self.layers]
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> list[State]:
+        return [cell.init_state(batch_size, device=device, dtype=dtype) for cell in self.cells]
+
+    def run(self, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
+        """Returns ``(y, final_state)``, plus a list with each layer's per-step states when asked."""
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise UsageError(
+                f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
+            )
+        if x.shape[1] == 0:
+            raise UsageError("expected at least one time step, got an empty sequence")
+        state = state if state is not None else [None] * len(self.layers)
+        finals, all_states = [], []
+        h = x
+        for i, (layer, s) in enumerate(zip(self.layers, state)):
+            if i > 0:
+                h = self.dropout(h)
+            out = layer(h, s, return_states=return_states)
+            h = out[0]
+            finals.append(out[1])
+            if return_states:
+                all_states.append(out[2])
+        y = self.head(h[:, -1] if self.readout == "last" else h)
+        if return_states:
+            return y, finals, all_states
+        return y, finals
+
+    def forward(self, x: torch.Tensor, state: list[State] | None = None):
+        """``(batch, time, input_size) -> (y, final_state)``; final_state has one entry per layer."""
+        return self.run(x, state)

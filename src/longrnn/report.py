@@ -1,0 +1,183 @@
+"""Tables and learning curves from run directories (they read nothing else).
+
+`report(paths, out)` writes, into ``out``:
+
+* ``report.md``  — one row per configuration (runs that differ only in seed are grouped), the main
+  metric on validation and test as mean ± std over seeds with n, the task's memoryless baseline
+  beside it, how many seeds solved or diverged; then one row per run, so every seed is visible;
+* ``report.csv`` — the per-configuration table, machine-readable;
+* ``curves.png`` — validation main metric against training step, one line per seed, the baseline
+  dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from longrnn import runs
+from longrnn.errors import UsageError, require_extra
+
+
+def _fmt(x, digits=4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def load_runs(paths) -> list[dict]:
+    """One record per run directory: its config, summary (None while unfinished) and metrics log."""
+    records = []
+    for run_dir in runs.find_runs(paths):
+        config = runs.read_config(run_dir)
+        records.append(
+            {
+                "dir": run_dir,
+                "config": config,
+                "summary": runs.read_summary(run_dir),
+                "metrics": runs.read_metrics(run_dir),
+            }
+        )
+    return records
+
+
+def _label(config) -> str:
+    m = config.model
+    opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **m.options}.items()))
+    return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g})"
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """Aggregate runs that share a configuration (everything but the seed)."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[r["config"].identity()].append(r)
+    rows = []
+    for config_id, group in groups.items():
+        done = [r["summary"] for r in group if r["summary"] is not None]
+        config = group[0]["config"]
+        first = done[0] if done else {}
+        metric = first.get("main_metric", "")
+        val = [s["validation"][metric] for s in done if s.get("validation")]
+        test = [s["test"][metric] for s in done if s.get("test")]
+        val_mean, val_std = _mean_std(val)
+        test_mean, test_std = _mean_std(test)
+        rows.append(
+            {
+                "task": config.task.name,
+                "seq_len": first.get("seq_len", config.task.seq_len),
+                "model": _label(config),
+                "config_id": config_id,
+                "metric": metric,
+                "n": len(test),
+                "runs": len(group),
+                "solved": sum(s["status"] == "solved" for s in done),
+                "diverged": sum(s["status"] == "diverged" for s in done),
+                "val_mean": val_mean,
+                "val_std": val_std,
+                "test_mean": test_mean,
+                "test_std": test_std,
+                "baseline": first.get("baseline", {}).get(metric),
+                "wall_time_s": statistics.fmean([s["wall_time_s"] for s in done]) if done else None,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["task"], str(r["seq_len"]), r["model"]))
+
+
+def markdown(rows: list[dict], records: list[dict]) -> str:
+    out = io.StringIO()
+    out.write("| task | T | model | metric | validation | test (mean ± std) | n | baseline | solved | diverged | time (s) |\n")
+    out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for r in rows:
+        out.write(
+            f"| {r['task']} | {r['seq_len']} | {r['model']} | {r['metric']} "
+            f"| {_fmt(r['val_mean'])} ± {_fmt(r['val_std'], 2)} | {_fmt(r['test_mean'])} ± {_fmt(r['test_std'], 2)} "
+            f"| {r['n']}/{r['runs']} | {_fmt(r['baseline'])} | {r['solved']} | {r['diverged']} | {_fmt(r['wall_time_s'], 3)} |\n"
+        )
+    out.write("\nEvery run:\n\n| run | seed | status | steps | best step | validation | test |\n|---|---|---|---|---|---|---|\n")
+    for rec in records:
+        s = rec["summary"]
+        if s is None:
+            out.write(f"| {rec['dir'].name} | {rec['config'].train.seed} | incomplete | — | — | — | — |\n")
+            continue
+        metric = s["main_metric"]
+        val = (s.get("validation") or {}).get(metric)
+        test = (s.get("test") or {}).get(metric)
+        out.write(
+            f"| {rec['dir'].name} | {s['seed']} | {s['status']} | {s['steps']} | {s['best_step'] or '—'} "
+            f"| {_fmt(val)} | {_fmt(test)} |\n"
+        )
+    return out.getvalue()
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    runs.write_text(path, buf.getvalue())
+
+
+def plot_curves(path: Path, records: list[dict]) -> None:
+    """Validation main metric against step: a panel per (task, T), a colour per configuration."""
+    matplotlib = require_extra("matplotlib", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = defaultdict(list)
+    for r in records:
+        s = r["summary"] or {}
+        panels[(r["config"].task.name, s.get("seq_len", r["config"].task.seq_len))].append(r)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, ((task, seq_len), group) in zip(axes[0], sorted(panels.items(), key=str)):
+        colours = {}
+        metric, baseline = None, None
+        for r in group:
+            s = r["summary"] or {}
+            metric = s.get("main_metric") or metric or next(
+                (k[4:] for k in (r["metrics"][0] if r["metrics"] else {}) if k.startswith("val_") and k != "val_loss"),
+                "loss",
+            )
+            baseline = (s.get("baseline") or {}).get(metric, baseline)
+            label = _label(r["config"])
+            colour = colours.setdefault(label, f"C{len(colours) % 10}")
+            steps = [m["step"] for m in r["metrics"] if f"val_{metric}" in m]
+            values = [m[f"val_{metric}"] for m in r["metrics"] if f"val_{metric}" in m]
+            ax.plot(steps, values, color=colour, lw=1, alpha=0.8, label=label if label not in ax.get_legend_handles_labels()[1] else None)
+        if baseline is not None:
+            ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
+        if metric in ("mse", "ce", "loss"):
+            ax.set_yscale("log")
+        ax.set(title=f"{task}, T={seq_len}", xlabel="training step", ylabel=f"validation {metric}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(paths, out: str | Path | None = None, plots: bool = True) -> str:
+    """Write report.md, report.csv and curves.png into ``out``; return the Markdown text."""
+    records = load_runs(paths)
+    rows = summarize(records)
+    text = markdown(rows, records)
+    out = Path(out) if out else (Path(paths[0]) if Path(paths[0]).is_dir() else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    runs.write_text(out / "report.md", text)
+    write_csv(out / "report.csv", rows)
+    if plots:
+        try:
+            plot_curves(out / "curves.png", records)
+        except UsageError as e:
+            text += f"\n(no curves.png: {e})\n"
+    return text

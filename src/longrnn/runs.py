@@ -1,0 +1,122 @@
+"""Run directories: the only thing reports and sweeps read.
+
+    RUN/config.toml     the full RunConfig
+    RUN/metrics.jsonl   one JSON object per logged step (train loss, validation metrics, lr, time)
+    RUN/summary.json    final status, best validation and test metrics, baseline, wall time, memory, versions
+    RUN/model.pt        the best-on-validation weights (a plain state_dict, loads with weights_only=True)
+    RUN/checkpoint.pt   the full training state of the last evaluation, for --resume
+
+Every whole-file write goes to a temporary file that is then renamed over the target, so a crash
+never leaves a half-written file. Metrics lines are flushed as they are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from longrnn.config import RunConfig, load
+from longrnn.errors import UsageError
+
+CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT = (
+    "config.toml",
+    "metrics.jsonl",
+    "summary.json",
+    "model.pt",
+    "checkpoint.pt",
+)
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_torch(path: Path, obj) -> None:
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def append_metrics(run_dir: Path, record: dict) -> None:
+    with open(Path(run_dir) / METRICS, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a crash
+            break
+    return records
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> None:
+    """Keep only records up to ``last_step`` (used on resume: later ones are redone)."""
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= last_step]
+    write_text(Path(run_dir) / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / SUMMARY
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    return load(Path(run_dir) / CONFIG)
+
+
+def is_run(path: Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def find_runs(paths) -> list[Path]:
+    """Run directories given directly or found below the given folders, sorted."""
+    found = set()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise UsageError(f"{str(p)!r} does not exist")
+        if is_run(p):
+            found.add(p)
+        else:
+            found.update(c.parent for c in p.rglob(CONFIG))
+    if not found:
+        raise UsageError(f"no run directories (folders holding {CONFIG}) under {', '.join(map(str, paths))}")
+    return sorted(found)
+
+
+def prepare(config: RunConfig, resume: bool) -> Path:
+    """Create (or, with ``resume``, reopen) the run directory for ``config``."""
+    run_dir = Path(config.out) / config.run_name()
+    if run_dir.exists() and (run_dir / CONFIG).exists() and not resume:
+        raise UsageError(
+            f"run directory {str(run_dir)!r} already exists; pass --resume to continue it, "
+            "or --name to write a new one"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir

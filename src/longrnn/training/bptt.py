@@ -1,0 +1,46 @@
+"""Backpropagation through time, full and truncated.
+
+Full BPTT differentiates the loss through every step of the sequence. Truncated BPTT (Williams &
+Peng 1990) runs the sequence in chunks of ``k`` steps and cuts the gradient at each chunk boundary
+(the state is carried forward, detached):
+
+* readout "last": only the last chunk is differentiated; the chunks before it run without a graph,
+  so memory is O(k) instead of O(T) and the loss sees the last ``k`` steps only.
+* readout "all": every chunk is differentiated, but gradients stop at chunk boundaries; the outputs
+  are concatenated and the task's loss is taken once, so any task loss works unchanged.
+
+Both return the loss with its graph; the caller calls ``backward``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from longrnn.cells import detach_state
+
+TRAINERS = {
+    "bptt": "full backpropagation through time",
+    "tbptt": "truncated BPTT: gradients cut every --tbptt-len steps, state carried forward",
+}
+
+
+def bptt_loss(model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    y_pred, _ = model(x)
+    return task.loss(y_pred, y)
+
+
+def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    chunks = x.split(k, dim=1)
+    state = None
+    if model.readout == "last":
+        with torch.no_grad():
+            for chunk in chunks[:-1]:
+                _, state = model(chunk, state)
+        y_pred, _ = model(chunks[-1], state)
+        return task.loss(y_pred, y)
+    outputs = []
+    for chunk in chunks:
+        y_chunk, state = model(chunk, state)
+        outputs.append(y_chunk)
+        state = [detach_state(s) for s in state]
+    return task.loss(torch.cat(outputs, dim=1), y)

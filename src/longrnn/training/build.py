@@ -1,0 +1,29 @@
+"""Turning a RunConfig into a task and a model."""
+
+from __future__ import annotations
+
+from longrnn.config import RunConfig
+from longrnn.models import SequenceModel
+from longrnn.tasks import Task, make_task
+
+
+def build_task(config: RunConfig) -> Task:
+    options = dict(config.task.options)
+    if config.task.seq_len is not None:
+        options["seq_len"] = config.task.seq_len
+    return make_task(config.task.name, **options)
+
+
+def build_model(config: RunConfig, task: Task) -> SequenceModel:
+    m = config.model
+    return SequenceModel(
+        m.cell,
+        task.input_size,
+        m.hidden_size,
+        task.output_size,
+        num_layers=m.layers,
+        readout=task.readout,
+        dropout=m.dropout,
+        fused=m.fused,
+        **m.options,
+    )
