@@ -12,7 +12,6 @@ import dataclasses
 import json
 import sys
 import tempfile
-from pathlib import Path
 
 from longrnn.errors import UsageError
 
@@ -46,7 +45,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="override any key, e.g. --set task.permuted=true --set train.clip=0")
 
 
-def config_from_args(args) -> "RunConfig":  # noqa: F821
+def config_from_args(args) -> RunConfig:  # noqa: F821
     from longrnn.config import RunConfig, apply_overrides, leaf_keys, load, set_key
 
     config = load(args.config) if args.config else RunConfig()
@@ -61,7 +60,7 @@ def _print_result(summary: dict) -> None:
     val = (summary["validation"] or {}).get(metric)
     test = (summary["test"] or {}).get(metric)
     base = summary["baseline"].get(metric)
-    fmt = lambda v: "—" if v is None else f"{v:.4g}"  # noqa: E731
+    fmt = lambda v: "—" if v is None else f"{v:.4g}"
     print(f"{summary['status']}: {summary['task']} T={summary['seq_len']} {summary['cell']} after {summary['steps']} steps"
           f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)},"
           f" memoryless baseline {fmt(base)}")

@@ -41,9 +41,9 @@ class ModelConfig:
 class TrainConfig:
     trainer: str = "bptt"  # bptt (full) or tbptt (truncated, chunks of tbptt_len steps)
     tbptt_len: int = 50
-    steps: int = 2000
+    steps: int = 5000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     optimizer: str = "adam"  # adam, rmsprop, sgd
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
@@ -121,9 +121,7 @@ def _coerce(key: str, value, default):
             return value
     elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif kind is str and isinstance(value, str):
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool) or kind is str and isinstance(value, str):
         return value
     raise UsageError(f"{key} must be of type {kind.__name__}, got {value!r}")
 

@@ -47,7 +47,7 @@ class Cell(nn.Module):
 
     def fused_forward(self, x: torch.Tensor, state: State):
         """A whole-sequence kernel giving the same result as the step loop, or None if there is none."""
-        return None
+        return
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"

@@ -1,0 +1,134 @@
+"""Simple (Elman) recurrent cells: ``rnn`` (tanh) and ``irnn`` (ReLU, identity initialisation).
+
+Both compute
+
+    h_t = φ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+
+with the parameter names, shapes and equation of `torch.nn.RNNCell`. Their `fused_forward` calls
+torch's whole-sequence RNN op (`torch.rnn_tanh` / `torch.rnn_relu`, the kernel behind `torch.nn.RNN`)
+directly with the cell's own parameters, so gradients reach them exactly as in the step loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from longrnn.cells import register
+from longrnn.cells.base import Cell
+
+
+def zero_state(batch_size: int, hidden_size: int, like: torch.Tensor, device=None, dtype=None):
+    """A (batch, hidden) zero tensor; device and dtype default to those of ``like`` (a parameter)."""
+    device = like.device if device is None else device
+    dtype = like.dtype if dtype is None else dtype
+    return torch.zeros(batch_size, hidden_size, device=device, dtype=dtype)
+
+
+def fused_sequence(op, x: torch.Tensor, hx, weights: list[torch.Tensor], has_biases: bool, training: bool):
+    """Run one of torch's fused single-layer RNN ops (`torch.lstm`, `torch.gru`, `torch.rnn_tanh`, ...).
+
+    ``x`` is (batch, time, input); ``hx`` is a (batch, hidden) tensor or a tuple of them. Returns the
+    op's result with the layer axis removed from the final state(s): ``(outputs, h_n, ...)``.
+    """
+    hx = tuple(h.unsqueeze(0) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(0)
+    # Arguments: has_biases, num_layers, dropout, train, bidirectional, batch_first.
+    outputs, *final = op(x, hx, weights, has_biases, 1, 0.0, training, False, True)
+    return (outputs, *(h.squeeze(0) for h in final))
+
+
+@register("rnn", "Elman RNN, h = tanh(W_ih x + b_ih + W_hh h + b_hh) (torch.nn.RNNCell)")
+class ElmanRNNCell(Cell):
+    """Elman network (Elman 1990, "Finding Structure in Time"), PyTorch's `RNNCell` equation:
+
+        h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+
+    Parameters ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh`` (H) — absent when
+    ``bias=False`` — are initialised like `torch.nn.RNNCell`: uniform(-1/sqrt(H), 1/sqrt(H)).
+    State: a (batch, H) tensor, which is also the output.
+    """
+
+    nonlinearity = "tanh"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.bias = bias
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(hidden_size))
+            self.bias_hh = nn.Parameter(torch.empty(hidden_size))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as `torch.nn.RNNCell`."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def activation(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(z) if self.nonlinearity == "tanh" else torch.relu(z)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        return zero_state(batch_size, self.hidden_size, self.weight_hh, device, dtype)
+
+    def project_input(self, x: torch.Tensor) -> torch.Tensor:
+        """W_ih x + b_ih, for any leading shape (..., I) -> (..., H)."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def step(self, x_proj: torch.Tensor, state: torch.Tensor):
+        h = self.activation(x_proj + F.linear(state, self.weight_hh, self.bias_hh))
+        return h, h
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """The `torch.nn.RNN` kernel on (batch, time, I) with this cell's parameters."""
+        op = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
+        weights = [self.weight_ih, self.weight_hh]
+        if self.bias:
+            weights += [self.bias_ih, self.bias_hh]
+        outputs, h_n = fused_sequence(op, x, state, weights, self.bias, self.training)
+        return outputs, h_n
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, bias={self.bias}"
+
+
+@register("irnn", "ReLU RNN with identity-initialised recurrent matrix (Le, Jaitly & Hinton 2015)")
+class IRNNCell(ElmanRNNCell):
+    """IRNN (Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of Rectified
+    Linear Units", arXiv:1504.00941):
+
+        h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+
+    initialised with W_hh = init_scale * I (the paper uses the identity, or a scaled identity),
+    zero biases and W_ih ~ N(0, 0.001²) (the paper's "N(0, 0.001)", read as a standard deviation).
+    Same parameters, state and fused path (`torch.nn.RNN(nonlinearity="relu")`) as the ``rnn`` cell.
+    """
+
+    nonlinearity = "relu"
+    input_std = 0.001
+
+    def __init__(self, input_size: int, hidden_size: int, init_scale: float = 1.0, bias: bool = True):
+        self.init_scale = float(init_scale)
+        super().__init__(input_size, hidden_size, bias=bias)
+
+    def reset_parameters(self) -> None:
+        """W_hh = init_scale * I, W_ih ~ N(0, 0.001²), biases 0 (Le et al. 2015, section 3)."""
+        with torch.no_grad():
+            self.weight_hh.copy_(self.init_scale * torch.eye(self.hidden_size))
+            nn.init.normal_(self.weight_ih, 0.0, self.input_std)
+            if self.bias:
+                nn.init.zeros_(self.bias_ih)
+                nn.init.zeros_(self.bias_hh)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, init_scale={self.init_scale}"

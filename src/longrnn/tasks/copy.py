@@ -1,0 +1,136 @@
+"""Copy tasks: reproduce inputs seen long ago.
+
+``copy`` (Arjovsky, Shah & Bengio 2016, "Unitary evolution RNNs", after Hochreiter & Schmidhuber 1997),
+with delay T = ``seq_len``. The input has T + 20 steps:
+
+    10 symbols drawn uniformly from {0..7}, T - 1 blanks (8), the delimiter (9), 10 blanks (8)
+
+one-hot encoded over 10 categories: x (batch, T + 20, 10) float. The target y (batch, T + 20) long is a
+blank for the first T + 10 steps, then the 10 symbols in order. The model reads out at every step with 9
+classes (0..8), so y_pred is (batch, T + 20, 9); the loss is cross-entropy averaged over all steps.
+Metrics: ``ce`` and ``accuracy``, the fraction of the 10 recalled symbols predicted right (the target is a
+symbol, not a blank, exactly at the recall steps). Solved at accuracy 0.99.
+
+With ``variable_delay=True`` the length stays T + 20, but each sequence draws its own delay d uniformly
+from {1..T}: 10 symbols, d - 1 blanks, the delimiter, the 10 recall steps, then T - d blanks to fill.
+d = T gives the fixed layout above.
+
+Note: the task's ``seq_len`` attribute is the input length T + 20; the delay is ``delay``.
+
+Baseline (the canonical memoryless strategy, Arjovsky et al. 2016): output a blank with certainty until
+the delimiter, then a uniform distribution over the 8 symbols for the 10 recall steps. Its cross-entropy
+is 10 ln 8 / (T + 20) and its accuracy 1/8. The same formula is used with variable delays, where the
+strategy is granted knowledge of when to recall (it still cannot know what).
+
+``copy_first`` (Lambrechts, De Geeter, Vecoven, Ernst & Drion 2023, warm-up paper; code
+``glambrechts/warmup`` ``datasets.py``, after the BRC paper): x ~ N(0, 1) of shape (batch, T, 1); the
+target y (batch, 1) is x[:, 0], read at the last step; MSE. Baseline: predict 0, MSE E[x^2] = 1. Solved at
+MSE 0.05.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from longrnn.errors import UsageError, check_positive
+from longrnn.tasks import register
+from longrnn.tasks.base import Task
+
+N_SYMBOLS = 8  # symbols 0..7
+BLANK = 8
+DELIMITER = 9
+N_RECALL = 10  # symbols to remember
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+@register("copy", "recall 10 symbols after a delay of seq_len steps (Arjovsky et al. 2016)")
+class Copy(Task):
+    input_size = N_SYMBOLS + 2
+    output_size = N_SYMBOLS + 1
+    readout = "all"
+    main_metric = "accuracy"
+    higher_is_better = True
+    solved_at = 0.99
+
+    def __init__(
+        self,
+        seq_len: int = 100,
+        variable_delay: bool = False,
+        validation_size: int = 1000,
+        test_size: int = 2000,
+    ):
+        super().__init__(validation_size=validation_size, test_size=test_size)
+        self.delay = check_positive("seq_len", seq_len)
+        self.variable_delay = check_bool("variable_delay", variable_delay)
+        self.seq_len = seq_len + 2 * N_RECALL
+
+    def delays(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """(batch,) long: steps from the last symbol to the delimiter, in 1..T."""
+        if self.variable_delay:
+            return torch.randint(1, self.delay + 1, (batch_size,), generator=generator)
+        return torch.full((batch_size,), self.delay, dtype=torch.long)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        symbols = torch.randint(0, N_SYMBOLS, (batch_size, N_RECALL), generator=generator)
+        delimiter_at = N_RECALL - 1 + self.delays(batch_size, generator)
+        tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
+        tokens[:, :N_RECALL] = symbols
+        tokens[torch.arange(batch_size), delimiter_at] = DELIMITER
+        steps = torch.arange(self.seq_len)
+        after = steps - delimiter_at.unsqueeze(1)  # 1..10 at the recall steps
+        recall = (after >= 1) & (after <= N_RECALL)
+        y = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
+        y[recall] = symbols.reshape(-1)  # each row has exactly 10 recall steps, in time order
+        x = torch.zeros(batch_size, self.seq_len, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
+        return x, y
+
+    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(y_pred.reshape(-1, self.output_size), y_true.reshape(-1))
+
+    @torch.no_grad()
+    def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
+        recall = y_true != BLANK
+        hits = y_pred.argmax(dim=-1)[recall] == y_true[recall]
+        return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(hits.float().mean())}
+
+    def baseline(self) -> dict[str, float]:
+        return {"ce": N_RECALL * math.log(N_SYMBOLS) / self.seq_len, "accuracy": 1 / N_SYMBOLS}
+
+    def __repr__(self) -> str:
+        return f"Copy(seq_len={self.delay}, variable_delay={self.variable_delay})"
+
+
+@register("copy_first", "recall the first N(0,1) input at the last step (warm-up paper, BRC)")
+class CopyFirst(Task):
+    input_size = 1
+    output_size = 1
+    readout = "last"
+    main_metric = "mse"
+    higher_is_better = False
+    solved_at = 0.05
+
+    def __init__(self, seq_len: int = 100, validation_size: int = 1000, test_size: int = 2000):
+        super().__init__(validation_size=validation_size, test_size=test_size)
+        self.seq_len = check_positive("seq_len", seq_len)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(batch_size, self.seq_len, 1, generator=generator)
+        return x, x[:, 0].clone()
+
+    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(y_pred, y_true)
+
+    @torch.no_grad()
+    def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
+        return {"mse": float(F.mse_loss(y_pred, y_true))}
+
+    def baseline(self) -> dict[str, float]:
+        return {"mse": 1.0}

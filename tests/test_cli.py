@@ -1,0 +1,89 @@
+"""The longrnn command end to end on tiny configs, including bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from longrnn.cli import main
+
+TINY = ["--task", "adding", "--seq-len", "10", "--cell", "lstm", "--hidden-size", "8", "--steps", "20",
+        "--eval-every", "10", "--batch-size", "8", "--threads", "1", "--quiet"]
+
+
+def run_cli(*args, pre="pass"):
+    code = f"import sys; {pre}; from longrnn.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def test_train_report_eval_end_to_end(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text('[task]\nname = "adding"\nseq_len = 10\n[model]\ncell = "gru"\nhidden_size = 8\n'
+                      '[train]\nsteps = 20\neval_every = 10\nbatch_size = 8\n')
+    assert main(["train", "--config", str(config), "--set", "train.seed=3", "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    assert main(["train", *TINY, "--out", str(tmp_path / "runs")]) == 0
+    assert main(["train", *TINY, "--seed", "1", "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "memoryless baseline 0.1667" in out
+
+    run_dirs = sorted((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 3
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
+    text = capsys.readouterr().out
+    assert "| adding | 10 | lstm h8x1" in text and "| 2/2 |" in text and "0.1667" in text
+    for name in ("report.md", "report.csv", "curves.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    assert (tmp_path / "rep" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    assert main(["eval", str(run_dirs[0])]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"run", "baseline", "validation", "test"}
+
+
+def test_existing_run_needs_resume(tmp_path, capsys):
+    args = ["train", *TINY, "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+
+
+def test_list_names_every_section(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("cells:", "tasks:", "trainers:", "lstm", "orthogonal", "copy_first", "digits", "tbptt"):
+        assert word in out
+
+
+@pytest.mark.parametrize("args, bad", [
+    (["train", "--cell", "lstn"], "lstn"),
+    (["train", "--task", "adding", "--seq-len", "-5"], "-5"),
+    (["train", "--set", "train.learning_rate=0.1"], "train.learning_rate"),
+    (["train", "--config", "/no/such/file.toml"], "/no/such/file.toml"),
+    (["train", "--task", "digits", "--set", "task.colour=true"], "colour"),
+    (["train", "--optimizer", "adamw"], "adamw"),
+    (["train", "--steps", "0"], "steps"),
+    (["report", "/no/such/runs"], "/no/such/runs"),
+    (["list", "fruit"], "fruit"),
+])
+def test_bad_input_is_one_clear_line_and_exit_status_2(tmp_path, args, bad):
+    result = run_cli(*args, "--out", str(tmp_path)) if args[0] == "train" else run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and bad in lines[0], result.stderr
+
+
+def test_missing_optional_extra_names_the_extra(tmp_path):
+    result = run_cli("train", "--task", "digits", "--out", str(tmp_path), pre="sys.modules['sklearn'] = None")
+    assert result.returncode == 2
+    assert "longrnn[data]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_speed_prints_ratios_against_lstm():
+    result = run_cli("bench", "speed", "--cells", "gru", "rnn", "--seq-len", "20", "--batch-size", "4",
+                     "--hidden-size", "8", "--repeats", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "torch.nn.LSTM (reference)" in result.stdout and "gru (fused)" in result.stdout
+    assert "rnn (step loop)" in result.stdout

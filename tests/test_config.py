@@ -1,0 +1,86 @@
+"""RunConfig: TOML round trip, --set overrides, type checks, and the run identity."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from longrnn.config import RunConfig, apply_overrides, from_dict, leaf_keys, load, parse_value, set_key, to_toml
+from longrnn.errors import UsageError
+
+
+def test_toml_round_trip(tmp_path):
+    config = RunConfig()
+    apply_overrides(config, ["task.name=digits", "task.permuted=true", "task.pad=20", "model.cell=gru",
+                             "model.forget_bias=1.0", "train.lr=0.003", "train.seed=7", "out=elsewhere"])
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(config))
+    assert load(path) == config
+
+
+@settings(max_examples=25, deadline=None)
+@given(lr=st.floats(1e-6, 1.0), steps=st.integers(1, 10**6), clip=st.floats(0, 100), fused=st.booleans(),
+       seq_len=st.one_of(st.none(), st.integers(1, 10**5)))
+def test_toml_round_trip_property(tmp_path_factory, lr, steps, clip, fused, seq_len):
+    config = RunConfig()
+    config.train.lr, config.train.steps, config.train.clip = lr, steps, clip
+    config.model.fused, config.task.seq_len = fused, seq_len
+    path = tmp_path_factory.mktemp("c") / "c.toml"
+    path.write_text(to_toml(config))
+    assert load(path) == config
+
+
+def test_set_routes_unknown_task_and_model_keys_to_options():
+    config = apply_overrides(RunConfig(), ["task.rows=true", "model.options.nonlinearity=tanh"])
+    assert config.task.options == {"rows": True}
+    assert config.model.options == {"nonlinearity": "tanh"}
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.lrr=0.1", "unknown config key 'train.lrr'"),
+    ("optimizer.lr=0.1", "unknown config key 'optimizer.lr'"),
+    ("train.steps=many", "train.steps must be of type int, got 'many'"),
+    ("train.stop_when_solved=3", "must be of type bool"),
+    ("no-equals-sign", "key=value"),
+])
+def test_bad_overrides_name_the_bad_value(item, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        apply_overrides(RunConfig(), [item])
+
+
+def test_every_leaf_key_can_be_set():
+    config = RunConfig()
+    for key in leaf_keys():
+        section, _, name = key.partition(".")
+        current = getattr(getattr(config, section), name) if name else getattr(config, section)
+        set_key(config, key, current if current is not None else 5)
+
+
+def test_ints_become_floats_for_float_fields():
+    config = from_dict({"train": {"lr": 1, "clip": 0}})
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+
+
+def test_parse_value_reads_toml_scalars():
+    assert parse_value("true") is True
+    assert parse_value("3") == 3
+    assert parse_value("1e-3") == 1e-3
+    assert parse_value("[1, 2]") == [1, 2]
+    assert parse_value("lstm") == "lstm"
+
+
+def test_identity_ignores_seed_and_output_place_but_not_hyperparameters():
+    a, b = RunConfig(), RunConfig()
+    b.train.seed, b.out, b.name = 3, "x", "y"
+    assert a.identity() == b.identity()
+    b.train.lr = 0.5
+    assert a.identity() != b.identity()
+    assert a.run_name() != RunConfig(train=type(a.train)(seed=1)).run_name()
+
+
+def test_missing_and_invalid_config_files(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nlr = ")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load(bad)

@@ -1,0 +1,157 @@
+"""The trainer: real learning, determinism, divergence, truncation, early stop, resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from longrnn import runs
+from longrnn.config import RunConfig, apply_overrides
+from longrnn.models import SequenceModel
+from longrnn.tasks.base import Task
+from longrnn.training import train
+from longrnn.training.bptt import tbptt_loss
+
+
+def tiny_config(tmp_path, *overrides) -> RunConfig:
+    base = ["task.name=adding", "task.seq_len=12", "model.cell=gru", "model.hidden_size=8",
+            "train.steps=40", "train.eval_every=10", "train.batch_size=16", "train.threads=1",
+            f"out={tmp_path}"]
+    return apply_overrides(RunConfig(), base + list(overrides))
+
+
+def _curve(run_dir):
+    return [{k: v for k, v in r.items() if k != "time"} for r in runs.read_metrics(run_dir)]
+
+
+@pytest.mark.slow
+def test_lstm_learns_adding_well_below_the_memoryless_baseline(tmp_path):
+    config = apply_overrides(RunConfig(), [
+        "task.name=adding", "task.seq_len=50", "model.cell=lstm", "model.hidden_size=32",
+        "train.steps=2500", "train.lr=0.01", "train.batch_size=32", "train.eval_every=50",
+        "train.threads=1", "train.seed=0", f"out={tmp_path}"])
+    summary = train(config, quiet=True)
+    baseline = summary["baseline"]["mse"]
+    assert summary["status"] == "solved"
+    assert summary["test"]["mse"] < 0.1 * baseline, summary["test"]
+
+
+def test_same_seed_gives_the_same_run(tmp_path):
+    a = train(tiny_config(tmp_path / "a"), quiet=True)
+    b = train(tiny_config(tmp_path / "b"), quiet=True)
+    assert _curve(a["run_dir"]) == _curve(b["run_dir"])
+    assert a["test"] == b["test"]
+    c = train(tiny_config(tmp_path / "c", "train.seed=1"), quiet=True)
+    assert _curve(c["run_dir"]) != _curve(a["run_dir"])
+
+
+def test_run_directory_contents(tmp_path):
+    summary = train(tiny_config(tmp_path), quiet=True)
+    run_dir = summary["run_dir"]
+    assert runs.read_config(run_dir) == tiny_config(tmp_path)
+    curve = runs.read_metrics(run_dir)
+    assert [r["step"] for r in curve] == [10, 20, 30, 40]
+    assert {"train_loss", "val_mse", "val_correct", "lr"} <= set(curve[0])
+    on_disk = runs.read_summary(run_dir)
+    for key in ("status", "validation", "test", "baseline", "wall_time_s", "peak_memory_mb", "versions", "seed"):
+        assert key in on_disk
+    assert on_disk["baseline"]["mse"] == pytest.approx(1 / 6)
+    state = torch.load(f"{run_dir}/model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    # the best-on-validation weights are the ones kept
+    best = min(curve, key=lambda r: r["val_mse"])
+    assert on_disk["best_step"] == best["step"]
+    assert on_disk["validation"]["mse"] == pytest.approx(best["val_mse"], rel=1e-5)
+
+
+def test_test_set_is_read_once(tmp_path, monkeypatch):
+    calls = []
+    original = Task.test_set
+
+    def counting(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Task, "test_set", counting)
+    train(tiny_config(tmp_path), quiet=True)
+    assert len(calls) == 1
+
+
+def test_a_diverging_run_is_recorded_as_diverged(tmp_path):
+    config = tiny_config(tmp_path, "model.cell=irnn", "train.lr=1000.0", "train.clip=0.0", "task.seq_len=30")
+    summary = train(config, quiet=True)
+    assert summary["status"] == "diverged"
+    assert "non-finite" in summary["message"]
+    assert runs.read_summary(summary["run_dir"])["status"] == "diverged"
+
+
+def test_solved_task_stops_early(tmp_path):
+    config = tiny_config(tmp_path, "task.name=copy_first", "task.seq_len=3", "model.hidden_size=16",
+                         "train.lr=0.01", "train.steps=3000", "train.eval_every=20")
+    summary = train(config, quiet=True)
+    assert summary["status"] == "solved"
+    assert summary["steps"] < 3000
+    assert summary["validation"]["mse"] <= 0.05
+
+
+class _LastStepSum:
+    readout = "all"
+
+    def loss(self, y_pred, y):
+        return y_pred[:, -1].sum()
+
+
+@pytest.mark.parametrize("readout", ["last", "all"])
+def test_truncated_bptt_cuts_gradients_at_chunk_boundaries(readout):
+    torch.manual_seed(0)
+    model = SequenceModel("lstm", 2, 6, 1, readout=readout)
+    x = torch.randn(3, 12, 2, requires_grad=True)
+    task = _LastStepSum() if readout == "all" else type("T", (), {"loss": staticmethod(lambda y, t: y.sum())})()
+    tbptt_loss(model, task, x, None, k=4).backward()
+    grad = x.grad.abs().sum(dim=(0, 2))
+    assert torch.all(grad[:8] == 0)
+    assert torch.all(grad[8:] > 0)
+
+
+def test_tbptt_trainer_runs(tmp_path):
+    summary = train(tiny_config(tmp_path, "train.trainer=tbptt", "train.tbptt_len=5"), quiet=True)
+    assert summary["status"] == "finished"
+    summary = train(tiny_config(tmp_path, "train.trainer=tbptt", "task.name=copy", "task.seq_len=5"), quiet=True)
+    assert summary["status"] in ("finished", "solved")
+
+
+def _train_cmd(out, *extra):
+    return [sys.executable, "-m", "longrnn.cli", "train", "--task", "copy", "--seq-len", "20", "--cell", "gru",
+            "--hidden-size", "16", "--steps", "400", "--eval-every", "20", "--threads", "1",
+            "--batch-size", "16", "--dropout", "0.0", "--out", str(out), "--name", "run", "--quiet", *extra]
+
+
+def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    whole = subprocess.run(_train_cmd(tmp_path / "whole"), env=env, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+
+    killed_dir = tmp_path / "killed" / "run"
+    proc = subprocess.Popen(_train_cmd(tmp_path / "killed"), env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        steps = [r["step"] for r in runs.read_metrics(killed_dir)] if killed_dir.exists() else []
+        if steps and steps[-1] >= 100 and (killed_dir / runs.CHECKPOINT).exists():
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed_dir / runs.SUMMARY).exists(), "the run finished before it could be killed"
+
+    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume"), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _curve(killed_dir) == _curve(tmp_path / "whole" / "run")
+    a = json.loads((killed_dir / runs.SUMMARY).read_text())
+    b = json.loads((tmp_path / "whole" / "run" / runs.SUMMARY).read_text())
+    for key in ("status", "steps", "best_step", "validation", "test"):
+        assert a[key] == b[key], key
