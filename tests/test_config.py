@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longrnn.config import RunConfig, apply_overrides, from_dict, leaf_keys, load, parse_value, set_key, to_toml
+from longrnn.config import (
+    RunConfig,
+    apply_overrides,
+    from_dict,
+    leaf_keys,
+    load,
+    parse_value,
+    set_key,
+    to_toml,
+)
 from longrnn.errors import UsageError
 
 

@@ -133,7 +133,7 @@ def _train_cmd(out, *extra):
 
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    whole = subprocess.run(_train_cmd(tmp_path / "whole"), env=env, capture_output=True, text=True)
+    whole = subprocess.run(_train_cmd(tmp_path / "whole"), env=env, capture_output=True, text=True, check=False)
     assert whole.returncode == 0, whole.stderr
 
     killed_dir = tmp_path / "killed" / "run"
@@ -148,7 +148,7 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
     proc.wait()
     assert not (killed_dir / runs.SUMMARY).exists(), "the run finished before it could be killed"
 
-    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume"), env=env, capture_output=True, text=True)
+    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume"), env=env, capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert _curve(killed_dir) == _curve(tmp_path / "whole" / "run")
     a = json.loads((killed_dir / runs.SUMMARY).read_text())
