@@ -93,3 +93,16 @@ def test_missing_and_invalid_config_files(tmp_path):
     bad.write_text("[train\nlr = ")
     with pytest.raises(UsageError, match="not valid TOML"):
         load(bad)
+
+
+def test_every_shipped_experiment_builds(tmp_path):
+    from pathlib import Path
+
+    from longrnn.training import build_model, build_task
+
+    files = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
+    assert files
+    for path in files:
+        config = load(path)
+        task = build_task(config)
+        build_model(config, task)
