@@ -2,13 +2,13 @@
 
 `speed(...)` times one training step — forward over (B, T, I) plus backward of the summed outputs —
 for every registered cell (through `longrnn.models.Recurrent`, fused kernel where the cell has one,
-and the step loop), and for ``torch.nn.LSTM`` as the reference. Threads are fixed, each variant gets
-warm-up runs, and the median of the timed repeats is used. The reference is timed before and after
-the cells, so drift on a noisy machine shows up in the table instead of hiding in the ratios.
+and the step loop), and for ``torch.nn.LSTM`` as the reference. Threads are fixed, warm-up rounds
+come first, and variants are timed round-robin so a machine's drift hits all of them alike.
 """
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 
@@ -20,23 +20,13 @@ from longrnn.errors import check_positive, unknown
 from longrnn.models import Recurrent
 
 
-def _time_step(module, x: torch.Tensor, warmup: int, repeats: int) -> float:
-    """Median seconds of forward + backward of ``module(x)[0].sum()``."""
-
-    def once():
-        x.grad = None
-        module.zero_grad(set_to_none=True)
-        out = module(x)[0]
-        out.sum().backward()
-
-    for _ in range(warmup):
-        once()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _train_step_seconds(module, x: torch.Tensor) -> float:
+    """Seconds of one forward + backward of ``module(x)[0].sum()``."""
+    x.grad = None
+    module.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    module(x)[0].sum().backward()
+    return time.perf_counter() - start
 
 
 def speed(
@@ -46,15 +36,16 @@ def speed(
     hidden_size: int = 128,
     input_size: int = 32,
     threads: int = 1,
-    warmup: int = 1,
-    repeats: int = 3,
+    warmup: int = 2,
+    repeats: int = 5,
     seed: int = 0,
     quiet: bool = False,
 ) -> list[dict]:
-    """Rows ``{"variant", "ms", "ratio"}``; ratio = time / time of ``torch.nn.LSTM``."""
+    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max"}``; ratio = time / ``torch.nn.LSTM``'s."""
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("hidden_size", hidden_size),
                         ("input_size", input_size), ("threads", threads), ("repeats", repeats)):
         check_positive(name, value)
+    check_positive("warmup", warmup, allow_zero=True)
     cells = list(available()) if not cells else cells
     for name in cells:
         if name not in available():
@@ -70,16 +61,44 @@ def speed(
         variants.append((f"{name} (step loop)", Recurrent(cell, fused=False)))
         if cell.fused_forward(x[:, :1].detach(), cell.init_state(batch_size)) is not None:
             variants.append((f"{name} (fused)", Recurrent(cell, fused=True)))
-    variants.append(("torch.nn.LSTM (reference, again)", reference))
 
-    timed = []
-    for label, module in tqdm(variants, disable=quiet, desc="bench speed"):
-        timed.append((label, _time_step(module, x, warmup, repeats)))
-    ref = statistics.fmean([timed[0][1], timed[-1][1]])
-    return [{"variant": label, "ms": 1000 * t, "ratio": t / ref} for label, t in timed]
+    # Round-robin: every round times each variant once, so slow drift of a noisy machine hits all
+    # variants alike; each ratio is the median over rounds of (variant / reference in that round).
+    times = {label: [] for label, _ in variants}
+    rounds = tqdm(range(warmup + repeats), disable=quiet, desc="bench speed")
+    for round_ in rounds:
+        for label, module in variants:
+            t = _train_step_seconds(module, x)
+            if round_ >= warmup:
+                times[label].append(t)
+    ref = times[variants[0][0]]
+    return [
+        {
+            "variant": label,
+            "ms": 1000 * statistics.median(ts),
+            "ratio": statistics.median(t / r for t, r in zip(ts, ref)),
+            "ratio_min": min(t / r for t, r in zip(ts, ref)),
+            "ratio_max": max(t / r for t, r in zip(ts, ref)),
+        }
+        for label, ts in times.items()
+    ]
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else the machine type."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def speed_table(rows: list[dict], setup: str) -> str:
-    lines = [f"{setup}\n", "| variant | fwd+bwd (ms) | × torch.nn.LSTM |", "|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} |" for r in rows]
+    lines = [f"{setup}\n", "| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"

@@ -133,17 +133,15 @@ def cmd_report(args) -> int:
 
 # --- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
-    import platform
-
     import torch
 
-    from longrnn.bench import speed, speed_table
+    from longrnn.bench import cpu_name, speed, speed_table
 
     rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
                  args.threads, args.warmup, args.repeats, quiet=args.quiet)
     setup = (f"B={args.batch_size}, T={args.seq_len}, H={args.hidden_size}, I={args.input_size}, "
              f"{args.threads} thread(s), median of {args.repeats} after {args.warmup} warm-up; "
-             f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+             f"torch {torch.__version__}, {cpu_name()}")
     print(speed_table(rows, setup), end="")
     return 0
 
@@ -196,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hidden-size", type=int, default=128)
     s.add_argument("--input-size", type=int, default=32)
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--warmup", type=int, default=1)
-    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--warmup", type=int, default=2)
+    s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
 
