@@ -25,13 +25,14 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
     assert main(["train", *TINY, "--out", str(tmp_path / "runs")]) == 0
     assert main(["train", *TINY, "--seed", "1", "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "memoryless baseline 0.1667" in out
+    assert "memoryless baseline" in out and "(expected 0.1667)" in out
 
     run_dirs = sorted((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 3
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
     text = capsys.readouterr().out
-    assert "| adding | 10 | lstm h8x1" in text and "| 2/2 |" in text and "0.1667" in text
+    baseline = json.loads((run_dirs[0] / "summary.json").read_text())["baseline"]["mse"]
+    assert "| adding | 10 | lstm h8x1" in text and "| 2/2 |" in text and f"| {baseline:.4g} |" in text
     for name in ("report.md", "report.csv", "curves.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     assert (tmp_path / "rep" / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -190,7 +190,7 @@ def test_adding_baseline_matches_the_memoryless_predictor(name, variant):
     _, y = task.sample(5000, gen(11))
     mean = 1.0 if name == "adding" else 0.25  # the best constant predictor
     y_pred = torch.full_like(y, mean)
-    empirical, base = task.metrics(y_pred, y), task.baseline()
+    empirical, base = task.metrics(y_pred, y), task.expected_baseline()
     n = len(y)
     se_mse = float((y_pred - y).pow(2).std()) / math.sqrt(n)
     se_correct = math.sqrt(base["correct"] * (1 - base["correct"]) / n)
@@ -200,7 +200,7 @@ def test_adding_baseline_matches_the_memoryless_predictor(name, variant):
 
 
 def test_adding_baselines_are_the_published_values():
-    adding, mult = make_task("adding").baseline(), make_task("multiplication").baseline()
+    adding, mult = make_task("adding").expected_baseline(), make_task("multiplication").expected_baseline()
     assert adding["mse"] == pytest.approx(1 / 6) and adding["correct"] == pytest.approx(0.0784)
     assert mult["mse"] == pytest.approx(7 / 144) and mult["correct"] == pytest.approx(0.1112, abs=1e-3)
 
@@ -257,7 +257,7 @@ def test_copy_baseline_matches_the_memoryless_predictor(variable_delay):
     logits = torch.full((*y.shape, 9), -1e4)
     logits[..., BLANK] = 0.0
     logits[recall] = torch.tensor([0.0] * 8 + [-1e4])
-    empirical, base = task.metrics(logits, y), task.baseline()
+    empirical, base = task.metrics(logits, y), task.expected_baseline()
     assert base["ce"] == pytest.approx(10 * math.log(8) / 50)
     assert empirical["ce"] == pytest.approx(base["ce"], rel=1e-4)
     assert abs(empirical["accuracy"] - 1 / 8) < 4 * math.sqrt(1 / 8 * 7 / 8 / recall.sum().item())
@@ -268,7 +268,7 @@ def test_copy_first():
     x, y = task.sample(4000, gen())
     assert torch.equal(y[:, 0], x[:, 0, 0])
     empirical = task.metrics(torch.zeros_like(y), y)["mse"]
-    assert abs(empirical - task.baseline()["mse"]) < 4 * math.sqrt(2 / 4000)
+    assert abs(empirical - task.expected_baseline()["mse"]) < 4 * math.sqrt(2 / 4000)
 
 
 # --- denoising ------------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def test_denoising_scores_only_the_output_phase():
     y_pred[:, :-5] = 100.0
     assert task.loss(y_pred, y) == before
     empirical = task.metrics(torch.zeros(4000, 30, 1), task.sample(4000, gen(1))[1])["mse"]
-    assert abs(empirical - task.baseline()["mse"]) < 4 * math.sqrt(2 / 20000)
+    assert abs(empirical - task.expected_baseline()["mse"]) < 4 * math.sqrt(2 / 20000)
 
 
 # --- digits ---------------------------------------------------------------------------------------
@@ -406,3 +406,36 @@ def test_unknown_variant_lists_the_allowed_ones():
         make_task("adding", variant="nope")
     with pytest.raises(UsageError, match="mnist"):
         make_task("digits", source="nope")
+
+
+# --- baselines on the fixed test set ----------------------------------------------------------------
+
+SMALL = {
+    "adding": {"seq_len": 20},
+    "multiplication": {"seq_len": 20},
+    "copy": {"seq_len": 10, "variable_delay": True},
+    "copy_first": {"seq_len": 10},
+    "denoising": {"seq_len": 20},
+    "digits": {},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_baseline_is_the_memoryless_predictor_scored_on_the_test_set(name):
+    task = make_task(name, **SMALL[name])
+    x, y = task.test_set()
+    assert task.baseline() == task.metrics(task.memoryless_prediction(x), y)
+    xv, yv = task.validation_set()
+    assert task.baseline("validation") == task.metrics(task.memoryless_prediction(xv), yv)
+    # the fixed sets are large enough that the scored baseline is near the population value
+    for metric, expected in task.expected_baseline().items():
+        assert task.baseline()[metric] == pytest.approx(expected, rel=0.1, abs=0.02), metric
+
+
+def test_copy_memoryless_prediction_finds_the_recall_steps():
+    task = make_task("copy", seq_len=15, variable_delay=True)
+    x, y = task.sample(500, gen(3))
+    logits = task.memoryless_prediction(x)
+    recall = y != BLANK
+    assert torch.equal(logits[..., BLANK] == 0.0, ~recall)
+    assert task.metrics(logits, y)["ce"] == pytest.approx(task.expected_baseline()["ce"], rel=1e-4)

@@ -4,7 +4,7 @@
 
 * ``report.md``  — one row per configuration (runs that differ only in seed are grouped), the main
   metric on validation and test as mean ± std over seeds with n, the task's memoryless baseline
-  beside it, how many seeds solved or diverged; then one row per run, so every seed is visible;
+  (scored on the same test set) beside it, how many seeds solved or diverged; then one row per run, so every seed is visible;
 * ``report.csv`` — the per-configuration table, machine-readable;
 * ``curves.png`` — validation main metric against training step, one line per seed, the baseline
   dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing).
@@ -96,7 +96,7 @@ def summarize(records: list[dict]) -> list[dict]:
 
 def markdown(rows: list[dict], records: list[dict]) -> str:
     out = io.StringIO()
-    out.write("| task | T | model | metric | validation | test (mean ± std) | n | baseline | solved | diverged | time (s) |\n")
+    out.write("| task | T | model | metric | validation | test (mean ± std) | n | memoryless baseline (test set) | solved | diverged | time (s) |\n")
     out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     for r in rows:
         out.write(

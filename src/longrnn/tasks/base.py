@@ -7,7 +7,7 @@ last step or on every step (`readout`), and how to score a prediction:
     task.loss(y_pred, y)                            # a scalar tensor to minimise
     task.metrics(y_pred, y)                         # {"mse": ..., ...} as floats
     task.validation_set(), task.test_set()          # fixed, seeded, never used for training
-    task.baseline()                                 # metrics of the best memoryless predictor
+    task.baseline()                                 # the best memoryless predictor, scored on the test set
 
 `main_metric` names the metric used for model selection; `higher_is_better` says which way is good;
 `solved_at` is the value of the main metric at which the task counts as solved (None: never stop early).
@@ -37,6 +37,7 @@ class Task:
         self.validation_size = validation_size
         self.test_size = test_size
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._baselines: dict[str, dict[str, float]] = {}
 
     # --- to implement -----------------------------------------------------------------------
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,11 +49,27 @@ class Task:
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         raise NotImplementedError
 
-    def baseline(self) -> dict[str, float]:
-        """Metrics of the best predictor that has no memory of the relevant input."""
+    def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
+        """The output, for inputs ``x``, of the best predictor that has no memory of the relevant input."""
+        raise NotImplementedError
+
+    def expected_baseline(self) -> dict[str, float]:
+        """The memoryless predictor's expected metrics, derived in the task's docstring."""
         raise NotImplementedError
 
     # --- shared -----------------------------------------------------------------------------
+    def baseline(self, split: str = "test") -> dict[str, float]:
+        """Metrics of `memoryless_prediction` on the fixed ``test`` (or ``validation``) set.
+
+        Scored on the very sequences the models are scored on, so a model that learned nothing lands on
+        the baseline, not below it by the luck of the draw (`expected_baseline` is the population value).
+        """
+        key = f"baseline/{split}"
+        if key not in self._baselines:
+            x, y = self.test_set() if split == "test" else self.validation_set()
+            self._baselines[key] = self.metrics(self.memoryless_prediction(x), y)
+        return self._baselines[key]
+
     def _fixed_set(self, split: str, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         if split not in self._cache:
             self._cache[split] = self.sample(size, torch.Generator().manual_seed(seed))

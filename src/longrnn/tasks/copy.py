@@ -101,7 +101,16 @@ class Copy(Task):
         hits = y_pred.argmax(dim=-1)[recall] == y_true[recall]
         return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(hits.float().mean())}
 
-    def baseline(self) -> dict[str, float]:
+    def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits: a sure blank everywhere but the 10 steps after the delimiter, uniform symbols there."""
+        delimiter_at = x[..., DELIMITER].argmax(dim=1, keepdim=True)
+        after = torch.arange(self.seq_len) - delimiter_at
+        recall = (after >= 1) & (after <= N_RECALL)
+        sure = torch.full((self.output_size,), -1e4).index_fill_(0, torch.tensor(BLANK), 0.0)
+        uniform = torch.zeros(self.output_size).index_fill_(0, torch.tensor(BLANK), -1e4)
+        return torch.where(recall.unsqueeze(-1), uniform, sure)
+
+    def expected_baseline(self) -> dict[str, float]:
         return {"ce": N_RECALL * math.log(N_SYMBOLS) / self.seq_len, "accuracy": 1 / N_SYMBOLS}
 
     def __repr__(self) -> str:
@@ -132,5 +141,8 @@ class CopyFirst(Task):
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         return {"mse": float(F.mse_loss(y_pred, y_true))}
 
-    def baseline(self) -> dict[str, float]:
+    def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 1)
+
+    def expected_baseline(self) -> dict[str, float]:
         return {"mse": 1.0}

@@ -77,7 +77,10 @@ class Denoising(Task):
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         return {"mse": float(self.loss(y_pred, y_true))}
 
-    def baseline(self) -> dict[str, float]:
+    def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], x.shape[1], 1)
+
+    def expected_baseline(self) -> dict[str, float]:
         return {"mse": 1.0}
 
     def __repr__(self) -> str:
