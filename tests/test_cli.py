@@ -43,11 +43,13 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
 
 
 def test_existing_run_needs_resume(tmp_path, capsys):
-    args = ["train", *TINY, "--out", str(tmp_path)]
+    args = ["train", *TINY, "--out", str(tmp_path), "--name", "mine"]
     assert main(args) == 0
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main([*args, "--resume"]) == 0
+    assert main([*args, "--resume"]) == 0  # already finished: reports the saved result
+    assert main([*args, "--resume", "--lr", "0.5"]) == 2
+    assert "different config" in capsys.readouterr().err
 
 
 def test_list_names_every_section(capsys):

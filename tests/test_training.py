@@ -158,3 +158,12 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
     b = json.loads((tmp_path / "whole" / "run" / runs.SUMMARY).read_text())
     for key in ("status", "steps", "best_step", "validation", "test"):
         assert a[key] == b[key], key
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path):
+    first = train(tiny_config(tmp_path), quiet=True)
+    summary_file = f"{first['run_dir']}/summary.json"
+    before = open(summary_file).read()
+    again = train(tiny_config(tmp_path), resume=True, quiet=True)
+    assert open(summary_file).read() == before
+    assert again["test"] == first["test"]

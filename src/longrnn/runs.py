@@ -118,5 +118,12 @@ def prepare(config: RunConfig, resume: bool) -> Path:
             f"run directory {str(run_dir)!r} already exists; pass --resume to continue it, "
             "or --name to write a new one"
         )
+    if resume and (run_dir / CONFIG).exists():
+        saved = read_config(run_dir)
+        if (saved.identity(), saved.train.seed) != (config.identity(), config.train.seed):
+            raise UsageError(
+                f"run directory {str(run_dir)!r} holds a different config (see its {CONFIG}); "
+                "resume with the same settings, or pass --name to start a new run"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir

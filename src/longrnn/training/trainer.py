@@ -83,6 +83,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     generator = torch.Generator().manual_seed(t.seed)
 
     run_dir = runs.prepare(config, resume)
+    if resume and (finished := runs.read_summary(run_dir)) is not None:
+        return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
     start, best, best_step, elapsed = 0, None, None, 0.0
     checkpoint_path = run_dir / runs.CHECKPOINT
     if resume and checkpoint_path.exists():
