@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,8 +163,8 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path):
     first = train(tiny_config(tmp_path), quiet=True)
-    summary_file = f"{first['run_dir']}/summary.json"
-    before = open(summary_file).read()
+    summary_file = Path(first["run_dir"]) / "summary.json"
+    before = summary_file.read_text()
     again = train(tiny_config(tmp_path), resume=True, quiet=True)
-    assert open(summary_file).read() == before
+    assert summary_file.read_text() == before
     assert again["test"] == first["test"]

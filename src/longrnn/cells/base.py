@@ -70,3 +70,22 @@ def stack_states(states: list[State], dim: int = 1) -> State:
     if isinstance(states[0], tuple):
         return tuple(torch.stack(parts, dim) for parts in zip(*states))
     return torch.stack(states, dim)
+
+
+def zero_state(batch_size: int, hidden_size: int, like: torch.Tensor, device=None, dtype=None):
+    """A (batch, hidden) zero tensor; device and dtype default to those of ``like`` (a parameter)."""
+    device = like.device if device is None else device
+    dtype = like.dtype if dtype is None else dtype
+    return torch.zeros(batch_size, hidden_size, device=device, dtype=dtype)
+
+
+def fused_sequence(op, x: torch.Tensor, hx, weights: list[torch.Tensor], has_biases: bool, training: bool):
+    """Run one of torch's fused single-layer RNN ops (`torch.lstm`, `torch.gru`, `torch.rnn_tanh`, ...).
+
+    ``x`` is (batch, time, input); ``hx`` is a (batch, hidden) tensor or a tuple of them. Returns the
+    op's result with the layer axis removed from the final state(s): ``(outputs, h_n, ...)``.
+    """
+    hx = tuple(h.unsqueeze(0) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(0)
+    # Arguments: has_biases, num_layers, dropout, train, bidirectional, batch_first.
+    outputs, *final = op(x, hx, weights, has_biases, 1, 0.0, training, False, True)
+    return (outputs, *(h.squeeze(0) for h in final))

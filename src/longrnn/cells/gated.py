@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells import register
-from longrnn.cells.base import Cell
-from longrnn.cells.simple import fused_sequence, zero_state
+from longrnn.cells.base import Cell, fused_sequence, zero_state
 
 
 class _GatedCell(Cell):

@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from longrnn.cells import register
-from longrnn.cells.base import Cell
-from longrnn.cells.simple import zero_state
+from longrnn.cells.base import Cell, zero_state
 from longrnn.errors import unknown
 
 ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
