@@ -38,7 +38,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                                    default=argparse.SUPPRESS, help=f"default {default}")
             else:
                 group.add_argument(f"--{flag_name(key)}", dest=key, type=kind, default=argparse.SUPPRESS,
-                                   metavar=kind.__name__.upper(), help=f"default {default}")
+                                   metavar=kind.__name__.upper(),
+                                   help="default: the task's own" if default is None else f"default {default}")
     parser.add_argument("--out", dest="out", default=argparse.SUPPRESS, help="folder for run directories (default runs)")
     parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="run directory name (default: from the config)")
     parser.add_argument("--config", help="a TOML config file (see experiments/)")

@@ -34,3 +34,10 @@ def check_positive(name: str, value, allow_zero: bool = False):
         what = "a non-negative" if allow_zero else "a positive"
         raise UsageError(f"{name} must be {what} integer, got {value!r}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is a bool, else raise UsageError."""
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false, got {value!r}")
+    return value

@@ -35,7 +35,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from longrnn.errors import UsageError, check_positive
+from longrnn.errors import check_bool, check_positive
 from longrnn.tasks import register
 from longrnn.tasks.base import Task
 
@@ -43,12 +43,6 @@ N_SYMBOLS = 8  # symbols 0..7
 BLANK = 8
 DELIMITER = 9
 N_RECALL = 10  # symbols to remember
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{name} must be true or false, got {value!r}")
-    return value
 
 
 @register("copy", "recall 10 symbols after a delay of seq_len steps (Arjovsky et al. 2016)")

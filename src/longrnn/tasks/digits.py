@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from longrnn.errors import UsageError, check_positive, require_extra, unknown
+from longrnn.errors import UsageError, check_bool, check_positive, require_extra, unknown
 from longrnn.tasks import register
 from longrnn.tasks.base import Task
 
@@ -94,12 +94,6 @@ def split_indices(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def pixel_permutation(n_pixels: int) -> torch.Tensor:
     """The one fixed pixel permutation used by ``permuted=True``."""
     return torch.randperm(n_pixels, generator=torch.Generator().manual_seed(PERMUTATION_SEED))
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{name} must be true or false, got {value!r}")
-    return value
 
 
 @register("digits", "classify real digit images fed pixel by pixel or row by row (sMNIST, psMNIST)")
