@@ -168,3 +168,11 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path):
     again = train(tiny_config(tmp_path), resume=True, quiet=True)
     assert summary_file.read_text() == before
     assert again["test"] == first["test"]
+
+
+def test_gru_learns_real_digit_images_row_by_row(tmp_path):
+    config = apply_overrides(RunConfig(), [
+        "task.name=digits", "task.rows=true", "model.cell=gru", "model.hidden_size=32", "train.steps=300",
+        "train.lr=0.01", "train.eval_every=100", "train.threads=1", f"out={tmp_path}"])
+    summary = train(config, quiet=True)
+    assert summary["test"]["accuracy"] > 0.8 > 0.2 > summary["baseline"]["accuracy"]

@@ -81,8 +81,8 @@ class RunConfig:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        t = self.task.seq_len if self.task.seq_len is not None else "default"
-        return f"{self.task.name}-T{t}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+        length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
+        return f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
 
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
