@@ -15,8 +15,9 @@ from longrnn.errors import UsageError
 CELL_NAMES = sorted(available())
 FUSED_CASES = [
     ("lstm", {}),
-    ("lstm", {"forget_bias": 1.0}),
+    ("lstm", {"forget_init": "chrono:50"}),
     ("gru", {}),
+    ("gru", {"forget_init": "uniform"}),
     ("rnn", {}),
     ("rnn", {"bias": False}),
     ("irnn", {}),
@@ -174,16 +175,20 @@ def test_orthogonal_has_no_fused_kernel():
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_gate_fn_is_the_swappable_gate_and_disables_fused(name):
-    """The forget/update gate goes through `gate_fn`; any other gate turns the fused path off."""
-    torch.manual_seed(3)
-    cell = make_cell(name, 2, 3)
+@pytest.mark.parametrize("gate", ["fast", "softsign", "refine"])
+def test_other_gates_change_the_cell_and_disable_fused(name, gate):
+    """Only the sigmoid gate has a fused kernel; every other gate runs the step loop and computes something else."""
     x = torch.randn(2, 4, 2)
-    standard = step_loop(cell, x, cell.init_state(2))[0]
-    cell.gate_fn = lambda z: torch.sigmoid(torch.sinh(z))  # a "fast gate" style alternative
-    assert not cell.has_fused_kernel
-    assert cell.fused_forward(x, cell.init_state(2)) is None
-    assert not torch.allclose(step_loop(cell, x, cell.init_state(2))[0], standard)
+    torch.manual_seed(3)
+    standard = make_cell(name, 2, 3)
+    torch.manual_seed(3)
+    other = make_cell(name, 2, 3, gate=gate)
+    assert standard.has_fused_kernel and not other.has_fused_kernel
+    assert other.fused_forward(x, other.init_state(2)) is None
+    with torch.no_grad():
+        a = step_loop(standard, x, standard.init_state(2))[0]
+        b = step_loop(other, x, other.init_state(2))[0]
+    assert not torch.allclose(a, b)
 
 
 # --- gradients -------------------------------------------------------------------------------------
@@ -244,14 +249,17 @@ def test_rnn_default_init_bounds_and_bias_option():
     assert no_bias.bias_ih is None and len(list(no_bias.parameters())) == 2
 
 
-def test_lstm_forget_bias_goes_to_forget_block_of_bias_hh():
+def test_lstm_constant_forget_init_is_set_once_in_the_forget_block():
     torch.manual_seed(6)
     plain = make_cell("lstm", 2, 3)
     torch.manual_seed(6)
-    shifted = make_cell("lstm", 2, 3, forget_bias=1.0)
-    diff = shifted.bias_hh.detach() - plain.bias_hh.detach()
-    torch.testing.assert_close(diff, torch.tensor([0.0] * 3 + [1.0] * 3 + [0.0] * 6))
-    torch.testing.assert_close(shifted.bias_ih, plain.bias_ih)
+    shifted = make_cell("lstm", 2, 3, forget_init="constant:1.0")
+    torch.testing.assert_close(shifted.bias_hh[3:6], torch.ones(3), check_device=False)
+    torch.testing.assert_close(shifted.bias_ih[3:6], torch.zeros(3), check_device=False)
+    keep = torch.ones(12, dtype=torch.bool)
+    keep[3:6] = False
+    torch.testing.assert_close(shifted.bias_hh[keep], plain.bias_hh[keep])
+    torch.testing.assert_close(shifted.bias_ih[keep], plain.bias_ih[keep])
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longrnn.config import (
+    SECTIONS,
     RunConfig,
     apply_overrides,
+    field_type,
     from_dict,
     leaf_keys,
     load,
@@ -20,7 +22,7 @@ from longrnn.errors import UsageError
 def test_toml_round_trip(tmp_path):
     config = RunConfig()
     apply_overrides(config, ["task.name=digits", "task.permuted=true", "task.pad=20", "model.cell=gru",
-                             "model.forget_bias=1.0", "train.lr=0.003", "train.seed=7", "out=elsewhere"])
+                             "model.gate_parity=false", "train.lr=0.003", "train.seed=7", "out=elsewhere"])
     path = tmp_path / "c.toml"
     path.write_text(to_toml(config))
     assert load(path) == config
@@ -56,12 +58,14 @@ def test_bad_overrides_name_the_bad_value(item, message):
         apply_overrides(RunConfig(), [item])
 
 
-def test_every_leaf_key_can_be_set():
+def test_every_leaf_key_can_be_set_to_a_value_of_its_type():
     config = RunConfig()
+    examples = {int: 5, float: 0.5, bool: False, str: "x"}
     for key in leaf_keys():
         section, _, name = key.partition(".")
-        current = getattr(getattr(config, section), name) if name else getattr(config, section)
-        set_key(config, key, current if current is not None else 5)
+        kind = field_type(SECTIONS[section], name) if name else str
+        set_key(config, key, examples[kind])
+        assert (getattr(getattr(config, section), name) if name else getattr(config, section)) == examples[kind]
 
 
 def test_ints_become_floats_for_float_fields():

@@ -34,6 +34,8 @@ class ModelConfig:
     layers: int = 1
     dropout: float = 0.0
     fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
+    gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
+    forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
     options: dict = field(default_factory=dict)
 
 
@@ -109,11 +111,17 @@ def parse_value(text: str):
         return text
 
 
-def _coerce(key: str, value, default):
-    """Convert ``value`` to the type of the field's default, with a clear error if it can't be."""
-    if default is None or value is None:
+def field_type(cls, name: str) -> type:
+    """The scalar type of a dataclass field, read from its annotation (``int | None`` -> int)."""
+    annotation = {f.name: f.type for f in dataclasses.fields(cls)}[name]
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return {"bool": bool, "int": int, "float": float, "str": str}[text.split("|")[0].strip()]
+
+
+def _coerce(key: str, value, kind: type):
+    """Convert ``value`` to the field's type ``kind``, with a clear error if it can't be."""
+    if value is None:
         return value
-    kind = type(default)
     if kind is bool:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
@@ -130,7 +138,7 @@ def set_key(config: RunConfig, key: str, value) -> None:
     """Set a dotted key, e.g. ``set_key(c, "train.lr", 1e-3)`` or ``set_key(c, "task.permuted", True)``."""
     parts = key.split(".")
     if len(parts) == 1 and parts[0] in ("out", "name"):
-        setattr(config, parts[0], _coerce(key, value, ""))
+        setattr(config, parts[0], _coerce(key, value, str))
         return
     if parts[0] not in SECTIONS or len(parts) < 2:
         raise UsageError(f"unknown config key {key!r}; allowed: {', '.join(leaf_keys())} (or task.X / model.X options)")
@@ -142,10 +150,7 @@ def set_key(config: RunConfig, key: str, value) -> None:
         raise UsageError(f"unknown config key {key!r}")
     name = parts[1]
     if name in names and name != "options":
-        default = getattr(SECTIONS[parts[0]](), name)
-        if name == "seq_len":
-            default = 0
-        setattr(section, name, _coerce(key, value, default))
+        setattr(section, name, _coerce(key, value, field_type(SECTIONS[parts[0]], name)))
     elif parts[0] in ("task", "model"):
         section.options[name] = value
     else:

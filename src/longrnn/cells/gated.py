@@ -1,10 +1,25 @@
-"""Gated cells: ``lstm`` and ``gru``, with the equations and parameter layout of PyTorch.
+"""Gated cells: ``lstm`` and ``gru``, with PyTorch's equations and parameter layout, and a choice of gate.
 
-Each cell has its own step (so its gates can be changed) and a `fused_forward` that calls torch's
-whole-sequence kernel (`torch.lstm` / `torch.gru`, the ops behind `torch.nn.LSTM` / `torch.nn.GRU`)
-with the cell's own parameters. The forget gate (LSTM) and update gate (GRU) go through one named
-function, `gate_fn`; the fused kernels only compute the standard sigmoid gate, so `fused_forward`
-returns ``None`` (the caller falls back to the step loop) whenever `gate_fn` is anything else.
+Each cell has its own step and a `fused_forward` that calls torch's whole-sequence kernel (`torch.lstm`
+/ `torch.gru`, the ops behind `torch.nn.LSTM` / `torch.nn.GRU`) with the cell's own parameters. The
+forget gate (LSTM) / update gate (GRU) — the gate that decides how long the state is kept — can be:
+
+* ``gate="sigmoid"``   σ, as in PyTorch (the only one the fused kernels compute);
+* ``gate="fast"``      σ(sinh z) (Ohno et al., AAAI 2023), see `longrnn.gates`;
+* ``gate="softsign"``  the normalized softsign (the slowly saturating baseline of that paper);
+* ``gate="refine"``    the refine gate of Gu et al. (ICML 2020): g = r(1-(1-f)²) + (1-r)f² with its own
+                        gate r. For the LSTM this is the UR-LSTM cell: r takes the input gate's block
+                        (same parameter count) and the input gate is tied to 1 - g. For the GRU, r is a
+                        fourth gate block.
+
+``forget_init`` sets that gate's bias (`longrnn.cells.gate_init`: default, constant:V, chrono:T_MAX,
+uniform); the bias goes into ``bias_hh`` once and the same block of ``bias_ih`` is zeroed, so it is not
+counted twice. With ``gate_parity=True`` (the default) the sigmoid-space biases are mapped into the chosen
+gate's space (`longrnn.gates.gate_bias`, asinh for the fast gate), so every gate starts from the same
+gate values. With the refine gate, r's bias is -b (Gu et al.); with chrono, the LSTM input-gate bias is -b.
+
+Gate pre-activations and the LSTM cell state are computed in float32 even under autocast (a float16
+gate cannot hold a time scale above about 2,000 steps; bfloat16 not above 256).
 """
 
 from __future__ import annotations
@@ -17,15 +32,33 @@ from torch import nn
 
 from longrnn.cells import register
 from longrnn.cells.base import Cell, fused_sequence, zero_state
+from longrnn.cells.gate_init import forget_biases, parse_forget_init
+from longrnn.errors import check_bool, unknown
+from longrnn.gates import GATES, gate_bias, refine_gate
+
+GATE_CHOICES = (*GATES, "refine")
+
+
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 (e.g. from autocast) -> float32; float32 and float64 stay as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 class _GatedCell(Cell):
-    """Shared parts: PyTorch's parameter layout for ``n_blocks`` stacked gate blocks and its init."""
+    """Shared parts: parameter layout of ``n_blocks`` gate blocks, init, gate choice, fused dispatch."""
 
-    n_blocks: int
+    base_blocks: int  # gate blocks of the plain cell (LSTM 4, GRU 3)
+    keep_block: int  # index of the forget (LSTM) / update (GRU) block
+    refine_block: int  # index of the refine gate's block when gate="refine"
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, gate: str, forget_init: str, gate_parity: bool):
         super().__init__()
+        if gate not in GATE_CHOICES:
+            raise unknown("gate", gate, GATE_CHOICES)
+        parse_forget_init(forget_init)
+        self.gate = gate
+        self.forget_init = forget_init
+        self.gate_parity = check_bool("gate_parity", gate_parity)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -34,120 +67,180 @@ class _GatedCell(Cell):
         self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(rows))
         self.bias_hh = nn.Parameter(torch.empty(rows))
-        # The forget (LSTM) / update (GRU) gate nonlinearity; the fused kernels assume the sigmoid.
-        self.gate_fn = torch.sigmoid
+        self.reset_parameters()
+
+    @property
+    def n_blocks(self) -> int:
+        """Gate blocks: the plain cell's, plus one for a refine gate that has no slot of its own."""
+        return self.base_blocks + (self.gate == "refine" and self.refine_block == self.base_blocks)
+
+    def block(self, tensor: torch.Tensor, index: int) -> torch.Tensor:
+        """The rows of gate block ``index`` of a (n_blocks*H, ...) parameter."""
+        H = self.hidden_size
+        return tensor[index * H : (index + 1) * H]
 
     def reset_parameters(self) -> None:
-        """uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as `torch.nn.LSTMCell` / `GRUCell`."""
+        """PyTorch's uniform(-1/√H, 1/√H), then the keep-gate bias from ``forget_init``."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+        b = forget_biases(self.forget_init, self.hidden_size)
+        if b is None:
+            return
+        keep = b if self.gate == "refine" or not self.gate_parity else gate_bias(self.gate, b)
+        with torch.no_grad():
+            self.block(self.bias_ih, self.keep_block).zero_()
+            self.block(self.bias_hh, self.keep_block).copy_(keep)
+            for index in self.companion_blocks():
+                self.block(self.bias_ih, index).zero_()
+                self.block(self.bias_hh, index).copy_(-b)
 
-    @property
-    def has_fused_kernel(self) -> bool:
-        """Whether torch's fused kernel computes this cell (only with the standard sigmoid gate)."""
-        return self.gate_fn is torch.sigmoid
+    def companion_blocks(self) -> list[int]:
+        """Blocks whose bias is set to -b with the keep gate's: the refine gate (Gu et al. 2020)."""
+        return [self.refine_block] if self.gate == "refine" else []
+
+    def keep_gate(self, a_keep: torch.Tensor, a_refine: torch.Tensor | None) -> torch.Tensor:
+        """The forget / update gate value from its pre-activation (and the refine gate's)."""
+        if self.gate == "refine":
+            return refine_gate(torch.sigmoid(a_keep), torch.sigmoid(a_refine))
+        return GATES[self.gate](a_keep)
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
         """W_ih x + b_ih for all gate blocks at once: (..., I) -> (..., n_blocks * H)."""
         return F.linear(x, self.weight_ih, self.bias_ih)
 
+    @property
+    def has_fused_kernel(self) -> bool:
+        """Whether torch's fused kernel computes this cell: only the plain sigmoid gate, outside autocast."""
+        return self.gate == "sigmoid" and not torch.is_autocast_enabled(self.weight_hh.device.type)
+
     def weights(self) -> list[torch.Tensor]:
         """The parameter list in the order torch's fused ops expect."""
         return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, gate={self.gate!r}, forget_init={self.forget_init!r}"
 
-@register("lstm", "LSTM with PyTorch's equations and layout; option forget_bias (init offset)")
+
+@register("lstm", "LSTM, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init")
 class LSTMCell(_GatedCell):
     """Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers, Schmidhuber & Cummins
-    2000), with the equations of `torch.nn.LSTMCell`:
+    2000), with the equations of `torch.nn.LSTMCell` and a choice of forget gate φ:
 
-        i = σ(W_ii x + b_ii + W_hi h + b_hi)        f = σ(W_if x + b_if + W_hf h + b_hf)
+        i = σ(W_ii x + b_ii + W_hi h + b_hi)        f = φ(W_if x + b_if + W_hf h + b_hf)
         g = tanh(W_ig x + b_ig + W_hg h + b_hg)     o = σ(W_io x + b_io + W_ho h + b_ho)
         c' = f * c + i * g                          h' = o * tanh(c')
 
     Parameters ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), ``bias_ih``, ``bias_hh`` (4H), gate blocks
-    in the order i, f, g, o; initialised uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
-
-    ``forget_bias`` is added once, at initialisation, to the forget-gate block of ``bias_hh``
-    (``bias_hh[H:2H]``); it is an ordinary learned bias afterwards, so the fused path is unchanged.
-    A value of 1 is the standard trick (Gers et al. 2000; Jozefowicz, Zaremba & Sutskever 2015).
+    in the order i, f, g, o. With ``gate="refine"`` (UR-LSTM, Gu et al. 2020) the i block holds the
+    refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
     """
 
-    n_blocks = 4
+    base_blocks = 4
+    keep_block = 1
+    refine_block = 0
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0):
-        super().__init__(input_size, hidden_size)
-        self.forget_bias = float(forget_bias)
-        self.reset_parameters()
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        gate: str = "sigmoid",
+        forget_init: str = "default",
+        gate_parity: bool = True,
+    ):
+        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
 
-    def reset_parameters(self) -> None:
-        """PyTorch's uniform init, then ``forget_bias`` added to the forget block of ``bias_hh``."""
-        super().reset_parameters()
-        H = self.hidden_size
-        with torch.no_grad():
-            self.bias_hh[H : 2 * H] += self.forget_bias
+    def companion_blocks(self) -> list[int]:
+        """With chrono, the input gate's bias is -b (Tallec & Ollivier 2018); with refine, r's is."""
+        kind, _ = parse_forget_init(self.forget_init)
+        return [0] if self.gate == "refine" or kind == "chrono" else []
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
         h = zero_state(batch_size, self.hidden_size, self.weight_hh, device, dtype)
         return h, torch.zeros_like(h)
 
+    def preactivations(self, x_proj: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """All gate pre-activations W_ih x + b_ih + W_hh h + b_hh, at least float32, as blocks i, f, g, o."""
+        return at_least_float32(x_proj + F.linear(h, self.weight_hh, self.bias_hh)).chunk(4, -1)
+
+    def forget_gate_values(self, x_proj: torch.Tensor, prev_state: tuple[torch.Tensor, torch.Tensor]):
+        """f for every step at once, from projected inputs and the states before each step."""
+        a_i, a_f, _, _ = self.preactivations(x_proj, prev_state[0])
+        return self.keep_gate(a_f, a_i)
+
     def step(self, x_proj: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         h, c = state
-        gates = x_proj + F.linear(h, self.weight_hh, self.bias_hh)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        forget = self.gate_fn(f)  # the forget gate: the one nonlinearity later options may swap
-        c = forget * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        a_i, a_f, a_g, a_o = self.preactivations(x_proj, h)
+        f = self.keep_gate(a_f, a_i)  # the forget gate
+        i = 1.0 - f if self.gate == "refine" else torch.sigmoid(a_i)
+        c = f * c + i * torch.tanh(a_g)
+        h = torch.sigmoid(a_o) * torch.tanh(c)
         return h, (h, c)
 
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-        """The `torch.nn.LSTM` kernel with this cell's parameters, or None for a non-standard gate."""
+        """The `torch.nn.LSTM` kernel with this cell's parameters, or None when it does not apply."""
         if not self.has_fused_kernel:
             return None
         outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
         return outputs, (h_n, c_n)
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, forget_bias={self.forget_bias}"
 
-
-@register("gru", "GRU with PyTorch's equations and layout (Cho et al. 2014)")
+@register("gru", "GRU, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init")
 class GRUCell(_GatedCell):
     """Gated recurrent unit (Cho et al. 2014, "Learning Phrase Representations using RNN
-    Encoder-Decoder"), with the equations of `torch.nn.GRUCell`:
+    Encoder-Decoder"), with the equations of `torch.nn.GRUCell` and a choice of update gate φ:
 
-        r = σ(W_ir x + b_ir + W_hr h + b_hr)        z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        r = σ(W_ir x + b_ir + W_hr h + b_hr)        z = φ(W_iz x + b_iz + W_hz h + b_hz)
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         h' = (1 - z) * n + z * h
 
-    Parameters ``weight_ih`` (3H, I), ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H), gate blocks
-    in the order r, z, n; initialised uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
-    State: a (batch, H) tensor, which is also the output.
+    z near 1 keeps the state, so ``forget_init`` acts on z's bias. Parameters ``weight_ih`` (3H, I),
+    ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H), blocks r, z, n; with ``gate="refine"`` a fourth
+    block holds the refine gate of z. State: a (batch, H) tensor, which is also the output.
     """
 
-    n_blocks = 3
+    base_blocks = 3
+    keep_block = 1
+    refine_block = 3
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
-        self.reset_parameters()
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        gate: str = "sigmoid",
+        forget_init: str = "default",
+        gate_parity: bool = True,
+    ):
+        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
         return zero_state(batch_size, self.hidden_size, self.weight_hh, device, dtype)
 
+    def blocks(self, x_proj: torch.Tensor, h: torch.Tensor):
+        """Input and recurrent pre-activation blocks, at least float32, kept apart (r scales only W_hn h + b_hn)."""
+        x_blocks = at_least_float32(x_proj).chunk(self.n_blocks, -1)
+        h_blocks = at_least_float32(F.linear(h, self.weight_hh, self.bias_hh)).chunk(self.n_blocks, -1)
+        return x_blocks, h_blocks
+
+    def update_gate(self, x_blocks, h_blocks) -> torch.Tensor:
+        refine = x_blocks[3] + h_blocks[3] if self.gate == "refine" else None
+        return self.keep_gate(x_blocks[1] + h_blocks[1], refine)
+
+    def forget_gate_values(self, x_proj: torch.Tensor, prev_state: torch.Tensor):
+        """z for every step at once, from projected inputs and the states before each step."""
+        return self.update_gate(*self.blocks(x_proj, prev_state))
+
     def step(self, x_proj: torch.Tensor, state: torch.Tensor):
-        h = state
-        x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
-        h_r, h_z, h_n = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
-        r = torch.sigmoid(x_r + h_r)
-        z = self.gate_fn(x_z + h_z)  # the update gate: the one nonlinearity later options may swap
-        n = torch.tanh(x_n + r * h_n)
-        h = (1 - z) * n + z * h
+        x_blocks, h_blocks = self.blocks(x_proj, state)
+        r = torch.sigmoid(x_blocks[0] + h_blocks[0])
+        z = self.update_gate(x_blocks, h_blocks)  # the update gate
+        n = torch.tanh(x_blocks[2] + r * h_blocks[2])
+        h = (1 - z) * n + z * state
         return h, h
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
-        """The `torch.nn.GRU` kernel with this cell's parameters, or None for a non-standard gate."""
+        """The `torch.nn.GRU` kernel with this cell's parameters, or None when it does not apply."""
         if not self.has_fused_kernel:
             return None
         outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)

@@ -16,6 +16,7 @@ def build_task(config: RunConfig) -> Task:
 
 def build_model(config: RunConfig, task: Task) -> SequenceModel:
     m = config.model
+    gate_options = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init)) if v is not None}
     return SequenceModel(
         m.cell,
         task.input_size,
@@ -25,5 +26,6 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         readout=task.readout,
         dropout=m.dropout,
         fused=m.fused,
+        **gate_options,
         **m.options,
     )

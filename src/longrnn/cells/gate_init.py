@@ -1,0 +1,55 @@
+"""Initialisations of the forget-gate (LSTM) / update-gate (GRU) bias: ``forget_init=`` of the gated cells.
+
+Each returns biases in sigmoid space, b with initial gate value σ(b) (the cell maps them into its
+gate's space with `longrnn.gates.gate_bias` when ``gate_parity`` is on):
+
+* ``default``          PyTorch's uniform(-1/√H, 1/√H) init is left as it is.
+* ``constant:VALUE``   b = VALUE for every unit (VALUE = 1 is the classic forget bias of Gers et al. 2000
+                        and Jozefowicz et al. 2015).
+* ``chrono:T_MAX``     b ~ log U[1, T_MAX - 1] (Tallec & Ollivier, "Can recurrent neural networks warp
+                        time?", ICLR 2018): time scales 1/(1 - f) ≈ e^b spread over [2, T_MAX]; the LSTM
+                        input-gate bias is set to -b.
+* ``uniform``          b = σ⁻¹(u), u ~ U[1/H, 1 - 1/H] (Gu et al., ICML 2020, "uniform gate
+                        initialisation", part of the UR-LSTM): gate values spread evenly over (0, 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from longrnn.errors import UsageError
+
+FORMS = "default, constant:VALUE, chrono:T_MAX, uniform"
+
+
+def parse_forget_init(spec: str) -> tuple[str, float | None]:
+    """``"chrono:1000"`` -> ``("chrono", 1000.0)``; a bad spec is a UsageError naming the allowed forms."""
+    kind, _, arg = str(spec).partition(":")
+    if kind in ("default", "uniform") and not arg:
+        return kind, None
+    if kind in ("constant", "chrono") and arg:
+        try:
+            value = float(arg)
+        except ValueError:
+            value = math.nan
+        if kind == "constant" and math.isfinite(value):
+            return kind, value
+        if kind == "chrono" and value > 2:
+            return kind, value
+    raise UsageError(f"unknown forget_init {spec!r}; allowed: {FORMS} (chrono needs T_MAX > 2)")
+
+
+def forget_biases(spec: str, hidden_size: int) -> torch.Tensor | None:
+    """(hidden_size,) sigmoid-space biases for ``spec``, or None for ``default``. Uses torch's global RNG."""
+    kind, value = parse_forget_init(spec)
+    if kind == "default":
+        return None
+    if kind == "constant":
+        return torch.full((hidden_size,), value)
+    if kind == "chrono":
+        return torch.empty(hidden_size).uniform_(1.0, value - 1.0).log()
+    d = hidden_size
+    u = torch.empty(hidden_size).uniform_(1.0 / d, 1.0 - 1.0 / d) if d > 2 else torch.full((d,), 0.5)
+    return torch.logit(u)
