@@ -56,7 +56,7 @@ def test_run_directory_contents(tmp_path):
     assert runs.read_config(run_dir) == tiny_config(tmp_path)
     curve = runs.read_metrics(run_dir)
     assert [r["step"] for r in curve] == [10, 20, 30, 40]
-    assert {"train_loss", "val_mse", "val_correct", "lr"} <= set(curve[0])
+    assert {"train_loss", "val_mse", "val_correct", "lr", "gate_at_1", "timescale_p50"} <= set(curve[0])
     on_disk = runs.read_summary(run_dir)
     for key in ("status", "validation", "test", "baseline", "wall_time_s", "peak_memory_mb", "versions", "seed"):
         assert key in on_disk

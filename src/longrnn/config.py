@@ -54,6 +54,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear learning-rate warm-up
     eval_every: int = 100
     eval_batch_size: int = 500
+    diagnostics: bool = True  # log gate saturation and time scales at each evaluation (gated cells)
     stop_when_solved: bool = True
     seed: int = 0
     device: str = "cpu"

@@ -23,11 +23,14 @@ from tqdm.auto import tqdm
 import longrnn
 from longrnn import runs
 from longrnn.config import RunConfig, to_toml
+from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.training.bptt import TRAINERS, bptt_loss, tbptt_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.evaluate import evaluate
 from longrnn.training.optim import make_optimizer, make_schedule
+
+DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
 
 
 def _device(name: str) -> torch.device:
@@ -136,6 +139,9 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
                 "time": time.perf_counter() - started,
                 **{f"val_{k}": v for k, v in val.items()},
             }
+            if t.diagnostics:
+                x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
+                record.update(gate_statistics(model, x_diag))
             losses = []
             runs.append_metrics(run_dir, record)
             score = val[task.main_metric]
