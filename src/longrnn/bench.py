@@ -16,8 +16,32 @@ import torch
 from tqdm.auto import tqdm
 
 from longrnn.cells import available, make_cell
-from longrnn.errors import check_positive, unknown
+from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.models import Recurrent
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"lstm:gate=fast,forget_init=chrono:100"`` -> ``("lstm", {"gate": "fast", ...})``."""
+    from longrnn.config import parse_value
+
+    name, _, rest = text.partition(":")
+    if name not in available():
+        raise unknown("cell", name, available())
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"bad cell variant {text!r}; expected NAME or NAME:key=value,key=value")
+        options[key] = parse_value(value)
+    return name, options
+
+
+def default_variants() -> list[str]:
+    """Every registered cell, and the gated cells once more with each non-sigmoid gate."""
+    variants = list(available())
+    for name in ("lstm", "gru"):
+        variants += [f"{name}:gate={gate}" for gate in ("fast", "softsign", "refine")]
+    return variants
 
 
 def _train_step_seconds(module, x: torch.Tensor) -> float:
@@ -41,26 +65,29 @@ def speed(
     seed: int = 0,
     quiet: bool = False,
 ) -> list[dict]:
-    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max"}``; ratio = time / ``torch.nn.LSTM``'s."""
+    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain"}``.
+
+    ``ratio`` is time / ``torch.nn.LSTM``'s; ``vs_plain`` (for variants with options, e.g.
+    ``lstm:gate=fast``) is time / the plain cell's step loop, both medians of per-round ratios.
+    ``cells`` are names or ``NAME:key=value,...`` variants; default: `default_variants()`.
+    """
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("hidden_size", hidden_size),
                         ("input_size", input_size), ("threads", threads), ("repeats", repeats)):
         check_positive(name, value)
     check_positive("warmup", warmup, allow_zero=True)
-    cells = list(available()) if not cells else cells
-    for name in cells:
-        if name not in available():
-            raise unknown("cell", name, available())
+    cells = default_variants() if not cells else cells
+    specs = [parse_variant(c) for c in cells]
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     x = torch.randn(batch_size, seq_len, input_size, requires_grad=True)
     reference = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
 
     variants = [("torch.nn.LSTM (reference)", reference)]
-    for name in cells:
-        cell = make_cell(name, input_size, hidden_size)
-        variants.append((f"{name} (step loop)", Recurrent(cell, fused=False)))
+    for label, (name, options) in zip(cells, specs):
+        cell = make_cell(name, input_size, hidden_size, **options)
+        variants.append((f"{label} (step loop)", Recurrent(cell, fused=False)))
         if cell.fused_forward(x[:, :1].detach(), cell.init_state(batch_size)) is not None:
-            variants.append((f"{name} (fused)", Recurrent(cell, fused=True)))
+            variants.append((f"{label} (fused)", Recurrent(cell, fused=True)))
 
     # Round-robin: every round times each variant once, so slow drift of a noisy machine hits all
     # variants alike; each ratio is the median over rounds of (variant / reference in that round).
@@ -72,16 +99,16 @@ def speed(
             if round_ >= warmup:
                 times[label].append(t)
     ref = times[variants[0][0]]
-    return [
-        {
-            "variant": label,
-            "ms": 1000 * statistics.median(ts),
-            "ratio": statistics.median(t / r for t, r in zip(ts, ref)),
-            "ratio_min": min(t / r for t, r in zip(ts, ref)),
-            "ratio_max": max(t / r for t, r in zip(ts, ref)),
-        }
-        for label, ts in times.items()
-    ]
+    rows = []
+    for label, ts in times.items():
+        ratios = [t / r for t, r in zip(ts, ref)]
+        row = {"variant": label, "ms": 1000 * statistics.median(ts), "ratio": statistics.median(ratios),
+               "ratio_min": min(ratios), "ratio_max": max(ratios), "vs_plain": None}
+        plain = f"{label.split(':')[0]} (step loop)"  # "lstm:gate=fast (step loop)" -> "lstm (step loop)"
+        if ":" in label and plain in times:
+            row["vs_plain"] = statistics.median(t / p for t, p in zip(ts, times[plain]))
+        rows.append(row)
+    return rows
 
 
 def cpu_name() -> str:
@@ -97,9 +124,12 @@ def cpu_name() -> str:
 
 
 def speed_table(rows: list[dict], setup: str) -> str:
-    lines = [f"{setup}\n", "| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds |", "|---|---|---|---|"]
-    lines += [
-        f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} |"
-        for r in rows
+    lines = [
+        f"{setup}\n",
+        "| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds | × plain cell's step loop |",
+        "|---|---|---|---|---|",
     ]
+    for r in rows:
+        plain = "" if r["vs_plain"] is None else f"{r['vs_plain']:.2f}"
+        lines.append(f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} | {plain} |")
     return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 # sinh overflows float32 above |z| ≈ 89.4 and autograd then multiplies 0 by inf. At |z| = 20,
 # σ(sinh z) is already exactly 1 (or 0) in float32 and float64, and so is its gradient 0: clamping there
@@ -47,7 +48,8 @@ def softsign_gate(z: torch.Tensor) -> torch.Tensor:
 
 def fast_gate(z: torch.Tensor) -> torch.Tensor:
     """σ(sinh z): the fast gate of Ohno et al. 2023; saturates doubly exponentially."""
-    return torch.sigmoid(torch.sinh(z.clamp(-FAST_GATE_CLAMP, FAST_GATE_CLAMP)))
+    # hardtanh is the clamp with a cheaper backward on the CPU (one kernel instead of masks and where)
+    return torch.sigmoid(torch.sinh(F.hardtanh(z, -FAST_GATE_CLAMP, FAST_GATE_CLAMP)))
 
 
 def refine_gate(f: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
