@@ -58,7 +58,8 @@ def test_run_directory_contents(tmp_path):
     assert [r["step"] for r in curve] == [10, 20, 30, 40]
     assert {"train_loss", "val_mse", "val_correct", "lr", "gate_at_1", "timescale_p50"} <= set(curve[0])
     on_disk = runs.read_summary(run_dir)
-    for key in ("status", "validation", "test", "baseline", "wall_time_s", "peak_memory_mb", "versions", "seed"):
+    for key in ("status", "validation", "test", "baseline", "wall_time_s", "seconds_per_step", "peak_memory_mb",
+                "versions", "seed"):
         assert key in on_disk
     assert on_disk["expected_baseline"]["mse"] == pytest.approx(1 / 6)
     assert on_disk["baseline"]["mse"] == pytest.approx(1 / 6, rel=0.1)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 import tempfile
+from pathlib import Path
 
 from longrnn.errors import UsageError
 
@@ -149,6 +150,35 @@ def cmd_bench(args) -> int:
     return 0
 
 
+# --- reproduce -----------------------------------------------------------------------------------------
+def experiment_file(name: str) -> Path:
+    """A sweep file: a path as given, else experiments/NAME.toml here or beside the package's source tree."""
+    candidates = [Path(name), Path("experiments") / f"{name}.toml",
+                  Path(__file__).resolve().parents[2] / "experiments" / f"{name}.toml"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    available = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments").glob("*.toml"))
+    raise UsageError(f"no experiment {name!r}; allowed: {', '.join(available) or '(none found)'} or a TOML path")
+
+
+def cmd_reproduce(args) -> int:
+    from longrnn.results import write_results_page
+    from longrnn.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(experiment_file(args.name))
+    if not args.report_only:
+        print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results page "
+              f"{sweep.results}")
+        summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet)
+        failed = [s for s in summaries if s["status"] == "failed"]
+        for s in failed:
+            print(f"failed: {s['run_dir']}: {s['message']}", file=sys.stderr)
+    page = write_results_page(sweep, plots=not args.no_plots)
+    print(f"results page written: {page}")
+    return 0
+
+
 # --- demo ----------------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
     from longrnn.report import report
@@ -205,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("reproduce", help="run a named experiment grid (experiments/NAME.toml) and write its results page")
+    p.add_argument("name", help="experiment name, e.g. fastgate, or a sweep TOML file")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one torch thread each (default 1)")
+    p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="a real training run on the CPU (a few minutes) and its results table")
     p.add_argument("--out", help="folder for the run (default: a new temporary folder)")

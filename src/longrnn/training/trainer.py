@@ -88,7 +88,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     run_dir = runs.prepare(config, resume)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
-    start, best, best_step, elapsed = 0, None, None, 0.0
+    start, best, best_step, elapsed, step_seconds = 0, None, None, 0.0, 0.0
     checkpoint_path = run_dir / runs.CHECKPOINT
     if resume and checkpoint_path.exists():
         ckpt = torch.load(checkpoint_path, weights_only=True)
@@ -98,6 +98,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         generator.set_state(ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"])
         start, best, best_step, elapsed = ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"]
+        step_seconds = ckpt["step_seconds"]
         runs.truncate_metrics(run_dir, start)
     else:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
@@ -111,6 +112,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     model.train()
     step = start
     while step < t.steps:
+        step_started = time.perf_counter()
         x, y = task.sample(t.batch_size, generator)
         x, y = x.to(device), y.to(device)
         if t.trainer == "bptt":
@@ -128,6 +130,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         schedule.step()
         step += 1
         losses.append(loss.item())
+        step_seconds += time.perf_counter() - step_started
         bar.update(1)
 
         if step % t.eval_every == 0 or step == t.steps:
@@ -161,6 +164,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
                     "best": best,
                     "best_step": best_step,
                     "elapsed": time.perf_counter() - started,
+                    "step_seconds": step_seconds,
                 },
             )
             if t.stop_when_solved and task.is_solved(val):
@@ -194,6 +198,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         "config_id": config.identity(),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "wall_time_s": time.perf_counter() - started,
+        "seconds_per_step": step_seconds / max(1, step),  # training steps only, evaluations excluded
         "peak_memory_mb": _peak_memory_mb(device),
         "threads": torch.get_num_threads(),
         "device": str(device),
