@@ -55,7 +55,7 @@ def test_existing_run_needs_resume(tmp_path, capsys):
 def test_list_names_every_section(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for word in ("cells:", "tasks:", "trainers:", "lstm", "orthogonal", "copy_first", "digits", "tbptt"):
+    for word in ("cells:", "tasks:", "trainers:", "gates:", "lstm", "orthogonal", "copy_first", "digits", "tbptt", "refine"):
         assert word in out
 
 

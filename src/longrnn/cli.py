@@ -103,17 +103,14 @@ def cmd_eval(args) -> int:
 # --- list ----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
     from longrnn import cells, tasks
+    from longrnn.gates import GATES, refine_gate
     from longrnn.training.bptt import TRAINERS
     from longrnn.training.optim import OPTIMIZERS, SCHEDULES
 
+    gate_functions = {**GATES, "refine": refine_gate}
     sections = {"cells": cells.available(), "tasks": tasks.available(), "trainers": TRAINERS,
-                "optimizers": OPTIMIZERS, "schedules": SCHEDULES}
-    try:
-        from longrnn import gates
-
-        sections["gates"] = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in gates.GATES.items()}
-    except ImportError:
-        pass
+                "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
+                "gates": {name: fn.__doc__.strip().splitlines()[0] for name, fn in gate_functions.items()}}
     chosen = [args.what] if args.what else list(sections)
     for name in chosen:
         if name not in sections:
