@@ -90,6 +90,20 @@ def test_identity_ignores_seed_and_output_place_but_not_hyperparameters():
     assert a.run_name() != RunConfig(train=type(a.train)(seed=1)).run_name()
 
 
+def test_identity_survives_settings_added_later(tmp_path):
+    """A config file written before a setting existed (it lacks the key) keeps its identity, so its run resumes."""
+    config = RunConfig()
+    config.model.cell, config.train.lr = "gru", 0.01
+    full = to_toml(config)
+    older = "\n".join(line for line in full.splitlines() if not line.startswith("diagnostics"))
+    assert "diagnostics" in full and "diagnostics" not in older
+    path = tmp_path / "config.toml"
+    path.write_text(older)
+    assert load(path).identity() == config.identity()
+    config.train.diagnostics = False
+    assert load(path).identity() != config.identity()
+
+
 def test_missing_and_invalid_config_files(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         load(tmp_path / "nope.toml")

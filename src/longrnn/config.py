@@ -73,12 +73,18 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> str:
-        """A short hash of everything that defines the experiment except the seed and where it is written."""
+        """A short hash of everything that defines the experiment except the seed and where it is written.
+
+        Only values that differ from the defaults enter the hash, so a setting added in a later
+        release (whose default keeps the old behaviour) leaves the identity of existing runs, and
+        with it their resumability, unchanged.
+        """
         d = self.to_dict()
         for key in ("out", "name"):
             d.pop(key)
         d["train"].pop("seed")
         d["train"].pop("threads")
+        d = _non_default(d, RunConfig().to_dict())
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
@@ -86,6 +92,19 @@ class RunConfig:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
         return f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+
+
+def _non_default(d: dict, default: dict) -> dict:
+    """The entries of nested dict ``d`` whose values differ from those in ``default``."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and isinstance(default.get(key), dict):
+            value = _non_default(value, default[key])
+            if value:
+                out[key] = value
+        elif key not in default or value != default[key]:
+            out[key] = value
+    return out
 
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
