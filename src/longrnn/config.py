@@ -36,6 +36,7 @@ class ModelConfig:
     fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
     gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
+    engine: str | None = None  # lstm: eager, compiled, auto — how a whole sequence runs (None: auto)
     options: dict = field(default_factory=dict)
 
 

@@ -85,3 +85,23 @@ def gate_bias(gate: str, sigmoid_bias: torch.Tensor) -> torch.Tensor:
     For the fast gate this is asinh(b), the mapping the S4 code's ``dt_fast`` option also uses.
     """
     return SIGMOID_PARITY[gate](sigmoid_bias)
+
+
+def gate_with_derivative(gate: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(φ(z), φ'(z)) for a gate of `GATES`, without autograd (for hand-written backward passes).
+
+        sigmoid:  φ' = φ(1 - φ)
+        fast:     φ' = φ(1 - φ) · cosh(z)   for |z| < 20, else 0 (the clamp; φ is exactly 0 or 1 there)
+        softsign: φ' = 1 / (2 (1 + |z|)²)
+    """
+    if gate == "sigmoid":
+        f = torch.sigmoid(z)
+        return f, f * (1.0 - f)
+    if gate == "fast":
+        zc = F.hardtanh(z, -FAST_GATE_CLAMP, FAST_GATE_CLAMP)
+        f = torch.sigmoid(torch.sinh(zc))
+        return f, f * (1.0 - f) * torch.cosh(zc)
+    if gate == "softsign":
+        d = 1.0 / (1.0 + z.abs())
+        return 0.5 * (1.0 + z * d), 0.5 * d * d
+    raise ValueError(f"no closed-form derivative for gate {gate!r}; allowed: sigmoid, fast, softsign")

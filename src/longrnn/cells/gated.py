@@ -33,6 +33,7 @@ from torch import nn
 from longrnn.cells import register
 from longrnn.cells.base import Cell, fused_sequence, zero_state
 from longrnn.cells.gate_init import forget_biases, parse_forget_init
+from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.errors import check_bool, unknown
 from longrnn.gates import GATES, gate_bias, refine_gate
 
@@ -135,6 +136,9 @@ class LSTMCell(_GatedCell):
     in the order i, f, g, o. With ``gate="refine"`` (UR-LSTM, Gu et al. 2020) the i block holds the
     refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
+
+    ``engine`` (eager | compiled | auto) chooses how the fast and softsign gates run a whole sequence
+    (`longrnn.cells.lstm_sequence`); it changes speed only, never a value.
     """
 
     base_blocks = 4
@@ -148,7 +152,11 @@ class LSTMCell(_GatedCell):
         gate: str = "sigmoid",
         forget_init: str = "default",
         gate_parity: bool = True,
+        engine: str = "auto",
     ):
+        if engine not in ENGINES:
+            raise unknown("engine", engine, ENGINES)
+        self.engine = engine
         super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
 
     def companion_blocks(self) -> list[int]:
@@ -179,11 +187,17 @@ class LSTMCell(_GatedCell):
         return h, (h, c)
 
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-        """The `torch.nn.LSTM` kernel with this cell's parameters, or None when it does not apply."""
-        if not self.has_fused_kernel:
-            return None
-        outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
-        return outputs, (h_n, c_n)
+        """The whole sequence at once: torch's `torch.nn.LSTM` kernel for the sigmoid gate, the
+        hand-written sequence of `longrnn.cells.lstm_sequence` for the fast and softsign gates, or
+        None (refine gate, autocast) so that the step loop runs."""
+        if self.has_fused_kernel:
+            outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
+            return outputs, (h_n, c_n)
+        if self.gate in ("fast", "softsign") and not torch.is_autocast_enabled(x.device.type):
+            x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
+            outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
+            return outputs, (h_n, c_n)
+        return None
 
 
 @register("gru", "GRU, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init")

@@ -16,7 +16,8 @@ def build_task(config: RunConfig) -> Task:
 
 def build_model(config: RunConfig, task: Task) -> SequenceModel:
     m = config.model
-    gate_options = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init)) if v is not None}
+    named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
+    cell_options = {k: v for k, v in named if v is not None}
     return SequenceModel(
         m.cell,
         task.input_size,
@@ -26,6 +27,6 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         readout=task.readout,
         dropout=m.dropout,
         fused=m.fused,
-        **gate_options,
+        **cell_options,
         **m.options,
     )
