@@ -59,9 +59,15 @@ class CompiledOrEager:
     """``torch.compile(fn)`` (one fused kernel per call on CPU and GPU); if compiling fails, warn once
     and run ``fn`` eagerly from then on, so a missing compiler costs speed, never a crash."""
 
+    # One compiled variant per gate, dtype and thread count: more than torch's default of 8 per function.
+    RECOMPILE_LIMIT = 64
+
     def __init__(self, fn):
+        import torch._dynamo.config as dynamo_config
+
+        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, self.RECOMPILE_LIMIT)
         self.fn = fn
-        self.compiled = torch.compile(fn, dynamic=False, fullgraph=True)
+        self.compiled = torch.compile(fn, fullgraph=True)  # sizes turn dynamic after the first recompile
         self.failed = False
 
     def __call__(self, *args):
@@ -108,6 +114,8 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine):
         step, ctx.step_back = pointwise_functions(engine)
+        # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
+        x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
         outputs, c, (ctx.factors, ctx.carry, ctx.forget) = _forward(x_proj, h0, c0, weight_hh, gate, step)
         outputs = torch.stack(outputs)  # time-major (T, B, H): outputs[:-1] are the states h_{t-1}
         ctx.save_for_backward(weight_hh, h0, outputs)
