@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from longrnn.cli import main
 
@@ -90,3 +91,11 @@ def test_bench_speed_prints_ratios_against_lstm():
     assert result.returncode == 0, result.stderr
     assert "torch.nn.LSTM (reference)" in result.stdout and "gru (fused)" in result.stdout
     assert "rnn (step loop)" in result.stdout
+
+
+def test_bench_speed_rejects_unknown_or_missing_devices():
+    result = run_cli("bench", "speed", "--cells", "rnn", "--device", "tpu", "--quiet")
+    assert result.returncode == 2 and "unknown device 'tpu'" in result.stderr and "Traceback" not in result.stderr
+    if not torch.cuda.is_available():
+        result = run_cli("bench", "speed", "--cells", "rnn", "--device", "cuda", "--quiet")
+        assert result.returncode == 2 and "not available on this machine" in result.stderr

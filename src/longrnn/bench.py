@@ -45,12 +45,28 @@ def default_variants() -> list[str]:
 
 
 def _train_step_seconds(module, x: torch.Tensor) -> float:
-    """Seconds of one forward + backward of ``module(x)[0].sum()``."""
+    """Seconds of one forward + backward of ``module(x)[0].sum()`` (on a GPU: until it has finished)."""
     x.grad = None
     module.zero_grad(set_to_none=True)
+    _synchronize(x.device)
     start = time.perf_counter()
     module(x)[0].sum().backward()
+    _synchronize(x.device)
     return time.perf_counter() - start
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_device(name: str) -> torch.device:
+    """``cpu`` or an available ``cuda[:N]``; a UsageError otherwise."""
+    if name != "cpu" and not name.startswith("cuda"):
+        raise unknown("device", name, ["cpu", "cuda", "cuda:N"])
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} is not available on this machine; allowed: cpu")
+    return torch.device(name)
 
 
 def speed(
@@ -64,12 +80,14 @@ def speed(
     repeats: int = 5,
     seed: int = 0,
     quiet: bool = False,
+    device: str = "cpu",
 ) -> list[dict]:
     """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain"}``.
 
     ``ratio`` is time / ``torch.nn.LSTM``'s; ``vs_plain`` (for variants with options, e.g.
     ``lstm:gate=fast``) is time / the plain cell's step loop, both medians of per-round ratios.
     ``cells`` are names or ``NAME:key=value,...`` variants; default: `default_variants()`.
+    On ``device="cuda"`` the reference ``torch.nn.LSTM`` runs cuDNN.
     """
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("hidden_size", hidden_size),
                         ("input_size", input_size), ("threads", threads), ("repeats", repeats)):
@@ -79,12 +97,13 @@ def speed(
     specs = [parse_variant(c) for c in cells]
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    x = torch.randn(batch_size, seq_len, input_size, requires_grad=True)
-    reference = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
+    dev = bench_device(device)
+    x = torch.randn(batch_size, seq_len, input_size, device=dev, requires_grad=True)
+    reference = torch.nn.LSTM(input_size, hidden_size, batch_first=True).to(dev)
 
     variants = [("torch.nn.LSTM (reference)", reference)]
     for label, (name, options) in zip(cells, specs):
-        cell = make_cell(name, input_size, hidden_size, **options)
+        cell = make_cell(name, input_size, hidden_size, **options).to(dev)
         variants.append((f"{label} (step loop)", Recurrent(cell, fused=False)))
         if cell.fused_forward(x[:, :1].detach(), cell.init_state(batch_size)) is not None:
             variants.append((f"{label} (fused)", Recurrent(cell, fused=True)))

@@ -139,10 +139,11 @@ def cmd_bench(args) -> int:
     from longrnn.bench import cpu_name, speed, speed_table
 
     rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
-                 args.threads, args.warmup, args.repeats, quiet=args.quiet)
+                 args.threads, args.warmup, args.repeats, quiet=args.quiet, device=args.device)
+    machine = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else cpu_name()
     setup = (f"B={args.batch_size}, T={args.seq_len}, H={args.hidden_size}, I={args.input_size}, "
              f"{args.threads} thread(s), median of {args.repeats} after {args.warmup} warm-up; "
-             f"torch {torch.__version__}, {cpu_name()}")
+             f"torch {torch.__version__}, {machine}")
     print(speed_table(rows, setup), end="")
     return 0
 
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--warmup", type=int, default=2)
     s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference is then cuDNN's LSTM)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
 

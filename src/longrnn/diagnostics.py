@@ -60,6 +60,6 @@ def gate_statistics(model: SequenceModel, x: torch.Tensor) -> dict[str, float]:
     if len(below) > MAX_VALUES_FOR_QUANTILES:
         below = below[:: len(below) // MAX_VALUES_FOR_QUANTILES + 1]
     if len(below):
-        timescales = torch.quantile(1.0 / (1.0 - below.double()), torch.tensor(QUANTILES, dtype=torch.float64))
+        timescales = torch.quantile(1.0 / (1.0 - below.double()), torch.tensor(QUANTILES, dtype=torch.float64, device=below.device))
         stats.update({f"timescale_p{round(100 * q)}": float(t) for q, t in zip(QUANTILES, timescales)})
     return stats

@@ -65,7 +65,8 @@ class CompiledOrEager:
     def __init__(self, fn):
         import torch._dynamo.config as dynamo_config
 
-        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, self.RECOMPILE_LIMIT)
+        name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
+        setattr(dynamo_config, name, max(getattr(dynamo_config, name), self.RECOMPILE_LIMIT))
         self.fn = fn
         self.compiled = torch.compile(fn, fullgraph=True)  # sizes turn dynamic after the first recompile
         self.failed = False
