@@ -118,3 +118,70 @@ def test_every_shipped_sweep_loads():
         if "[[variants]]" in text:
             sweep = load_sweep(path)
             assert sweep.runs and json.dumps([r.config.to_dict() for r in sweep.runs])
+
+
+GRID = """
+name = "grid"
+out = "{root}/runs"
+seeds = [0]
+[base.task]
+name = "adding"
+seq_len = 6
+[base.train]
+steps = 10
+eval_every = 10
+batch_size = 4
+[base.model]
+hidden_size = 4
+[grid]
+"model.cell" = ["lstm", "gru"]
+"train.lr" = [0.001, 0.01]
+"""
+
+
+def test_a_grid_crosses_its_keys_and_the_base_task_is_the_task(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID.format(root=tmp_path))
+    sweep = load_sweep(path)
+    cells_lrs = [(r.config.model.cell, r.config.train.lr) for r in sweep.runs]
+    assert cells_lrs == [("lstm", 0.001), ("lstm", 0.01), ("gru", 0.001), ("gru", 0.01)]
+    assert sweep.variant_labels == ["cell=lstm, lr=0.001", "cell=lstm, lr=0.01", "cell=gru, lr=0.001",
+                                    "cell=gru, lr=0.01"]
+    assert sweep.task_labels == ["adding"] and all(r.config.task.seq_len == 6 for r in sweep.runs)
+    assert sweep.results == str(tmp_path / "runs" / "results.md")
+    path.write_text(GRID.format(root=tmp_path) + '[[variants]]\nlabel = "two layers"\nmodel = { layers = 2 }\n')
+    crossed = load_sweep(path)
+    assert len(crossed.runs) == 4 and crossed.variant_labels[0] == "two layers, cell=lstm, lr=0.001"
+    assert all(r.config.model.layers == 2 for r in crossed.runs)
+    path.write_text(GRID.format(root=tmp_path).replace('["lstm", "gru"]', '"lstm"'))
+    with pytest.raises(UsageError, match="grid key 'model.cell' needs a non-empty list"):
+        load_sweep(path)
+
+
+def test_a_failing_run_is_recorded_skipped_and_retried_on_request(tmp_path, capsys, monkeypatch):
+    import longrnn.training
+
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID.format(root=tmp_path))
+    real_train = longrnn.training.train
+
+    def flaky_train(config, **kwargs):
+        if config.model.cell == "gru":
+            raise RuntimeError("disk full")
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(longrnn.training, "train", flaky_train)
+    assert main(["sweep", str(path), "--quiet", "--no-plots"]) == 1
+    assert "2 of 4 runs failed" in capsys.readouterr().err
+    failures = sorted((tmp_path / "runs").glob("*/failed.json"))
+    assert len(failures) == 2 and json.loads(failures[0].read_text())["message"] == "RuntimeError: disk full"
+    finished = sorted((tmp_path / "runs").glob("*/summary.json"))
+    assert len(finished) == 2
+    monkeypatch.setattr(longrnn.training, "train", real_train)
+    stamps = [p.stat().st_mtime_ns for p in finished + failures]
+    assert main(["sweep", str(path), "--quiet", "--no-plots"]) == 1  # nothing is run again
+    assert [p.stat().st_mtime_ns for p in finished + failures] == stamps
+    assert main(["sweep", str(path), "--quiet", "--no-plots", "--retry-failed"]) == 0
+    assert not list((tmp_path / "runs").glob("*/failed.json"))
+    assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 4
+    assert [p.stat().st_mtime_ns for p in finished] == stamps[:2]  # finished runs were skipped

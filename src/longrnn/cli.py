@@ -161,20 +161,26 @@ def experiment_file(name: str) -> Path:
 
 
 def cmd_reproduce(args) -> int:
+    """`longrnn reproduce NAME` and `longrnn sweep FILE`: run what has not finished, then write the page."""
     from longrnn.results import write_results_page
     from longrnn.sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(experiment_file(args.name))
+    sweep = load_sweep(experiment_file(args.name or args.file))
+    code = 0
     if not args.report_only:
         print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results page "
               f"{sweep.results}")
-        summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet)
+        summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet, retry_failed=args.retry_failed)
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             print(f"failed: {s['run_dir']}: {s['message']}", file=sys.stderr)
+        if failed:
+            print(f"{len(failed)} of {len(summaries)} runs failed (see failed.json in their run directories; "
+                  "--retry-failed runs them again)", file=sys.stderr)
+            code = 1
     page = write_results_page(sweep, plots=not args.no_plots)
     print(f"results page written: {page}")
-    return 0
+    return code
 
 
 # --- demo ----------------------------------------------------------------------------------------
@@ -235,13 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("reproduce", help="run a named experiment grid (experiments/NAME.toml) and write its results page")
-    p.add_argument("name", help="experiment name, e.g. fastgate, or a sweep TOML file")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one torch thread each (default 1)")
-    p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_reproduce)
+    for command, target, text in (
+        ("reproduce", "name", "run a named experiment grid (experiments/NAME.toml) and write its results page"),
+        ("sweep", "file", "run a sweep TOML file (tasks x variants x [grid] x seeds) and write its results page"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument(target, metavar=target.upper(), help="experiment name, e.g. fastgate, or a sweep TOML file")
+        p.add_argument("--jobs", "--workers", dest="jobs", type=int, default=1,
+                       help="runs in parallel; the cores are divided between them (default 1)")
+        p.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
+        p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
+        p.add_argument("--no-plots", action="store_true")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=cmd_reproduce, name=None)
 
     p = sub.add_parser("demo", help="a real training run on the CPU (a few minutes) and its results table")
     p.add_argument("--out", help="folder for the run (default: a new temporary folder)")

@@ -14,19 +14,29 @@
     label = "LSTM, fast gate"
     model = { cell = "lstm", gate = "fast" }
 
+A ``[grid]`` table crosses any config keys: ``"model.cell" = ["lstm", "gru"]`` and ``"train.lr" =
+[1e-3, 3e-3]`` make four variants (labelled ``cell=lstm, lr=0.001`` ...), crossed with the
+``[[variants]]`` entries if there are any. Without ``[[tasks]]`` the base config's task is the one task.
+
 Each run is ``base ← task entry ← variant entry ← seed`` (later tables win, key by key; the text
 ``{seq_len}`` in a string becomes the run's task length, e.g. ``forget_init = "chrono:{seq_len}"``) and lives in
 ``out/<task label>--<variant label>--s<seed>``. Running a sweep again skips finished runs and resumes
 killed ones from their checkpoints, so a long reproduction can be stopped and continued at will.
-With ``jobs > 1`` runs go to that many worker processes, one torch thread each.
+With ``jobs > 1`` runs go to that many worker processes, which share the machine's cores. A run that
+raises is recorded in ``<run dir>/failed.json`` (error and traceback) and skipped by later sweeps
+unless ``retry_failed`` is set; the other runs go on.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
+import json
 import multiprocessing
+import os
 import re
 import tomllib
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +92,7 @@ def substitute(table, placeholder: str, value: str):
 def _entries(d: dict, key: str, path: Path) -> list[tuple[str, dict]]:
     entries = d.get(key)
     if not entries or not isinstance(entries, list):
-        raise UsageError(f"{path}: needs at least one [[{key}]] table")
+        raise UsageError(f"{path}: needs at least one [[{key}]] table (or, for variants, a [grid] table)")
     out = []
     for entry in entries:
         if "label" not in entry:
@@ -90,6 +100,30 @@ def _entries(d: dict, key: str, path: Path) -> list[tuple[str, dict]]:
         body = {k: v for k, v in entry.items() if k != "label"}
         out.append((str(entry["label"]), body))
     return out
+
+
+def nest(dotted: str, value) -> dict:
+    """``nest("model.cell", "gru")`` -> ``{"model": {"cell": "gru"}}``."""
+    head, _, rest = dotted.partition(".")
+    return {head: nest(rest, value) if rest else value}
+
+
+def grid_entries(grid: dict, path: Path) -> list[tuple[str, dict]]:
+    """Every combination of a ``[grid]`` table's lists, as (label, nested table) entries."""
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise UsageError(f"{path}: grid key {key!r} needs a non-empty list of values, got {values!r}")
+    keys = list(grid)
+    entries = []
+    for combination in itertools.product(*(grid[k] for k in keys)):
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, combination))
+        entries.append((label, merge(*(nest(k, v) for k, v in zip(keys, combination)))))
+    return entries
+
+
+def cross(first: list[tuple[str, dict]], second: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """All pairs of two entry lists, labels joined, tables merged."""
+    return [(f"{a}, {b}", merge(x, y)) for (a, x), (b, y) in itertools.product(first, second)]
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -100,16 +134,20 @@ def load_sweep(path: str | Path) -> Sweep:
         d = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
-    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants"}
+    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid"}
     unknown_keys = set(d) - known
     if unknown_keys:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
     seeds = d.get("seeds", [0])
-    tasks, variants = _entries(d, "tasks", path), _entries(d, "variants", path)
+    base_task = d.get("base", {}).get("task", {})
+    tasks = _entries(d, "tasks", path) if "tasks" in d else [(str(base_task.get("name", "adding")), {})]
+    grid = grid_entries(d["grid"], path) if "grid" in d else None
+    variants = _entries(d, "variants", path) if "variants" in d or grid is None else None
+    variants = cross(variants, grid) if variants and grid else variants or grid
     sweep = Sweep(
         name=d.get("name", path.stem),
         description=d.get("description", ""),
-        results=d.get("results", f"docs/results/{path.stem}.md"),
+        results=d.get("results", str(Path(d.get("out", f"results/{path.stem}")) / "results.md")),
         out=d.get("out", f"results/{path.stem}"),
         seeds=list(seeds),
         task_labels=[label for label, _ in tasks],
@@ -126,34 +164,61 @@ def load_sweep(path: str | Path) -> Sweep:
     return sweep
 
 
-def _run_one(config: RunConfig) -> dict:
+FAILED = "failed.json"
+
+
+def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
+    """Train (or resume, or skip) one run; a run that raises is recorded in failed.json, not re-raised."""
     from longrnn.training import train
 
+    run_dir = Path(config.out) / config.run_name()
+    failure = run_dir / FAILED
+    if failure.exists() and not retry_failed:
+        return {**json.loads(failure.read_text()), "run_dir": str(run_dir)}
     try:
-        return train(config, resume=True, quiet=True)
-    except UsageError as e:
-        return {"status": "failed", "message": str(e), "run_dir": str(Path(config.out) / config.run_name())}
+        summary = train(config, resume=True, quiet=True)
+    except Exception as e:  # noqa: BLE001 - one broken run must not end the sweep
+        record = {"status": "failed", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        failure.write_text(json.dumps(record, indent=1))
+        return {**record, "run_dir": str(run_dir)}
+    failure.unlink(missing_ok=True)
+    return summary
 
 
-def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False) -> list[dict]:
-    """Run every run of the sweep that has not finished; returns their summaries in sweep order."""
+def threads_per_job(jobs: int) -> int:
+    """The machine's cores divided between ``jobs`` worker processes (at least one thread each)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False) -> list[dict]:
+    """Run every run of the sweep that has not finished; returns their summaries in sweep order.
+
+    The progress bar counts runs done (finished, skipped or failed) with an ETA, and shows how many
+    failed and how many are running.
+    """
     check_positive("jobs", jobs)
     configs = [run.config for run in sweep.runs]
     if jobs > 1:
         for config in configs:
-            config.train.threads = 1
+            config.train.threads = config.train.threads or threads_per_job(jobs)
     bar = tqdm(total=len(configs), disable=quiet, desc=f"sweep {sweep.name}")
     results: list[dict | None] = [None] * len(configs)
+
+    def done(i: int, summary: dict) -> None:
+        results[i] = summary
+        bar.update(1)
+        failed = sum(r is not None and r["status"] == "failed" for r in results)
+        bar.set_postfix(failed=failed, running=min(jobs, len(configs) - bar.n))
+
     if jobs == 1:
         for i, config in enumerate(configs):
-            results[i] = _run_one(config)
-            bar.update(1)
+            done(i, _run_one(config, retry_failed))
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = {pool.submit(_run_one, config): i for i, config in enumerate(configs)}
+            futures = {pool.submit(_run_one, config, retry_failed): i for i, config in enumerate(configs)}
             for future in concurrent.futures.as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update(1)
+                done(futures[future], future.result())
     bar.close()
     return results
