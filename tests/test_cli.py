@@ -30,13 +30,15 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
 
     run_dirs = sorted((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 3
-    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--html"]) == 0
     text = capsys.readouterr().out
     baseline = json.loads((run_dirs[0] / "summary.json").read_text())["baseline"]["mse"]
     assert "| adding | 10 | lstm h8x1" in text and "| 2/2 |" in text and f"| {baseline:.4g} |" in text
     for name in ("report.md", "report.csv", "curves.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     assert (tmp_path / "rep" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<td>adding</td>" in page and 'src="data:image/png;base64,iVBOR' in page and "curves.png" not in page.split("alt=")[0]
 
     assert main(["eval", str(run_dirs[0])]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -128,7 +128,7 @@ def cmd_list(args) -> int:
 def cmd_report(args) -> int:
     from longrnn.report import report
 
-    print(report(args.runs, args.out, plots=not args.no_plots), end="")
+    print(report(args.runs, args.out, plots=not args.no_plots, html=args.html), end="")
     return 0
 
 
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
     p.add_argument("--out", help="where to write report.md, report.csv, curves.png (default: the first folder)")
     p.add_argument("--no-plots", action="store_true", help="skip curves.png")
+    p.add_argument("--html", action="store_true", help="also write report.html: tables and curves in one file")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="speed benchmarks as ratios against torch.nn.LSTM")

@@ -7,7 +7,8 @@
   (scored on the same test set) beside it, how many seeds solved or diverged; then one row per run, so every seed is visible;
 * ``report.csv`` — the per-configuration table, machine-readable;
 * ``curves.png`` — validation main metric against training step, one line per seed, the baseline
-  dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing).
+  dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing);
+* ``report.html`` (with ``html=True``) — the tables and the curves in one file (`longrnn.html`).
 """
 
 from __future__ import annotations
@@ -166,8 +167,9 @@ def plot_curves(path: Path, records: list[dict]) -> None:
     plt.close(fig)
 
 
-def report(paths, out: str | Path | None = None, plots: bool = True) -> str:
-    """Write report.md, report.csv and curves.png into ``out``; return the Markdown text."""
+def report(paths, out: str | Path | None = None, plots: bool = True, html: bool = False) -> str:
+    """Write report.md, report.csv and curves.png (and with ``html``, a self-contained report.html)
+    into ``out``; return the Markdown text."""
     records = load_runs(paths)
     rows = summarize(records)
     text = markdown(rows, records)
@@ -180,4 +182,9 @@ def report(paths, out: str | Path | None = None, plots: bool = True) -> str:
             plot_curves(out / "curves.png", records)
         except UsageError as e:
             text += f"\n(no curves.png: {e})\n"
+    if html:
+        from longrnn.html import to_html
+
+        curves = "\n![validation curves, every seed](curves.png)\n" if (out / "curves.png").exists() else ""
+        runs.write_text(out / "report.html", to_html(f"# Report\n\n{text}{curves}", out))
     return text
