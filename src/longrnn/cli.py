@@ -170,7 +170,8 @@ def cmd_reproduce(args) -> int:
     if not args.report_only:
         print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results page "
               f"{sweep.results}")
-        summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet, retry_failed=args.retry_failed)
+        summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet, retry_failed=args.retry_failed,
+                              backend=args.backend, address=args.address)
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             print(f"failed: {s['run_dir']}: {s['message']}", file=sys.stderr)
@@ -251,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--jobs", "--workers", dest="jobs", type=int, default=1,
                        help="runs in parallel; the cores are divided between them (default 1)")
         p.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
+        p.add_argument("--backend", default="local", help="local (a process pool) or ray (tasks on a Ray cluster)")
+        p.add_argument("--address", help="with --backend ray: the cluster's HOST:PORT (default: start a local one)")
         p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
         p.add_argument("--no-plots", action="store_true")
         p.add_argument("--quiet", action="store_true")

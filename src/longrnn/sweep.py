@@ -43,7 +43,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from longrnn.config import RunConfig, from_dict
-from longrnn.errors import UsageError, check_positive
+from longrnn.errors import UsageError, check_positive, require_extra, unknown
 
 
 @dataclass
@@ -191,17 +191,26 @@ def threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False) -> list[dict]:
+BACKENDS = ("local", "ray")
+
+
+def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,
+              backend: str = "local", address: str | None = None) -> list[dict]:
     """Run every run of the sweep that has not finished; returns their summaries in sweep order.
 
-    The progress bar counts runs done (finished, skipped or failed) with an ETA, and shows how many
-    failed and how many are running.
+    ``backend="local"`` runs them in this process (``jobs=1``) or a pool of ``jobs`` processes;
+    ``backend="ray"`` sends each run as a task to the Ray cluster at ``address`` (an existing one;
+    ``None`` starts a local one), one CPU per task; the workers write the run directories, so ``out``
+    must be on a filesystem they share (it is made absolute here). The progress bar counts runs done
+    (finished, skipped or failed) with an ETA, and shows how many failed and how many are running.
     """
     check_positive("jobs", jobs)
+    if backend not in BACKENDS:
+        raise unknown("backend", backend, BACKENDS)
     configs = [run.config for run in sweep.runs]
-    if jobs > 1:
+    if jobs > 1 or backend == "ray":
         for config in configs:
-            config.train.threads = config.train.threads or threads_per_job(jobs)
+            config.train.threads = config.train.threads or (1 if backend == "ray" else threads_per_job(jobs))
     bar = tqdm(total=len(configs), disable=quiet, desc=f"sweep {sweep.name}")
     results: list[dict | None] = [None] * len(configs)
 
@@ -211,7 +220,9 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
         failed = sum(r is not None and r["status"] == "failed" for r in results)
         bar.set_postfix(failed=failed, running=min(jobs, len(configs) - bar.n))
 
-    if jobs == 1:
+    if backend == "ray":
+        _run_on_ray(configs, retry_failed, address, done)
+    elif jobs == 1:
         for i, config in enumerate(configs):
             done(i, _run_one(config, retry_failed))
     else:
@@ -222,3 +233,26 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
                 done(futures[future], future.result())
     bar.close()
     return results
+
+
+def _run_on_ray(configs: list[RunConfig], retry_failed: bool, address: str | None, done) -> None:
+    """Each run as a Ray task (one CPU); ``done(index, summary)`` as each one returns."""
+    ray = require_extra("ray", "ray")
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as e:
+            raise UsageError(f"no Ray cluster at {address!r}: {e}") from None
+    try:
+        task = ray.remote(num_cpus=1)(_run_one)
+        for config in configs:
+            config.out = str(Path(config.out).resolve())
+        pending = {task.remote(config, retry_failed): i for i, config in enumerate(configs)}
+        while pending:
+            finished, _ = ray.wait(list(pending), num_returns=1)
+            for ref in finished:
+                done(pending.pop(ref), ray.get(ref))
+    finally:
+        if started_here:
+            ray.shutdown()
