@@ -44,3 +44,12 @@ def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.T
         outputs.append(y_chunk)
         state = [detach_state(s) for s in state]
     return task.loss(torch.cat(outputs, dim=1), y)
+
+
+def training_loss(trainer: str, model, task, x: torch.Tensor, y: torch.Tensor, tbptt_len: int) -> torch.Tensor:
+    """The loss of one training batch under the chosen trainer (a name of `TRAINERS`)."""
+    if trainer == "bptt":
+        return bptt_loss(model, task, x, y)
+    if trainer == "tbptt":
+        return tbptt_loss(model, task, x, y, tbptt_len)
+    raise ValueError(f"unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")

@@ -25,7 +25,7 @@ from longrnn import runs
 from longrnn.config import RunConfig, to_toml
 from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError, check_positive, unknown
-from longrnn.training.bptt import TRAINERS, bptt_loss, tbptt_loss
+from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.evaluate import evaluate
 from longrnn.training.optim import make_optimizer, make_schedule
@@ -115,10 +115,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         step_started = time.perf_counter()
         x, y = task.sample(t.batch_size, generator)
         x, y = x.to(device), y.to(device)
-        if t.trainer == "bptt":
-            loss = bptt_loss(model, task, x, y)
-        else:
-            loss = tbptt_loss(model, task, x, y, t.tbptt_len)
+        loss = training_loss(t.trainer, model, task, x, y, t.tbptt_len)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))

@@ -1,0 +1,81 @@
+"""Every cell (with every gate and keep-gate initialisation it takes) x trainer x task composes.
+
+The grid is read from the registries, so a newly registered cell, task or trainer is covered
+automatically (a task also needs a tiny setting in TINY_TASKS, which a test enforces). Each
+combination builds from one RunConfig and takes one optimisation step; the loss must be finite and
+every parameter that the loss touches must receive a gradient. Invalid combinations fail with a
+UsageError that names the bad value.
+"""
+
+import itertools
+
+import pytest
+import torch
+
+from longrnn.cells import available as available_cells
+from longrnn.config import RunConfig, from_dict
+from longrnn.errors import UsageError
+from longrnn.tasks import available as available_tasks
+from longrnn.training.bptt import TRAINERS, training_loss
+from longrnn.training.build import build_model, build_task
+
+TINY_TASKS = {
+    "adding": {"seq_len": 6},
+    "multiplication": {"seq_len": 6},
+    "copy": {"seq_len": 3},
+    "copy_first": {"seq_len": 6},
+    "denoising": {"seq_len": 12},
+    "digits": {"options": {"rows": True}},
+}
+GATED = {"lstm", "gru"}
+GATES = ["sigmoid", "fast", "softsign", "refine"]
+INITS = ["default", "chrono:6", "uniform", "constant:2"]
+
+
+def cell_settings() -> list[dict]:
+    settings = []
+    for cell in sorted(available_cells()):
+        if cell in GATED:
+            settings += [{"cell": cell, "gate": g, "forget_init": i} for g, i in itertools.product(GATES, INITS)]
+        else:
+            settings.append({"cell": cell})
+    return settings
+
+
+def one_step(model_settings: dict, task: str, trainer: str) -> None:
+    config: RunConfig = from_dict({
+        "task": {"name": task, **TINY_TASKS[task]},
+        "model": {"hidden_size": 4, **model_settings},
+        "train": {"trainer": trainer, "tbptt_len": 4, "batch_size": 3},
+    })
+    torch.manual_seed(0)
+    task_ = build_task(config)
+    model = build_model(config, task_)
+    x, y = task_.sample(3, torch.Generator().manual_seed(0))
+    loss = training_loss(config.train.trainer, model, task_, x, y, config.train.tbptt_len)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.head.weight.grad is not None and torch.isfinite(model.head.weight.grad).all()
+    torch.optim.Adam(model.parameters(), lr=1e-3).step()
+
+
+def test_every_task_has_a_tiny_setting():
+    assert set(available_tasks()) <= set(TINY_TASKS)
+
+
+@pytest.mark.parametrize("trainer", sorted(TRAINERS))
+@pytest.mark.parametrize("model_settings", cell_settings(), ids=lambda s: "-".join(map(str, s.values())))
+def test_every_cell_setting_trains_one_step_on_every_task(model_settings, trainer):
+    for task in sorted(available_tasks()):
+        one_step(model_settings, task, trainer)
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"cell": "rnn", "gate": "fast"}, "option 'gate'"),
+    ({"cell": "lstm", "gate": "slow"}, "unknown gate 'slow'"),
+    ({"cell": "gru", "forget_init": "chrono:-1"}, "chrono"),
+    ({"cell": "gru", "engine": "compiled"}, "option 'engine'"),
+])
+def test_invalid_combinations_name_the_bad_value(settings, match):
+    with pytest.raises(UsageError, match=match):
+        one_step(settings, "adding", "bptt")
