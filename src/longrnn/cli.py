@@ -126,6 +126,14 @@ def cmd_list(args) -> int:
 
 # --- report --------------------------------------------------------------------------------------
 def cmd_report(args) -> int:
+    if args.leaderboard:
+        from longrnn.leaderboard import write_leaderboard
+
+        page = write_leaderboard(args.runs or ["results"], args.page)
+        print(f"leaderboard written: {page}")
+        return 0
+    if not args.runs:
+        raise UsageError("give run directories (or folders holding them), e.g. longrnn report runs/")
     from longrnn.report import report
 
     print(report(args.runs, args.out, plots=not args.no_plots, html=args.html), end="")
@@ -222,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("report", help="Markdown + CSV tables and learning curves from run directories")
-    p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
+    p.add_argument("runs", nargs="*", help="run directories, or folders holding them (leaderboard default: results)")
     p.add_argument("--out", help="where to write report.md, report.csv, curves.png (default: the first folder)")
+    p.add_argument("--leaderboard", action="store_true",
+                   help="write the leaderboard page instead: every method per task and length, selected on validation")
+    p.add_argument("--page", default="docs/results/leaderboard.md", help="the leaderboard page to (re)write")
     p.add_argument("--no-plots", action="store_true", help="skip curves.png")
     p.add_argument("--html", action="store_true", help="also write report.html: tables and curves in one file")
     p.set_defaults(func=cmd_report)

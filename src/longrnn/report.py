@@ -54,7 +54,8 @@ def load_runs(paths) -> list[dict]:
 
 def _label(config) -> str:
     m = config.model
-    opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **m.options}.items()))
+    named = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine)) if v}
+    opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
     return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g})"
 
 
