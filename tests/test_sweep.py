@@ -1,6 +1,7 @@
 """Sweeps from TOML, `longrnn reproduce`, and results pages that keep their hand-written text."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -115,9 +116,11 @@ def test_every_shipped_sweep_loads():
     root = Path(__file__).parent.parent / "experiments"
     for path in root.glob("*.toml"):
         text = path.read_text()
-        if "[[variants]]" in text:
-            sweep = load_sweep(path)
-            assert sweep.runs and json.dumps([r.config.to_dict() for r in sweep.runs])
+        if "[[variants]]" in text or "[grid]" in text:
+            budgets = [None] + sorted(set(re.findall(r"^\[+budget\.(\w+)", text, flags=re.M)))
+            for budget in budgets:
+                sweep = load_sweep(path, budget=budget)
+                assert sweep.runs and json.dumps([r.config.to_dict() for r in sweep.runs])
 
 
 GRID = """
@@ -185,3 +188,23 @@ def test_a_failing_run_is_recorded_skipped_and_retried_on_request(tmp_path, caps
     assert not list((tmp_path / "runs").glob("*/failed.json"))
     assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 4
     assert [p.stat().st_mtime_ns for p in finished] == stamps[:2]  # finished runs were skipped
+
+
+def test_a_budget_overrides_the_grid_and_writes_beside_the_full_one(sweep_file, tmp_path):
+    text = sweep_file.read_text() + """
+[budget.small]
+seeds = [0]
+base = { train = { steps = 5 } }
+
+[[budget.small.tasks]]
+label = "adding T=4"
+task = { name = "adding", seq_len = 4 }
+"""
+    sweep_file.write_text(text)
+    full, small = load_sweep(sweep_file), load_sweep(sweep_file, budget="small")
+    assert len(full.runs) == 8 and len(small.runs) == 2
+    assert {r.config.train.steps for r in small.runs} == {5} and small.runs[0].config.train.eval_every == 10
+    assert small.out == full.out + "-small" and small.results == str(tmp_path / "page-small.md")
+    assert small.command == "longrnn reproduce tiny --budget small" and full.command == "longrnn reproduce tiny"
+    with pytest.raises(UsageError, match="no budget 'paper'; allowed: small"):
+        load_sweep(sweep_file, budget="paper")

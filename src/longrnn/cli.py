@@ -173,7 +173,7 @@ def cmd_reproduce(args) -> int:
     from longrnn.results import write_results_page
     from longrnn.sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(experiment_file(args.name or args.file))
+    sweep = load_sweep(experiment_file(args.name or args.file), budget=args.budget)
     code = 0
     if not args.report_only:
         print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results page "
@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(target, metavar=target.upper(), help="experiment name, e.g. fastgate, or a sweep TOML file")
         p.add_argument("--jobs", "--workers", dest="jobs", type=int, default=1,
                        help="runs in parallel; the cores are divided between them (default 1)")
+        p.add_argument("--budget", help="one of the file's [budget.NAME] tables, e.g. small (minutes) or paper")
         p.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
         p.add_argument("--backend", default="local", help="local (a process pool) or ray (tasks on a Ray cluster)")
         p.add_argument("--address", help="with --backend ray: the cluster's HOST:PORT (default: start a local one)")

@@ -143,7 +143,7 @@ def generated_section(sweep: Sweep, image_name: str | None) -> str:
         "",
         (
             f"{finished} of {len(sweep.runs)} runs finished (seeds {', '.join(map(str, sweep.seeds))}). "
-            f"Regenerate with `longrnn reproduce {sweep.name}`."
+            f"Regenerate with `{sweep.command}`."
         ),
         "",
     ]

@@ -14,6 +14,11 @@
     label = "LSTM, fast gate"
     model = { cell = "lstm", gate = "fast" }
 
+A ``[budget.NAME]`` table (e.g. ``[budget.small]``, ``[budget.paper]``) holds overrides of any of the
+above (``seeds``, ``[base...]`` tables key by key, ``[[tasks]]`` lists whole) that
+``longrnn reproduce NAME --budget small`` applies; such a run writes to ``out-small`` and
+``PAGE-small.md`` unless the budget names its own.
+
 A ``[grid]`` table crosses any config keys: ``"model.cell" = ["lstm", "gru"]`` and ``"train.lr" =
 [1e-3, 3e-3]`` make four variants (labelled ``cell=lstm, lr=0.001`` ...), crossed with the
 ``[[variants]]`` entries if there are any. Without ``[[tasks]]`` the base config's task is the one task.
@@ -62,6 +67,7 @@ class Sweep:
     seeds: list[int]
     task_labels: list[str]
     variant_labels: list[str]
+    command: str = ""  # the command that runs this sweep again, e.g. "longrnn reproduce fastgate --budget small"
     runs: list[Run] = field(default_factory=list)
 
 
@@ -126,7 +132,28 @@ def cross(first: list[tuple[str, dict]], second: list[tuple[str, dict]]) -> list
     return [(f"{a}, {b}", merge(x, y)) for (a, x), (b, y) in itertools.product(first, second)]
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def with_budget(d: dict, budget: str | None, path: Path) -> dict:
+    """The sweep document with its ``[budget.NAME]`` table merged over it (tables key by key, lists
+    replaced), written to its own ``out`` and results page unless the budget names them."""
+    budgets = d.pop("budget", {})
+    if budget is None:
+        return d
+    if budget not in budgets:
+        raise UsageError(f"{path} has no budget {budget!r}; allowed: {', '.join(sorted(budgets)) or '(none defined)'}")
+    out = d.get("out", f"results/{path.stem}")
+    results = Path(d.get("results", str(Path(out) / "results.md")))
+    d = merge(d, budgets[budget])
+    d.setdefault("name", path.stem)
+    d["name"] = f"{d['name']} ({budget} budget)"
+    if "out" not in budgets[budget]:
+        d["out"] = f"{out}-{budget}"
+    if "results" not in budgets[budget]:
+        d["results"] = str(results.with_name(f"{results.stem}-{budget}{results.suffix}"))
+    return d
+
+
+def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
+    """The runs of a sweep file; ``budget`` picks one of its ``[budget.NAME]`` tables (e.g. small, paper)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"sweep file {str(path)!r} does not exist")
@@ -134,10 +161,11 @@ def load_sweep(path: str | Path) -> Sweep:
         d = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
-    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid"}
+    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget"}
     unknown_keys = set(d) - known
     if unknown_keys:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
+    d = with_budget(d, budget, path)
     seeds = d.get("seeds", [0])
     base_task = d.get("base", {}).get("task", {})
     tasks = _entries(d, "tasks", path) if "tasks" in d else [(str(base_task.get("name", "adding")), {})]
@@ -152,6 +180,7 @@ def load_sweep(path: str | Path) -> Sweep:
         seeds=list(seeds),
         task_labels=[label for label, _ in tasks],
         variant_labels=[label for label, _ in variants],
+        command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
     )
     for task_label, task in tasks:
         for variant_label, variant in variants:
