@@ -117,7 +117,7 @@ def test_every_shipped_sweep_loads():
     for path in root.glob("*.toml"):
         text = path.read_text()
         if "[[variants]]" in text or "[grid]" in text:
-            budgets = [None] + sorted(set(re.findall(r"^\[+budget\.(\w+)", text, flags=re.M)))
+            budgets = [None] + sorted(set(re.findall(r"^\[+budget\.(\w+)", text, flags=re.MULTILINE)))
             for budget in budgets:
                 sweep = load_sweep(path, budget=budget)
                 assert sweep.runs and json.dumps([r.config.to_dict() for r in sweep.runs])
