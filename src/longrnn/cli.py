@@ -75,6 +75,8 @@ def cmd_train(args) -> int:
     from longrnn.training import train
 
     summary = train(config_from_args(args), resume=args.resume, quiet=args.quiet)
+    if "rank" in summary:  # a --ddp process other than the first: process 0 reports
+        return 1 if summary["status"] == "diverged" else 0
     _print_result(summary)
     return 1 if summary["status"] == "diverged" else 0
 

@@ -59,6 +59,7 @@ class TrainConfig:
     stop_when_solved: bool = True
     seed: int = 0
     device: str = "cpu"
+    ddp: bool = False  # data-parallel over the processes torchrun starts (effective batch: processes x batch_size)
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
 
 

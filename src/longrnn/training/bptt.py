@@ -32,7 +32,7 @@ def bptt_loss(model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     chunks = x.split(k, dim=1)
     state = None
-    if model.readout == "last":
+    if getattr(model, "module", model).readout == "last":  # (model may be DistributedDataParallel)
         with torch.no_grad():
             for chunk in chunks[:-1]:
                 _, state = model(chunk, state)

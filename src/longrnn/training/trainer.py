@@ -15,6 +15,8 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
+from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
 from longrnn.training.optim import make_optimizer, make_schedule
 
@@ -74,6 +77,39 @@ def _versions() -> dict:
 def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train as ``config`` says, write the run directory, and return the summary."""
     _check(config)
+    workers = start_workers(config.train.ddp, _device(config.train.device))
+    try:
+        return _train(config, resume, quiet, workers)
+    finally:
+        workers.close()
+
+
+def _prepare(config: RunConfig, resume: bool, workers: Workers) -> Path:
+    """Process 0 creates or reopens the run directory; an error there stops every process."""
+    error = None
+    if workers.main:
+        try:
+            runs.prepare(config, resume)
+        except UsageError as e:
+            error = str(e)
+    if (error := workers.follow(error)) is not None:
+        raise UsageError(error)
+    return Path(config.out) / config.run_name()
+
+
+@dataclass
+class Progress:
+    """What a checkpoint must restore besides the model, optimizer and random states."""
+
+    step: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    elapsed: float = 0.0  # wall time before this process started (resumed runs)
+    step_seconds: float = 0.0  # training steps only, evaluations excluded
+    losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
+
+
+def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> dict:
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -81,106 +117,140 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     torch.manual_seed(t.seed)
     task = build_task(config)
     model = build_model(config, task).to(device)
+    train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
-    generator = torch.Generator().manual_seed(t.seed)
+    generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
 
-    run_dir = runs.prepare(config, resume)
+    run_dir = _prepare(config, resume, workers)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
-    start, best, best_step, elapsed, step_seconds = 0, None, None, 0.0, 0.0
-    checkpoint_path = run_dir / runs.CHECKPOINT
-    if resume and checkpoint_path.exists():
-        ckpt = torch.load(checkpoint_path, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        start, best, best_step, elapsed = ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"]
-        step_seconds = ckpt["step_seconds"]
-        runs.truncate_metrics(run_dir, start)
-    else:
+    progress = Progress()
+    if resume and (run_dir / runs.CHECKPOINT).exists():
+        progress = _restore(run_dir, model, optimizer, schedule, generator, workers.rank)
+    elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
         runs.write_text(run_dir / runs.METRICS, "")
-    (run_dir / runs.SUMMARY).unlink(missing_ok=True)
+    if workers.main:
+        (run_dir / runs.SUMMARY).unlink(missing_ok=True)
 
     status, message = "finished", ""
-    started = time.perf_counter() - elapsed
-    losses = []
-    bar = tqdm(total=t.steps, initial=start, disable=quiet, desc=config.run_name(), dynamic_ncols=True)
+    started = time.perf_counter() - progress.elapsed
+    bar = tqdm(total=t.steps, initial=progress.step, disable=quiet or not workers.main, desc=config.run_name(),
+               dynamic_ncols=True)
     model.train()
-    step = start
-    while step < t.steps:
+    while progress.step < t.steps:
         step_started = time.perf_counter()
         x, y = task.sample(t.batch_size, generator)
-        x, y = x.to(device), y.to(device)
-        loss = training_loss(t.trainer, model, task, x, y, t.tbptt_len)
+        loss = training_loss(t.trainer, train_model, task, x.to(device), y.to(device), t.tbptt_len)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        loss = workers.average(loss)  # under --ddp every process sees the mean loss, and decides alike
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
         if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
             status = "diverged"
-            message = f"non-finite {'loss' if not torch.isfinite(loss) else 'gradient'} at step {step + 1}"
+            message = f"non-finite {'loss' if not torch.isfinite(loss) else 'gradient'} at step {progress.step + 1}"
             break
         optimizer.step()
         schedule.step()
-        step += 1
-        losses.append(loss.item())
-        step_seconds += time.perf_counter() - step_started
+        progress.step += 1
+        progress.losses.append(loss.item())
+        progress.step_seconds += time.perf_counter() - step_started
         bar.update(1)
 
-        if step % t.eval_every == 0 or step == t.steps:
-            val = evaluate(model, task, "validation", t.eval_batch_size, device)
-            record = {
-                "step": step,
-                "train_loss": sum(losses) / len(losses),
-                "lr": schedule.get_last_lr()[0],
-                "time": time.perf_counter() - started,
-                **{f"val_{k}": v for k, v in val.items()},
-            }
-            if t.diagnostics:
-                x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
-                record.update(gate_statistics(model, x_diag))
-            losses = []
-            runs.append_metrics(run_dir, record)
-            score = val[task.main_metric]
-            if np.isfinite(score) and task.better(score, best):
-                best, best_step = score, step
-                runs.save_torch(run_dir / runs.MODEL, model.state_dict())
-            bar.set_postfix(loss=f"{record['train_loss']:.4g}", **{task.main_metric: f"{score:.4g}"})
-            runs.save_torch(
-                checkpoint_path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "step": step,
-                    "best": best,
-                    "best_step": best_step,
-                    "elapsed": time.perf_counter() - started,
-                    "step_seconds": step_seconds,
-                },
-            )
-            if t.stop_when_solved and task.is_solved(val):
-                status, message = "solved", f"validation {task.main_metric} {score:.4g} reached {task.solved_at}"
+        if progress.step % t.eval_every == 0 or progress.step == t.steps:
+            generators = workers.gather(generator.get_state())
+            progress.elapsed = time.perf_counter() - started
+            stop = None
+            if workers.main:
+                val = _evaluate_and_log(config, task, model, schedule, run_dir, device, progress, bar)
+                _save_checkpoint(run_dir, model, optimizer, schedule, generators, progress)
+                if t.stop_when_solved and task.is_solved(val):
+                    score = val[task.main_metric]
+                    stop = ("solved", f"validation {task.main_metric} {score:.4g} reached {task.solved_at}")
+            progress.losses = []
+            if (stop := workers.follow(stop)) is not None:
+                status, message = stop
                 break
     bar.close()
-    if status == "diverged" and not quiet:
+    if status == "diverged" and not quiet and workers.main:
         print(f"run {run_dir} diverged: {message}", file=sys.stderr)
 
+    checksums = workers.gather(parameter_checksums(model))
+    if not workers.main:
+        return {"status": status, "message": message, "rank": workers.rank, "run_dir": str(run_dir)}
+    summary = _summary(config, task, model, run_dir, device, progress, status, message, time.perf_counter() - started)
+    if workers.active:
+        summary.update(world_size=workers.world_size, parameters_identical=all(c == checksums[0] for c in checksums))
+    runs.write_json(run_dir / runs.SUMMARY, summary)
+    return {**summary, "run_dir": str(run_dir)}
+
+
+def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int) -> Progress:
+    """Load the last checkpoint into the training objects; drop metrics logged after it."""
+    ckpt = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    schedule.load_state_dict(ckpt["schedule"])
+    generator.set_state(ckpt["generators"][rank] if "generators" in ckpt else ckpt["generator"])  # older runs
+    torch.set_rng_state(ckpt["torch_rng"])
+    runs.truncate_metrics(run_dir, ckpt["step"])
+    return Progress(ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"], ckpt["step_seconds"])
+
+
+def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list, progress: Progress) -> None:
+    """Everything `_restore` needs, written atomically (``generators``: every process's batch generator)."""
+    runs.save_torch(run_dir / runs.CHECKPOINT, {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "generators": generators,
+        "torch_rng": torch.get_rng_state(),
+        "step": progress.step,
+        "best": progress.best,
+        "best_step": progress.best_step,
+        "elapsed": progress.elapsed,
+        "step_seconds": progress.step_seconds,
+    })
+
+
+def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, progress: Progress, bar) -> dict:
+    """Score the validation set, log a metrics record, keep the best weights in model.pt."""
+    t = config.train
+    val = evaluate(model, task, "validation", t.eval_batch_size, device)
+    record = {
+        "step": progress.step,
+        "train_loss": sum(progress.losses) / len(progress.losses),
+        "lr": schedule.get_last_lr()[0],
+        "time": progress.elapsed,
+        **{f"val_{k}": v for k, v in val.items()},
+    }
+    if t.diagnostics:
+        x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
+        record.update(gate_statistics(model, x_diag))
+    runs.append_metrics(run_dir, record)
+    score = val[task.main_metric]
+    if np.isfinite(score) and task.better(score, progress.best):
+        progress.best, progress.best_step = score, progress.step
+        runs.save_torch(run_dir / runs.MODEL, model.state_dict())
+    bar.set_postfix(loss=f"{record['train_loss']:.4g}", **{task.main_metric: f"{score:.4g}"})
+    return val
+
+
+def _summary(config, task, model, run_dir: Path, device, progress: Progress, status: str, message: str,
+             wall_time: float) -> dict:
+    """Score the best-on-validation weights on validation and test (the only read of the test set)."""
+    t = config.train
     validation, test = None, None
-    if best_step is not None:
+    if progress.best_step is not None:
         model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
         validation = evaluate(model, task, "validation", t.eval_batch_size, device)
         test = evaluate(model, task, "test", t.eval_batch_size, device)
-    summary = {
+    return {
         "status": status,
         "message": message,
-        "steps": step,
-        "best_step": best_step,
+        "steps": progress.step,
+        "best_step": progress.best_step,
         "validation": validation,
         "test": test,
         "baseline": task.baseline("test"),
@@ -194,12 +264,10 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         "seed": t.seed,
         "config_id": config.identity(),
         "n_parameters": sum(p.numel() for p in model.parameters()),
-        "wall_time_s": time.perf_counter() - started,
-        "seconds_per_step": step_seconds / max(1, step),  # training steps only, evaluations excluded
+        "wall_time_s": wall_time,
+        "seconds_per_step": progress.step_seconds / max(1, progress.step),
         "peak_memory_mb": _peak_memory_mb(device),
         "threads": torch.get_num_threads(),
         "device": str(device),
         "versions": _versions(),
     }
-    runs.write_json(run_dir / runs.SUMMARY, summary)
-    return {**summary, "run_dir": str(run_dir)}
