@@ -208,3 +208,27 @@ task = { name = "adding", seq_len = 4 }
     assert small.command == "longrnn reproduce tiny --budget small" and full.command == "longrnn reproduce tiny"
     with pytest.raises(UsageError, match="no budget 'paper'; allowed: small"):
         load_sweep(sweep_file, budget="paper")
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
+    """SIGKILL the sweep once its first run has finished; the rerun keeps that run and completes the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID.format(root=tmp_path).replace("steps = 10", "steps = 400").replace("eval_every = 10",
+                                                                                          "eval_every = 50"))
+    command = [sys.executable, "-m", "longrnn.cli", "sweep", str(path), "--quiet", "--no-plots"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("*/summary.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/summary.json")}
+    assert 1 <= len(finished) < 4
+    assert main(["sweep", str(path), "--quiet", "--no-plots"]) == 0
+    assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 4
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in finished.items())
