@@ -19,6 +19,7 @@ FUSED_CASES = [
     ("lstm", {"gate": "fast"}),  # hand-written sequence (longrnn.cells.lstm_sequence), compiled
     ("lstm", {"gate": "fast", "forget_init": "constant:4", "engine": "eager"}),  # gates near saturation
     ("lstm", {"gate": "softsign", "forget_init": "uniform", "engine": "eager"}),
+    ("lstm", {"engine": "compiled"}),  # the sigmoid gate on the hand-written sequence
     ("gru", {}),
     ("gru", {"forget_init": "uniform"}),
     ("rnn", {}),

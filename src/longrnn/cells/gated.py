@@ -137,8 +137,11 @@ class LSTMCell(_GatedCell):
     refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
 
-    ``engine`` (eager | compiled | auto) chooses how the fast and softsign gates run a whole sequence
-    (`longrnn.cells.lstm_sequence`); it changes speed only, never a value.
+    ``engine`` (eager | compiled | auto) chooses how a whole sequence runs; it changes speed only, never
+    a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
+    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates. ``eager`` / ``compiled``: the
+    hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
+    compared on the same code path).
     """
 
     base_blocks = 4
@@ -187,13 +190,13 @@ class LSTMCell(_GatedCell):
         return h, (h, c)
 
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-        """The whole sequence at once: torch's `torch.nn.LSTM` kernel for the sigmoid gate, the
-        hand-written sequence of `longrnn.cells.lstm_sequence` for the fast and softsign gates, or
-        None (refine gate, autocast) so that the step loop runs."""
-        if self.has_fused_kernel:
+        """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
+        hand-written sequence of `longrnn.cells.lstm_sequence` (other single-input gates, or an explicit
+        engine), or None (refine gate, autocast) so that the step loop runs."""
+        if self.has_fused_kernel and self.engine == "auto":
             outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
             return outputs, (h_n, c_n)
-        if self.gate in ("fast", "softsign") and not torch.is_autocast_enabled(x.device.type):
+        if self.gate in ("sigmoid", "fast", "softsign") and not torch.is_autocast_enabled(x.device.type):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
             outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
             return outputs, (h_n, c_n)
