@@ -36,6 +36,8 @@ class ModelConfig:
     fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
     gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
+    lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
+    channels: int | None = None  # conv cells: channels per lattice site (None: the cell's default, 1)
     options: dict = field(default_factory=dict)
 
 
@@ -79,6 +81,9 @@ class RunConfig:
             d.pop(key)
         d["train"].pop("seed")
         d["train"].pop("threads")
+        for key in LATER_MODEL_KEYS:  # unset keys added later leave the identity of older runs unchanged
+            if d["model"][key] is None:
+                d["model"].pop(key)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
@@ -88,6 +93,7 @@ class RunConfig:
         return f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
 
 
+LATER_MODEL_KEYS = ("lattice", "channels")
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 FLAG_NAMES = {"task.name": "task", "model.cell": "cell"}
 
