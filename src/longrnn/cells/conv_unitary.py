@@ -100,7 +100,7 @@ class KernelSpectrum(nn.Module):
 class ConvUnitaryCell(Cell):
     """h_t = φ(U ⊛ h_{t-1} + input_map(x_t) + b) on a periodic lattice; see the module docstring."""
 
-    default_nonlinearity = {False: "modrelu", True: "magnasco"}  # by complex_state
+    default_nonlinearity = ("modrelu", "magnasco")  # (real state, complex state)
 
     def __init__(
         self,
@@ -129,7 +129,7 @@ class ConvUnitaryCell(Cell):
             stencil = DEFAULT_STENCIL if min(self.lattice) >= DEFAULT_STENCIL else 0
         self.stencil = self._stencil("stencil", stencil, allow_full=True)
         self.nonlinearity = check_choice(
-            "nonlinearity", nonlinearity or self.default_nonlinearity[complex_state], NONLINEARITIES
+            "nonlinearity", nonlinearity or self.default_nonlinearity[int(complex_state)], NONLINEARITIES
         )
         if complex_state and self.nonlinearity != "magnasco":
             raise UsageError(f"complex states take nonlinearity 'magnasco', got {self.nonlinearity!r}")
@@ -255,7 +255,7 @@ class ConvUnitaryCell(Cell):
 class ConvRNNCell(ConvUnitaryCell):
     """`ConvUnitaryCell` with ``constrained=False`` and ``nonlinearity="tanh"`` by default."""
 
-    default_nonlinearity = {False: "tanh", True: "magnasco"}
+    default_nonlinearity = ("tanh", "magnasco")
 
     def __init__(
         self,
