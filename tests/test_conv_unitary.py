@@ -260,3 +260,30 @@ def test_conv_exp_of_the_trained_kind_of_kernel_is_real():
     cell = make_cell("conv_unitary", 2, 1, lattice="6x6", channels=2).double()
     assert not cell.recurrent_kernel().is_complex()
     assert torch.allclose(cell.recurrent_kernel(), conv_exp(cell.generator_kernel()), atol=1e-12, rtol=0)
+
+
+# --- CLI -----------------------------------------------------------------------------------------------
+
+
+def test_cli_train_spatial_copy_with_lattice_and_channels(tmp_path, capsys):
+    from longrnn.cli import main
+
+    code = main(["train", "--task", "spatial_copy", "--cell", "conv_unitary", "--lattice", "4x4", "--channels", "2",
+                 "--seq-len", "5", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--threads", "1",
+                 "--set", "task.validation_size=8", "--set", "task.test_size=8", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    assert "spatial_copy" in capsys.readouterr().out
+    code = main(["train", "--task", "spatial_copy", "--cell", "conv_unitary", "--lattice", "4by4",
+                 "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "4by4" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_bench_convexp_prints_ratios_at_tiny_sizes(capsys):
+    from longrnn.cli import main
+
+    assert main(["bench", "convexp", "--sizes", "4", "8", "--dense-max", "64", "--repeats", "1", "--warmup", "0",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| 8x8 | 64 | conv_unitary |" in out and "| 8x8 | 64 | dense expm |" in out
+    assert "orthogonal RNN" in out
