@@ -227,8 +227,10 @@ def test_gradcheck_step_loop(name):
         return functional_call(model, dict(zip(names, rest[n_state:])), (x, *rest[:n_state]))
 
     inputs = (x, *state, *params)
-    # Every input must matter (gradcheck alone would pass on a parameter that is never used).
-    grads = torch.autograd.grad(sum(out.sum() for out in run(*inputs)), inputs)
+    # Every input must matter (gradcheck alone would pass on a parameter that is never used). Weighted
+    # sums: a plain sum can be blind to a parameter (conv_unitary's kernel keeps the spatial sum).
+    weighted = [(out * torch.linspace(-1, 2, out.numel(), dtype=out.dtype).view_as(out)).sum() for out in run(*inputs)]
+    grads = torch.autograd.grad(sum(weighted), inputs)
     assert all(g.abs().sum() > 0 for g in grads)
     assert torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-5)
 

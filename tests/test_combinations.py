@@ -26,6 +26,7 @@ TINY_TASKS = {
     "copy_first": {"seq_len": 6},
     "denoising": {"seq_len": 12},
     "digits": {"options": {"rows": True}},
+    "spatial_copy": {"seq_len": 3, "options": {"lattice": "4x4", "validation_size": 8, "test_size": 8}},
 }
 GATED = {"lstm", "gru"}
 GATES = ["sigmoid", "fast", "softsign", "refine"]

@@ -158,6 +158,22 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_bench_convexp(args) -> int:
+    import torch
+
+    from longrnn.bench import cpu_name
+    from longrnn.bench_convexp import convexp_scaling, scaling_table
+
+    rows = convexp_scaling(args.sizes, args.channels, args.batch_size, args.complex_state, args.stencil,
+                           args.dense_max, args.threads, args.warmup, args.repeats, quiet=args.quiet)
+    kind = "complex (unitary)" if args.complex_state else "real (orthogonal)"
+    setup = (f"square lattices, c={args.channels}, {kind}, stencil {args.stencil}, B={args.batch_size}, dense "
+             f"variants up to {args.dense_max} units, {args.threads} thread(s), median of {args.repeats} after "
+             f"{args.warmup} warm-up; torch {torch.__version__}, {cpu_name()}")
+    print(scaling_table(rows, setup), end="")
+    return 0
+
+
 # --- reproduce -----------------------------------------------------------------------------------------
 def experiment_file(name: str) -> Path:
     """A sweep file: a path as given, else experiments/NAME.toml here or beside the package's source tree."""
@@ -255,6 +271,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference is then cuDNN's LSTM)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = bench.add_parser("convexp", help="conv_unitary kernel + one step vs lattice size, dense expm and a dense "
+                                         "orthogonal RNN (ratios)")
+    s.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="lattice sides (s x s)")
+    s.add_argument("--channels", type=int, default=1)
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--complex-state", action="store_true", help="unitary (complex) instead of orthogonal (real)")
+    s.add_argument("--stencil", type=int, default=3, help="generator stencil (odd; 0: the whole lattice)")
+    s.add_argument("--dense-max", type=int, default=2048, help="largest state (units) for the dense variants")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--warmup", type=int, default=1)
+    s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench_convexp)
 
     for command, target, text in (
         ("reproduce", "name", "run a named experiment grid (experiments/NAME.toml) and write its results page"),

@@ -37,6 +37,8 @@ class ModelConfig:
     gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
     engine: str | None = None  # lstm: eager, compiled, auto — how a whole sequence runs (None: auto)
+    lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
+    channels: int | None = None  # conv cells: channels per lattice site (None: the cell's default, 1)
     options: dict = field(default_factory=dict)
 
 

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+import inspect
+
+from longrnn.cells import cell_class
 from longrnn.config import RunConfig
+from longrnn.errors import UsageError
+from longrnn.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
-from longrnn.tasks import Task, make_task
+from longrnn.tasks import Task, make_task, task_options
 
 
 def build_task(config: RunConfig) -> Task:
+    """The task; a spatial task without its own ``lattice`` option takes the model's ``--lattice``."""
     options = dict(config.task.options)
     if config.task.seq_len is not None:
         options["seq_len"] = config.task.seq_len
+    if config.model.lattice is not None and "lattice" in task_options(config.task.name):
+        options.setdefault("lattice", config.model.lattice)
     return make_task(config.task.name, **options)
+
+
+def lattice_options(config: RunConfig, task: Task) -> dict:
+    """Lattice options for the cell: ``--lattice`` (for cells that take it; a spatial task takes it too)
+    and ``--channels``. On a spatial task a lattice cell defaults to the task's lattice and a
+    convolutional input map (the task's input channels laid out on that lattice)."""
+    m = config.model
+    takes_lattice = "lattice" in inspect.signature(cell_class(m.cell).__init__).parameters
+    task_lattice = getattr(task, "lattice", None)
+    if m.lattice is not None and not takes_lattice and task_lattice is None:
+        raise UsageError(f"--lattice {m.lattice!r} applies to lattice cells (conv_unitary, conv_rnn) and spatial "
+                         f"tasks; neither cell {m.cell!r} nor task {config.task.name!r} has one")
+    options = {} if m.channels is None else {"channels": m.channels}
+    if not takes_lattice:
+        return options
+    given = m.options.get("lattice", m.lattice)
+    lattice = parse_lattice(given) if given is not None else task_lattice
+    if lattice is not None and "lattice" not in m.options:
+        options["lattice"] = lattice_text(lattice)
+    if task_lattice is not None and m.options.get("input_map", "conv") == "conv":
+        if lattice != tuple(task_lattice):
+            raise UsageError(f"the cell's lattice {lattice_text(lattice)} differs from the task's "
+                             f"{lattice_text(task_lattice)}; a convolutional input map needs the same lattice "
+                             f"(or set model.input_map=linear)")
+        if "input_map" not in m.options:
+            options["input_map"] = "conv"
+    return options
 
 
 def build_model(config: RunConfig, task: Task) -> SequenceModel:
@@ -28,5 +63,6 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         dropout=m.dropout,
         fused=m.fused,
         **cell_options,
+        **lattice_options(config, task),
         **m.options,
     )
