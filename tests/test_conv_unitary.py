@@ -278,3 +278,45 @@ def test_cli_bench_convexp_prints_ratios_at_tiny_sizes(capsys):
     out = capsys.readouterr().out
     assert "| 8x8 | 64 | conv_unitary |" in out and "| 8x8 | 64 | dense expm |" in out
     assert "orthogonal RNN" in out
+
+
+SPATIAL_SWEEP = """
+name = "tiny_spatial"
+description = "A tiny spatial grid."
+results = "{root}/page.md"
+out = "{root}/runs"
+seeds = [0]
+
+[base.train]
+steps = 4
+eval_every = 2
+batch_size = 4
+threads = 1
+
+[[tasks]]
+label = "spatial_copy T=3"
+task = {{ name = "spatial_copy", seq_len = 3, options = {{ lattice = "4x4", validation_size = 8, test_size = 8 }} }}
+
+[[tasks]]
+label = "copy T=2"
+task = {{ name = "copy", seq_len = 2, options = {{ validation_size = 8, test_size = 8 }} }}
+
+[[variants]]
+label = "conv unitary"
+model = {{ cell = "conv_unitary", channels = 2, hidden_size = 8 }}
+
+[[variants]]
+label = "LSTM"
+model = {{ cell = "lstm", hidden_size = 8 }}
+"""
+
+
+def test_reproduce_draws_recalled_patterns_for_spatial_tasks(tmp_path, capsys):
+    from longrnn.cli import main
+
+    sweep_file = tmp_path / "tiny_spatial.toml"
+    sweep_file.write_text(SPATIAL_SWEEP.format(root=tmp_path))
+    assert main(["reproduce", str(sweep_file), "--quiet"]) == 0
+    text = (tmp_path / "page.md").read_text()
+    assert "4 of 4 runs finished" in text and "page_recall.png" in text
+    assert (tmp_path / "page_recall.png").read_bytes()[:4] == b"\x89PNG"

@@ -135,7 +135,7 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def generated_section(sweep: Sweep, image_name: str | None) -> str:
+def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | None = None) -> str:
     table = collect(sweep)
     finished = sum(r is not None for records in table.values() for r in records)
     parts = [
@@ -150,6 +150,8 @@ def generated_section(sweep: Sweep, image_name: str | None) -> str:
     parts += [task_table(sweep, task, table) for task in sweep.task_labels]
     if image_name:
         parts += [f"![validation curves, every seed]({image_name})", ""]
+    if recall_image:
+        parts += [f"![recalled patterns, validation set]({recall_image})", ""]
     parts.append(END)
     return "\n".join(parts)
 
@@ -158,9 +160,14 @@ def write_results_page(sweep: Sweep, plots: bool = True) -> Path:
     page = Path(sweep.results)
     page.parent.mkdir(parents=True, exist_ok=True)
     image = page.with_suffix(".png")
+    recall_image = page.with_name(f"{page.stem}_recall.png")
+    drew_recalls = False
     if plots:
+        from longrnn.recall import plot_recalls
+
         plot_curves(sweep, collect(sweep), image)
-    section = generated_section(sweep, image.name if plots else None)
+        drew_recalls = plot_recalls(sweep, recall_image)
+    section = generated_section(sweep, image.name if plots else None, recall_image.name if drew_recalls else None)
     text = page.read_text() if page.exists() else f"# {sweep.name}\n\n{sweep.description}\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)

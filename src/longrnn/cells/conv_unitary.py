@@ -16,6 +16,10 @@ also the default on lattices narrower than 3 sites).
 ``"modrelu"`` sign(z) relu(|z| + b) (Arjovsky et al. 2016; the default for real states, b its
 per-unit bias) or ``"tanh"`` (real states only).
 
+b is the modReLU bias with ``"modrelu"`` (the input map then has none, as in expRNN), else the input
+map's bias (complex for complex states). ``init_scale`` sets the size of the initial generator:
+P ~ N(0, init_scale² / taps), so Â(k) is O(init_scale) whatever the stencil, and U starts near δ·I.
+
 input_map: ``"linear"`` — a dense map from a feature vector (sequence tasks such as ``copy``);
 ``"conv"`` — a circular convolution with an odd ``input_stencil`` from input channels laid out on the
 same lattice (spatial tasks: x_t has ``c_in · N`` features, channel-major, c_in = input_size / N).
