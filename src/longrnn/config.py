@@ -50,6 +50,9 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.regularizers)
+    tau: float = 5.0  # mar: tau_A = tau_W (the paper's 5, on means)
+    reg_fraction: float = 0.5  # mar: the first int(M * reg_fraction) units are regularised
     schedule: str = "constant"  # constant, cosine, step
     warmup_steps: int = 0  # linear learning-rate warm-up
     eval_every: int = 100

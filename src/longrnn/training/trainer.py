@@ -25,6 +25,7 @@ from longrnn import runs
 from longrnn.config import RunConfig, to_toml
 from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.regularizers import REGULARIZERS, model_penalty
 from longrnn.training.bptt import TRAINERS, bptt_loss, tbptt_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.evaluate import evaluate
@@ -46,6 +47,10 @@ def _check(config: RunConfig) -> None:
     t = config.train
     if t.trainer not in TRAINERS:
         raise unknown("trainer", t.trainer, TRAINERS)
+    if t.reg not in REGULARIZERS:
+        raise unknown("reg", t.reg, REGULARIZERS)
+    if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
+        raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len"):
         check_positive(key, getattr(t, key))
     check_positive("warmup_steps", t.warmup_steps, allow_zero=True)
@@ -81,6 +86,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     torch.manual_seed(t.seed)
     task = build_task(config)
     model = build_model(config, task).to(device)
+    model_penalty(model, t.reg, t.tau, t.reg_fraction)  # a cell the penalty cannot act on fails here
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
     generator = torch.Generator().manual_seed(t.seed)
@@ -107,7 +113,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
 
     status, message = "finished", ""
     started = time.perf_counter() - elapsed
-    losses = []
+    losses, penalties = [], []
     bar = tqdm(total=t.steps, initial=start, disable=quiet, desc=config.run_name(), dynamic_ncols=True)
     model.train()
     step = start
@@ -119,8 +125,9 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
             loss = bptt_loss(model, task, x, y)
         else:
             loss = tbptt_loss(model, task, x, y, t.tbptt_len)
+        penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if penalty is None else loss + penalty).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
         if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
             status = "diverged"
@@ -130,6 +137,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         schedule.step()
         step += 1
         losses.append(loss.item())
+        if penalty is not None:
+            penalties.append(penalty.item())
         step_seconds += time.perf_counter() - step_started
         bar.update(1)
 
@@ -142,10 +151,12 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
                 "time": time.perf_counter() - started,
                 **{f"val_{k}": v for k, v in val.items()},
             }
+            if penalties:
+                record["train_reg"] = sum(penalties) / len(penalties)
             if t.diagnostics:
                 x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
                 record.update(gate_statistics(model, x_diag))
-            losses = []
+            losses, penalties = [], []
             runs.append_metrics(run_dir, record)
             score = val[task.main_metric]
             if np.isfinite(score) and task.better(score, best):
