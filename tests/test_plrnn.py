@@ -178,3 +178,24 @@ def test_learns_the_adding_problem(one_thread):
     with torch.no_grad():
         mse = task.metrics(model(x)[0], y)["mse"]
     assert mse < 0.2 * task.expected_baseline()["mse"]
+
+
+def test_rplrnn_experiment_builds_every_model():
+    """Every variant of experiments/rplrnn.toml builds, and only the rPLRNN carries the penalty."""
+    from pathlib import Path
+
+    from longrnn.regularizers import model_penalty
+    from longrnn.sweep import load_sweep
+    from longrnn.training.build import build_model, build_task
+
+    sweep = load_sweep(Path(__file__).parent.parent / "experiments" / "rplrnn.toml")
+    task = build_task(sweep.runs[0].config)
+    regularised = []
+    first = [r for r in sweep.runs if r.task_label == sweep.task_labels[0] and r.config.train.seed == 0]
+    assert [r.variant_label for r in first] == ["rPLRNN", "iPLRNN", "PLRNN", "LSTM", "iRNN", "oRNN"]
+    for run in first:
+        model = build_model(run.config, task)
+        assert model.hidden_size == 40 and run.config.train.clip == 3.0
+        if model_penalty(model, run.config.train.reg, run.config.train.tau, run.config.train.reg_fraction) is not None:
+            regularised.append(run.variant_label)
+    assert regularised == ["rPLRNN"]
