@@ -43,6 +43,8 @@ class ModelConfig:
 class TrainConfig:
     trainer: str = "bptt"  # bptt (full) or tbptt (truncated, chunks of tbptt_len steps)
     tbptt_len: int = 50
+    tf_interval: int = 25  # teacher_forcing: the data replace the input every tf_interval steps
+    tf_alpha: float = 0.0  # teacher_forcing: input = alpha data + (1 - alpha) prediction in between (GTF)
     steps: int = 5000
     batch_size: int = 64
     lr: float = 3e-3

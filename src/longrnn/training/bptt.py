@@ -21,6 +21,7 @@ from longrnn.cells import detach_state
 TRAINERS = {
     "bptt": "full backpropagation through time",
     "tbptt": "truncated BPTT: gradients cut every --tbptt-len steps, state carried forward",
+    "teacher_forcing": "DSR: sparse (--tf-interval) / generalised (--tf-alpha) teacher forcing, BPTT through the window",
 }
 
 

@@ -30,6 +30,7 @@ from longrnn.training.bptt import TRAINERS, bptt_loss, tbptt_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.evaluate import evaluate
 from longrnn.training.optim import make_optimizer, make_schedule
+from longrnn.training.teacher_forcing import teacher_forcing_loss
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
 
@@ -51,7 +52,7 @@ def _check(config: RunConfig) -> None:
         raise unknown("reg", t.reg, REGULARIZERS)
     if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
-    for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len"):
+    for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
         check_positive(key, getattr(t, key))
     check_positive("warmup_steps", t.warmup_steps, allow_zero=True)
     check_positive("threads", t.threads, allow_zero=True)
@@ -123,6 +124,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         x, y = x.to(device), y.to(device)
         if t.trainer == "bptt":
             loss = bptt_loss(model, task, x, y)
+        elif t.trainer == "teacher_forcing":
+            loss = teacher_forcing_loss(model, task, x, y, t.tf_interval, t.tf_alpha)
         else:
             loss = tbptt_loss(model, task, x, y, t.tbptt_len)
         penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
