@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -161,3 +162,47 @@ def test_teacher_forcing_needs_a_next_step_task(tmp_path):
                        train=TrainConfig(trainer="teacher_forcing", steps=1), out=str(tmp_path))
     with pytest.raises(UsageError, match="next-step prediction task"):
         train(config, quiet=True)
+
+
+def test_prediction_error_on_evenly_spaced_starts():
+    x = torch.randn(1, 60, 3, dtype=torch.float64).cumsum(1)
+    n, starts = 5, 7
+    times = torch.linspace(0, 60 - n - 1, starts).long()
+    expected = float((x[:, times + n] - x[:, times]).pow(2).mean())
+    assert prediction_error(identity_model(), x, steps=n, starts=starts) == pytest.approx(expected)
+
+
+def test_spectrum_distance_of_a_constant_generation_is_near_one(lorenz):
+    a = lorenz.train[0]
+    assert power_spectrum_distance(a, torch.zeros_like(a) + 0.3) > 0.9
+
+
+def test_dsr_eval_writes_metrics_and_pictures(tmp_path):
+    from longrnn.cli import main
+
+    config = RunConfig(
+        task=TaskConfig("lorenz63", 20, {"length": 400, "validation_size": 8, "test_size": 8}),
+        model=ModelConfig("plrnn", hidden_size=6, options={"output": "relu"}),
+        train=TrainConfig(trainer="teacher_forcing", tf_interval=5, steps=4, batch_size=4, eval_every=2, threads=1),
+        out=str(tmp_path),
+        name="r",
+    )
+    train(config, quiet=True)
+    assert main(["dsr", "eval", str(tmp_path / "r"), "--pe-steps", "5"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    result = summary["reconstruction"]
+    assert summary["status"] == "finished"  # the training summary is kept
+    assert result["state_space_divergence"] >= 0 and 0 <= result["power_spectrum_distance"] <= 1
+    assert result["prediction_error_5"] >= 0 and result["length"] == 400
+    for name in ("attractor.png", "series.png", "spectra.png"):
+        assert (tmp_path / "r" / name).stat().st_size > 1000
+
+
+def test_dsr_eval_refuses_other_tasks(tmp_path, capsys):
+    from longrnn.cli import main
+
+    config = RunConfig(task=TaskConfig("adding", 10), model=ModelConfig("gru", hidden_size=4),
+                       train=TrainConfig(steps=2, eval_every=1, batch_size=4), out=str(tmp_path), name="a")
+    train(config, quiet=True)
+    assert main(["dsr", "eval", str(tmp_path / "a"), "--no-plots"]) == 2
+    assert "not a dynamical system" in capsys.readouterr().err

@@ -13,7 +13,8 @@ shape (T, N) or (batch, T, N), in standardised units.
     p_gen(s), with ``samples`` draws.
 * `power_spectrum_distance` (D_H): per dimension, z-score, |rfft|², Gaussian smoothing (sd ``smoothing``
   bins, radius 4 sd, reflected edges), normalise to a distribution; the Hellinger distance
-  (1/√2) ‖√p − √q‖₂, averaged over dimensions. Spectra of a batch are averaged before comparing.
+  (1/√2) ‖√p − √q‖₂, averaged over dimensions. Spectra of a batch are averaged before comparing. A
+  constant series (e.g. a generated trajectory stuck at a fixed point) has all its power at frequency 0.
 * n-step prediction error: `longrnn.dsr.rollout.prediction_error`.
 """
 
@@ -117,6 +118,8 @@ def power_spectra(x, smoothing: float = 20.0) -> np.ndarray:
     z = (series - series.mean(1, keepdims=True)) / series.std(1, keepdims=True).clip(min=1e-12)
     power = (np.abs(np.fft.rfft(z, axis=1)) ** 2).mean(0).T  # (N, F)
     power = _gaussian_smooth(power, smoothing).clip(min=0.0)
+    constant = power.sum(1) == 0  # a constant series: all its power sits at frequency 0
+    power[constant, 0] = 1.0
     return power / power.sum(1, keepdims=True)
 
 

@@ -81,4 +81,4 @@ def prediction_error(model, x: torch.Tensor, steps: int = 20, starts: int | None
     prediction = at_times(y)
     for _ in range(steps - 1):
         prediction, state = _one_step(model, prediction, state)
-    return float((prediction - at_times(x[:, steps:][:, times])).pow(2).mean())
+    return float((prediction - at_times(x[:, steps:])).pow(2).mean())
