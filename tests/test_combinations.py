@@ -15,6 +15,7 @@ import torch
 from longrnn.cells import available as available_cells
 from longrnn.config import RunConfig, from_dict
 from longrnn.errors import UsageError
+from longrnn.regularizers import model_penalty
 from longrnn.tasks import available as available_tasks
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
@@ -27,6 +28,9 @@ TINY_TASKS = {
     "denoising": {"seq_len": 12},
     "digits": {"options": {"rows": True}},
     "spatial_copy": {"seq_len": 3, "options": {"lattice": "4x4", "validation_size": 8, "test_size": 8}},
+    "lorenz63": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
+    "bursting": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
+    "hindmarsh_rose": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
 }
 GATED = {"lstm", "gru"}
 GATES = ["sigmoid", "fast", "softsign", "refine"]
@@ -43,18 +47,26 @@ def cell_settings() -> list[dict]:
     return settings
 
 
-def one_step(model_settings: dict, task: str, trainer: str) -> None:
+NEXT_STEP_TASKS = {"lorenz63", "bursting", "hindmarsh_rose"}  # the only tasks teacher forcing applies to
+
+
+def valid(trainer: str, task: str) -> bool:
+    return trainer != "teacher_forcing" or task in NEXT_STEP_TASKS
+
+
+def one_step(model_settings: dict, task: str, trainer: str, reg: str = "none") -> None:
     config: RunConfig = from_dict({
         "task": {"name": task, **TINY_TASKS[task]},
         "model": {"hidden_size": 4, **model_settings},
-        "train": {"trainer": trainer, "tbptt_len": 4, "batch_size": 3},
+        "train": {"trainer": trainer, "tbptt_len": 4, "tf_interval": 3, "batch_size": 3, "reg": reg},
     })
     torch.manual_seed(0)
     task_ = build_task(config)
     model = build_model(config, task_)
     x, y = task_.sample(3, torch.Generator().manual_seed(0))
-    loss = training_loss(config.train.trainer, model, task_, x, y, config.train.tbptt_len)
-    loss.backward()
+    loss = training_loss(config.train, model, task_, x, y)
+    penalty = model_penalty(model, config.train.reg, config.train.tau, config.train.reg_fraction)
+    (loss if penalty is None else loss + penalty).backward()
     assert torch.isfinite(loss)
     assert model.head.weight.grad is not None and torch.isfinite(model.head.weight.grad).all()
     torch.optim.Adam(model.parameters(), lr=1e-3).step()
@@ -64,11 +76,31 @@ def test_every_task_has_a_tiny_setting():
     assert set(available_tasks()) <= set(TINY_TASKS)
 
 
-@pytest.mark.parametrize("trainer", sorted(TRAINERS))
 @pytest.mark.parametrize("model_settings", cell_settings(), ids=lambda s: "-".join(map(str, s.values())))
-def test_every_cell_setting_trains_one_step_on_every_task(model_settings, trainer):
+def test_every_cell_setting_trains_one_step(model_settings):
+    one_step(model_settings, "adding", "bptt")
+
+
+@pytest.mark.parametrize("trainer", sorted(TRAINERS))
+@pytest.mark.parametrize("cell", sorted(available_cells()))
+def test_every_cell_trains_one_step_on_every_task_with_every_trainer(cell, trainer):
+    model_settings = {"cell": cell, "gate": "fast"} if cell in GATED else {"cell": cell}
     for task in sorted(available_tasks()):
-        one_step(model_settings, task, trainer)
+        if valid(trainer, task):
+            one_step(model_settings, task, trainer)
+        else:
+            with pytest.raises(UsageError, match=f"--trainer {trainer} needs"):
+                one_step(model_settings, task, trainer)
+
+
+@pytest.mark.parametrize("cell", sorted(available_cells()))
+def test_the_manifold_attractor_penalty_composes_with_the_plrnn_and_names_the_others(cell):
+    if cell == "plrnn":
+        for trainer, task in [("bptt", "adding"), ("tbptt", "copy"), ("teacher_forcing", "lorenz63")]:
+            one_step({"cell": cell}, task, trainer, reg="mar")
+    else:
+        with pytest.raises(UsageError, match=cell):
+            one_step({"cell": cell}, "adding", "bptt", reg="mar")
 
 
 @pytest.mark.parametrize("settings, match", [

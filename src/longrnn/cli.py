@@ -102,6 +102,17 @@ def cmd_eval(args) -> int:
     return 0
 
 
+# --- dsr eval ------------------------------------------------------------------------------------
+def cmd_dsr_eval(args) -> int:
+    from longrnn import runs
+    from longrnn.training.reconstruction import reconstruct
+
+    for run_dir in runs.find_runs(args.runs):
+        result = reconstruct(run_dir, args.warmup, args.pe_steps, args.smoothing, plots=not args.no_plots)
+        print(json.dumps({"run": str(run_dir), **result}, indent=2))
+    return 0
+
+
 # --- list ----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
     from longrnn import cells, tasks
@@ -242,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
     p.add_argument("--split", nargs="+", choices=["validation", "test"], default=["validation", "test"])
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("dsr", help="dynamical-systems reconstruction: evaluate a trained model")
+    dsr = p.add_subparsers(dest="dsr", required=True)
+    s = dsr.add_parser("eval", help="D_stsp, D_H and PE(n) of free-running generation into summary.json, and plots")
+    s.add_argument("runs", nargs="+", help="run directories (lorenz63, bursting, hindmarsh_rose), or folders holding them")
+    s.add_argument("--warmup", type=int, default=50, help="test samples teacher-forced before free running (default 50)")
+    s.add_argument("--pe-steps", type=int, default=20, help="n of the n-step prediction error (default 20)")
+    s.add_argument("--smoothing", type=float, default=20.0, help="power-spectrum smoothing in bins (default 20)")
+    s.add_argument("--no-plots", action="store_true", help="skip attractor.png, series.png, spectra.png")
+    s.set_defaults(func=cmd_dsr_eval)
 
     p = sub.add_parser("list", help="cells, tasks, trainers, optimizers, schedules, each with a description")
     p.add_argument("what", nargs="?", help="one section only, e.g. cells")

@@ -46,6 +46,8 @@ class ModelConfig:
 class TrainConfig:
     trainer: str = "bptt"  # bptt (full) or tbptt (truncated, chunks of tbptt_len steps)
     tbptt_len: int = 50
+    tf_interval: int = 25  # teacher_forcing: the data replace the input every tf_interval steps
+    tf_alpha: float = 0.0  # teacher_forcing: input = alpha data + (1 - alpha) prediction in between (GTF)
     steps: int = 5000
     batch_size: int = 64
     lr: float = 3e-3
@@ -53,6 +55,9 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.regularizers)
+    tau: float = 5.0  # mar: tau_A = tau_W (the paper's 5, on means)
+    reg_fraction: float = 0.5  # mar: the first int(M * reg_fraction) units are regularised
     schedule: str = "constant"  # constant, cosine, step
     warmup_steps: int = 0  # linear learning-rate warm-up
     eval_every: int = 100

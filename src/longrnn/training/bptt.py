@@ -21,6 +21,7 @@ from longrnn.cells import detach_state
 TRAINERS = {
     "bptt": "full backpropagation through time",
     "tbptt": "truncated BPTT: gradients cut every --tbptt-len steps, state carried forward",
+    "teacher_forcing": "DSR: sparse (--tf-interval) / generalised (--tf-alpha) teacher forcing, BPTT through the window",
 }
 
 
@@ -46,10 +47,14 @@ def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.T
     return task.loss(torch.cat(outputs, dim=1), y)
 
 
-def training_loss(trainer: str, model, task, x: torch.Tensor, y: torch.Tensor, tbptt_len: int) -> torch.Tensor:
-    """The loss of one training batch under the chosen trainer (a name of `TRAINERS`)."""
-    if trainer == "bptt":
+def training_loss(train, model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss of one training batch under the trainer that ``train`` (a TrainConfig) names."""
+    if train.trainer == "bptt":
         return bptt_loss(model, task, x, y)
-    if trainer == "tbptt":
-        return tbptt_loss(model, task, x, y, tbptt_len)
-    raise ValueError(f"unknown trainer {trainer!r}; allowed: {', '.join(TRAINERS)}")
+    if train.trainer == "tbptt":
+        return tbptt_loss(model, task, x, y, train.tbptt_len)
+    if train.trainer == "teacher_forcing":
+        from longrnn.training.teacher_forcing import teacher_forcing_loss  # (it imports the DSR layer)
+
+        return teacher_forcing_loss(model, task, x, y, train.tf_interval, train.tf_alpha)
+    raise ValueError(f"unknown trainer {train.trainer!r}; allowed: {', '.join(TRAINERS)}")

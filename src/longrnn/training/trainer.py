@@ -27,6 +27,7 @@ from longrnn import runs
 from longrnn.config import RunConfig, to_toml
 from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.regularizers import REGULARIZERS, model_penalty
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
@@ -49,7 +50,11 @@ def _check(config: RunConfig) -> None:
     t = config.train
     if t.trainer not in TRAINERS:
         raise unknown("trainer", t.trainer, TRAINERS)
-    for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len"):
+    if t.reg not in REGULARIZERS:
+        raise unknown("reg", t.reg, REGULARIZERS)
+    if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
+        raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
+    for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
         check_positive(key, getattr(t, key))
     check_positive("warmup_steps", t.warmup_steps, allow_zero=True)
     check_positive("threads", t.threads, allow_zero=True)
@@ -107,6 +112,7 @@ class Progress:
     elapsed: float = 0.0  # wall time before this process started (resumed runs)
     step_seconds: float = 0.0  # training steps only, evaluations excluded
     losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
+    penalties: list[float] = field(default_factory=list)  # regulariser values since the last evaluation
 
 
 def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> dict:
@@ -117,6 +123,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     torch.manual_seed(t.seed)
     task = build_task(config)
     model = build_model(config, task).to(device)
+    model_penalty(model, t.reg, t.tau, t.reg_fraction)  # a cell the penalty cannot act on fails here
     train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
@@ -142,9 +149,10 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     while progress.step < t.steps:
         step_started = time.perf_counter()
         x, y = task.sample(t.batch_size, generator)
-        loss = training_loss(t.trainer, train_model, task, x.to(device), y.to(device), t.tbptt_len)
+        loss = training_loss(t, train_model, task, x.to(device), y.to(device))
+        penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if penalty is None else loss + penalty).backward()
         loss = workers.average(loss)  # under --ddp every process sees the mean loss, and decides alike
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
         if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
@@ -155,6 +163,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
         schedule.step()
         progress.step += 1
         progress.losses.append(loss.item())
+        if penalty is not None:
+            progress.penalties.append(penalty.item())
         progress.step_seconds += time.perf_counter() - step_started
         bar.update(1)
 
@@ -168,7 +178,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
                 if t.stop_when_solved and task.is_solved(val):
                     score = val[task.main_metric]
                     stop = ("solved", f"validation {task.main_metric} {score:.4g} reached {task.solved_at}")
-            progress.losses = []
+            progress.losses, progress.penalties = [], []
             if (stop := workers.follow(stop)) is not None:
                 status, message = stop
                 break
@@ -225,6 +235,8 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
         "time": progress.elapsed,
         **{f"val_{k}": v for k, v in val.items()},
     }
+    if progress.penalties:
+        record["train_reg"] = sum(progress.penalties) / len(progress.penalties)
     if t.diagnostics:
         x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
         record.update(gate_statistics(model, x_diag))

@@ -1,0 +1,116 @@
+"""``longrnn dsr eval RUN``: how well a trained model reconstructs its dynamical system.
+
+For a run on a next-step task (``lorenz63``, ``bursting``, ``hindmarsh_rose``), the best-on-validation
+model is teacher-forced on the first ``warmup`` samples of the test trajectory and then runs freely for
+T + T/4 steps; the first T/4 free steps are dropped as a transient (the GTF protocol, research/rplrnn.md
+§5.3) and the remaining T are compared with the T-sample test trajectory:
+
+* ``state_space_divergence`` (D_stsp, 30 bins per dimension up to 5 dimensions, else the Gaussian mixture),
+* ``power_spectrum_distance`` (D_H, Gaussian smoothing ``smoothing``),
+* ``prediction_error`` PE(n), n = ``pe_steps``, along the test trajectory.
+
+The numbers go into ``summary.json`` under ``"reconstruction"``; with ``plots`` the true and generated
+attractors, time series and power spectra are drawn to ``attractor.png``, ``series.png``, ``spectra.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from longrnn import runs
+from longrnn.dsr.metrics import power_spectra, power_spectrum_distance, state_space_divergence
+from longrnn.dsr.rollout import generate, prediction_error
+from longrnn.errors import UsageError, require_extra
+from longrnn.tasks.dynamical import DynamicalSystemTask
+from longrnn.training.build import build_model, build_task
+
+PE_STARTS = 1000  # evenly spaced starting points for PE(n)
+
+
+@torch.no_grad()
+def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float = 20.0, plots: bool = True) -> dict:
+    """Score (and draw) a run's reconstruction; returns the ``reconstruction`` entry of its summary."""
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    task = build_task(config)
+    if not isinstance(task, DynamicalSystemTask):
+        raise UsageError(f"run {str(run_dir)!r} is on task {config.task.name!r}, not a dynamical system")
+    if not (run_dir / runs.MODEL).exists():
+        raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
+    model = build_model(config, task)
+    model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
+    model.eval()
+
+    true = task.data.test[1:2]  # (1, T, N), the test trajectory
+    length = true.shape[1]
+    generated = generate(model, true[:, :warmup], length + length // 4)[:, length // 4 :]
+    result = {
+        "state_space_divergence": state_space_divergence(true, generated),
+        "power_spectrum_distance": power_spectrum_distance(true, generated, smoothing),
+        f"prediction_error_{pe_steps}": prediction_error(model, true, pe_steps, starts=PE_STARTS),
+        "generated_finite": bool(torch.isfinite(generated).all()),
+        "warmup": warmup,
+        "length": length,
+        "smoothing": smoothing,
+    }
+    summary = runs.read_summary(run_dir) or {}
+    summary["reconstruction"] = result
+    runs.write_json(run_dir / runs.SUMMARY, summary)
+    if plots:
+        draw(run_dir, true[0].numpy(), generated[0].numpy(), task.data.variables, task.data.dt, smoothing)
+    return result
+
+
+def draw(run_dir: Path, true: np.ndarray, generated: np.ndarray, variables, dt: float, smoothing: float) -> None:
+    """attractor.png (first three variables), series.png (first 1000 steps), spectra.png."""
+    matplotlib = require_extra("matplotlib", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    generated = np.where(np.isfinite(generated), generated, np.nan)
+    dims = min(3, true.shape[1])
+    fig = plt.figure(figsize=(10, 4.5))
+    for i, (x, title) in enumerate(((true, "true (test)"), (generated, "generated"))):
+        if dims == 3:
+            ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+            ax.plot(x[:, 0], x[:, 1], x[:, 2], lw=0.3)
+            ax.set_zlabel(variables[2])
+        else:
+            ax = fig.add_subplot(1, 2, i + 1)
+            ax.plot(x[:, 0], x[:, min(1, dims - 1)], lw=0.3)
+        ax.set_xlabel(variables[0])
+        ax.set_ylabel(variables[min(1, dims - 1)])
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(run_dir / "attractor.png", dpi=120)
+    plt.close(fig)
+
+    steps = min(1000, len(true))
+    fig, axes = plt.subplots(true.shape[1], 1, figsize=(10, 1.8 * true.shape[1]), sharex=True, squeeze=False)
+    t = np.arange(steps) * dt
+    for i, ax in enumerate(axes[:, 0]):
+        ax.plot(t, true[:steps, i], lw=0.8, label="true")
+        ax.plot(t, generated[:steps, i], lw=0.8, label="generated")
+        ax.set_ylabel(variables[i])
+    axes[0, 0].legend(loc="upper right")
+    axes[-1, 0].set_xlabel("time")
+    fig.tight_layout()
+    fig.savefig(run_dir / "series.png", dpi=120)
+    plt.close(fig)
+
+    p_true = power_spectra(true, smoothing)
+    p_gen = power_spectra(np.nan_to_num(generated), smoothing)
+    freqs = np.fft.rfftfreq(len(true), dt)
+    fig, axes = plt.subplots(1, true.shape[1], figsize=(4 * true.shape[1], 3), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.semilogy(freqs, p_true[i] + 1e-12, label="true")
+        ax.semilogy(freqs, p_gen[i] + 1e-12, label="generated")
+        ax.set_title(variables[i])
+        ax.set_xlabel("frequency")
+    axes[0, 0].legend()
+    fig.tight_layout()
+    fig.savefig(run_dir / "spectra.png", dpi=120)
+    plt.close(fig)

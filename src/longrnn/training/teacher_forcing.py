@@ -1,0 +1,27 @@
+"""Teacher-forcing training for dynamical-systems reconstruction (``--trainer teacher_forcing``).
+
+For a window w_0 … w_T (the task's x = w_0 … w_{T−1}, y = w_1 … w_T), the model runs autoregressively
+and its input at step t mixes data and its own prediction (`longrnn.dsr.rollout.forced_rollout`):
+
+    u_t = a_t w_t + (1 − a_t) x̂_t,   a_t = 1 every ``tf_interval`` steps (sparse TF), else ``tf_alpha``
+
+The loss is the task's loss between the predictions x̂_1 … x̂_T and y, differentiated through the whole
+window (BPTT through the free-running stretches). ``tf_interval = 1`` is classical teacher forcing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from longrnn.dsr.rollout import forced_rollout
+from longrnn.errors import UsageError
+
+
+def teacher_forcing_loss(model, task, x: torch.Tensor, y: torch.Tensor, interval: int, alpha: float) -> torch.Tensor:
+    if task.readout != "all" or task.input_size != task.output_size:
+        raise UsageError(
+            f"--trainer teacher_forcing needs a next-step prediction task (lorenz63, bursting, hindmarsh_rose), "
+            f"got {task.name!r}"
+        )
+    window = torch.cat([x, y[:, -1:]], dim=1)
+    return task.loss(forced_rollout(model, window, interval, alpha), y)
