@@ -89,6 +89,11 @@ class Copy(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(y_pred.reshape(-1, self.output_size), y_true.reshape(-1))
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each step; every step is scored (blanks included), as in `loss`."""
+        per = F.cross_entropy(y_hat.reshape(-1, self.output_size), y_steps.reshape(-1), reduction="none")
+        return per.reshape(y_steps.shape)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         recall = y_true != BLANK
@@ -130,6 +135,9 @@ class CopyFirst(Task):
 
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(y_pred, y_true)
+
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

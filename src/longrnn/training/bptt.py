@@ -21,6 +21,7 @@ from longrnn.cells import detach_state
 TRAINERS = {
     "bptt": "full backpropagation through time",
     "tbptt": "truncated BPTT: gradients cut every --tbptt-len steps, state carried forward",
+    "memup": "MemUP (training/memup.py): predict the most uncertain future outcomes from rollouts of --memup-rollout steps",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from longrnn.config import RunConfig
 from longrnn.models import SequenceModel
 from longrnn.tasks import Task, make_task
+from longrnn.training.memup import MemUPModel, build_memup_model
 
 
 def build_task(config: RunConfig) -> Task:
@@ -14,11 +15,12 @@ def build_task(config: RunConfig) -> Task:
     return make_task(config.task.name, **options)
 
 
-def build_model(config: RunConfig, task: Task) -> SequenceModel:
+def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
+    """The model of ``config``; with trainer "memup", its memory wrapped with a predictor (`MemUPModel`)."""
     m = config.model
     named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
     cell_options = {k: v for k, v in named if v is not None}
-    return SequenceModel(
+    model = SequenceModel(
         m.cell,
         task.input_size,
         m.hidden_size,
@@ -30,3 +32,6 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         **cell_options,
         **m.options,
     )
+    if config.train.trainer == "memup":
+        return build_memup_model(model, task, config.train)
+    return model

@@ -28,6 +28,7 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.training.bptt import TRAINERS, bptt_loss, tbptt_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.evaluate import evaluate
+from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
@@ -54,6 +55,8 @@ def _check(config: RunConfig) -> None:
         raise UsageError(f"lr must be positive, got {t.lr!r}")
     if t.clip < 0:
         raise UsageError(f"clip must be >= 0 (0 turns clipping off), got {t.clip!r}")
+    if t.trainer == "memup":
+        check_settings(t)
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -84,6 +87,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
     generator = torch.Generator().manual_seed(t.seed)
+    memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
 
     run_dir = runs.prepare(config, resume)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
@@ -98,6 +102,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
         generator.set_state(ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"])
         start, best, best_step, elapsed = ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"]
+        if memup is not None:
+            memup.load_state_dict(ckpt["memup"])
         step_seconds = ckpt["step_seconds"]
         runs.truncate_metrics(run_dir, start)
     else:
@@ -113,12 +119,15 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     step = start
     while step < t.steps:
         step_started = time.perf_counter()
-        x, y = task.sample(t.batch_size, generator)
-        x, y = x.to(device), y.to(device)
-        if t.trainer == "bptt":
-            loss = bptt_loss(model, task, x, y)
+        if memup is not None:
+            loss = memup.loss(generator)  # draws the next batch from the task when the last one is used up
         else:
-            loss = tbptt_loss(model, task, x, y, t.tbptt_len)
+            x, y = task.sample(t.batch_size, generator)
+            x, y = x.to(device), y.to(device)
+            if t.trainer == "bptt":
+                loss = bptt_loss(model, task, x, y)
+            else:
+                loss = tbptt_loss(model, task, x, y, t.tbptt_len)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
@@ -128,6 +137,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
             break
         optimizer.step()
         schedule.step()
+        if memup is not None:
+            memup.advance()
         step += 1
         losses.append(loss.item())
         step_seconds += time.perf_counter() - step_started
@@ -165,6 +176,7 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
                     "best_step": best_step,
                     "elapsed": time.perf_counter() - started,
                     "step_seconds": step_seconds,
+                    **({"memup": memup.state_dict()} if memup is not None else {}),
                 },
             )
             if t.stop_when_solved and task.is_solved(val):
