@@ -289,3 +289,20 @@ def test_memup_resume_continues_like_an_uninterrupted_run(tmp_path, monkeypatch)
     lines = [(tmp_path / d / "r" / "metrics.jsonl").read_text().splitlines() for d in "ab"]
     strip = lambda line: {k: v for k, v in __import__("json").loads(line).items() if k != "time"}
     assert [strip(x) for x in lines[0]] == [strip(x) for x in lines[1]]
+
+
+@pytest.mark.slow
+def test_memup_learns_a_dependency_three_rollouts_long(tmp_path):
+    """copy_first at T=60 with rollouts of 20 steps: x_0 must be carried across two detached boundaries."""
+    config = RunConfig()
+    config.task.name, config.task.seq_len = "copy_first", 60
+    config.task.options = {"validation_size": 200, "test_size": 200}
+    config.model.hidden_size, config.model.forget_init = 64, "chrono:60"
+    config.train.trainer, config.train.steps, config.train.eval_every = "memup", 1000, 100
+    config.train.batch_size, config.train.lr, config.train.threads = 32, 3e-3, 1
+    config.train.memup_rollout, config.train.memup_targets, config.train.memup_predict_every = 20, 1, 5
+    config.train.memup_hidden, config.train.diagnostics = 64, False
+    config.out = str(tmp_path)
+    summary = train(config, quiet=True)
+    assert summary["baseline"]["mse"] > 0.9  # the memoryless predictor
+    assert summary["test"]["mse"] < 0.2
