@@ -30,11 +30,20 @@ from longrnn.training.memup import (
 FAST = settings(max_examples=60, deadline=None)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one thread is faster, and much faster on a busy machine (no thread contention)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def memup_config(**train) -> RunConfig:
     config = RunConfig()
     config.task.name, config.task.seq_len = "copy", 10
     config.task.options = {"validation_size": 16, "test_size": 16}
-    config.model.hidden_size = 8
+    config.model.hidden_size, config.model.engine = 8, "eager"  # eager: no compile time in tests
     config.train.trainer = "memup"
     config.train.memup_hidden = 16
     for key, value in train.items():
@@ -235,7 +244,7 @@ def tiny_model_all_steps(model, x):
 def test_build_model_wraps_any_registered_cell():
     for cell in ("lstm", "gru", "irnn"):
         config = memup_config()
-        config.model.cell = cell
+        config.model.cell, config.model.engine = cell, None
         task = make_task("copy", seq_len=10)
         model = build_model(config, task)
         assert isinstance(model, MemUPModel) and model.memory.cell_name == cell
@@ -306,3 +315,51 @@ def test_memup_learns_a_dependency_three_rollouts_long(tmp_path):
     summary = train(config, quiet=True)
     assert summary["baseline"]["mse"] > 0.9  # the memoryless predictor
     assert summary["test"]["mse"] < 0.2
+
+
+# --- memory ---------------------------------------------------------------------------------------
+def saved_bytes_of_one_step(trainer: str, seq_len: int) -> int:
+    """Bytes of the activations autograd keeps for backward in one training step (views counted by size)."""
+    from longrnn.training.bptt import bptt_loss
+
+    torch.manual_seed(0)
+    config = memup_config(batch_size=4, memup_rollout=20, memup_chunk_len=500)
+    config.task.seq_len, config.train.trainer = seq_len, trainer
+    task = make_task("copy", seq_len=seq_len)
+    model = build_model(config, task)
+    memup = MemUP.from_config(model, task, config.train) if trainer == "memup" else None
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel() * t.element_size())
+        return t
+
+    g = torch.Generator().manual_seed(0)
+    if memup is not None:
+        memup.loss(g)  # the first call also runs the detector (no graph) over the whole sequences
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = memup.loss(g) if memup is not None else bptt_loss(model, task, *task.sample(4, g))
+    loss.backward()
+    return sum(sizes)
+
+
+def test_memup_graph_memory_does_not_grow_with_the_sequence_but_bptt_does():
+    memup_short, memup_long = saved_bytes_of_one_step("memup", 1000), saved_bytes_of_one_step("memup", 8000)
+    assert memup_long < 1.05 * memup_short
+    bptt_short, bptt_long = saved_bytes_of_one_step("bptt", 100), saved_bytes_of_one_step("bptt", 800)
+    assert bptt_long > 5 * bptt_short  # the check can tell: full BPTT keeps every step
+
+
+def test_memory_bench_pieces(tmp_path):
+    from longrnn.bench_memory import measure, memory, memory_table
+
+    config = memup_config(batch_size=4, memup_rollout=10)
+    d = {s: {k: v for k, v in table.items() if v is not None} for s, table in config.to_dict().items()
+         if s in ("task", "model", "train")}
+    row = measure(d, steps=2)  # in this process; the CLI runs each configuration in a child
+    assert row["trainer"] == "memup" and row["seq_len"] == 30 and row["peak_mb"] >= row["training_mb"] >= 0
+    rows = [{**row, "setting": 10}, {**row, "trainer": "bptt", "setting": 20}]
+    table = memory_table(rows, "setup")
+    assert "| memup |" in table and "| bptt |" in table and "T=20" in table
+    with pytest.raises(UsageError, match="trainer"):
+        memory(config, ["bppt"], [100])
