@@ -16,6 +16,8 @@ CASES = [
     ("copy_first", {"seq_len": 25}),
     ("denoising", {"seq_len": 40}),
     ("digits", {"rows": True, "pad": 4}),
+    ("scattered_copy", {"seq_len": 12}),
+    ("tmaze", {"seq_len": 15}),
 ]
 IDS = [f"{name}-{len(opts)}" for name, opts in CASES]
 
