@@ -363,3 +363,21 @@ def test_memory_bench_pieces(tmp_path):
     assert "| memup |" in table and "| bptt |" in table and "T=20" in table
     with pytest.raises(UsageError, match="trainer"):
         memory(config, ["bppt"], [100])
+
+
+def test_cli_trains_and_evaluates_with_memup(tmp_path, capsys):
+    import json
+
+    from longrnn.cli import main
+
+    flags = ["train", "--task", "tmaze", "--seq-len", "30", "--trainer", "memup", "--hidden-size", "8",
+             "--memup-rollout", "10", "--memup-hidden", "16", "--engine", "eager", "--steps", "4", "--eval-every", "2",
+             "--set", "task.validation_size=8", "--set", "task.test_size=8", "--out", str(tmp_path), "--quiet"]
+    assert main(flags) == 0
+    run_dir = next(tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(["eval", str(run_dir)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert 0.0 <= scores["test"]["accuracy"] <= 1.0
+    assert main(["train", *flags[1:-1], "--memup-detector", "oracle"]) == 2
+    assert "memup_detector" in capsys.readouterr().err
