@@ -19,6 +19,7 @@ from longrnn.regularizers import model_penalty
 from longrnn.tasks import available as available_tasks
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
+from longrnn.training.memup import MemUP
 
 TINY_TASKS = {
     "adding": {"seq_len": 6},
@@ -28,6 +29,8 @@ TINY_TASKS = {
     "denoising": {"seq_len": 12},
     "digits": {"options": {"rows": True}},
     "spatial_copy": {"seq_len": 3, "options": {"lattice": "4x4", "validation_size": 8, "test_size": 8}},
+    "scattered_copy": {"seq_len": 3},
+    "tmaze": {"seq_len": 6},
     "lorenz63": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
     "bursting": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
     "hindmarsh_rose": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
@@ -58,17 +61,23 @@ def one_step(model_settings: dict, task: str, trainer: str, reg: str = "none") -
     config: RunConfig = from_dict({
         "task": {"name": task, **TINY_TASKS[task]},
         "model": {"hidden_size": 4, **model_settings},
-        "train": {"trainer": trainer, "tbptt_len": 4, "tf_interval": 3, "batch_size": 3, "reg": reg},
+        "train": {"trainer": trainer, "tbptt_len": 4, "tf_interval": 3, "batch_size": 3, "reg": reg,
+                  "memup_rollout": 3, "memup_targets": 2, "memup_predict_every": 2, "memup_hidden": 8},
     })
     torch.manual_seed(0)
     task_ = build_task(config)
     model = build_model(config, task_)
-    x, y = task_.sample(3, torch.Generator().manual_seed(0))
-    loss = training_loss(config.train, model, task_, x, y)
+    if trainer == "memup":
+        memup = MemUP.from_config(model, task_, config.train, torch.device("cpu"))
+        loss = memup.loss(torch.Generator().manual_seed(0))
+    else:
+        x, y = task_.sample(3, torch.Generator().manual_seed(0))
+        loss = training_loss(config.train, model, task_, x, y)
     penalty = model_penalty(model, config.train.reg, config.train.tau, config.train.reg_fraction)
     (loss if penalty is None else loss + penalty).backward()
     assert torch.isfinite(loss)
-    assert model.head.weight.grad is not None and torch.isfinite(model.head.weight.grad).all()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
     torch.optim.Adam(model.parameters(), lr=1e-3).step()
 
 

@@ -185,6 +185,40 @@ def cmd_bench_convexp(args) -> int:
     return 0
 
 
+def cmd_bench_memory(args) -> int:
+    import torch
+
+    from longrnn.bench import cpu_name
+    from longrnn.bench_memory import memory, memory_plot, memory_table
+    from longrnn.config import RunConfig, apply_overrides, load, set_key
+
+    config = load(args.config) if args.config else RunConfig()
+    task = args.task or (None if args.config else "copy")
+    for key, value in (("task.name", task), ("model.cell", args.cell), ("model.hidden_size", args.hidden_size),
+                       ("train.batch_size", args.batch_size), ("train.threads", args.threads),
+                       ("train.device", args.device)):
+        if value is not None:
+            set_key(config, key, value)
+    apply_overrides(config, args.set)
+    rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
+    m, t = config.model, config.train
+    setup = (f"Peak memory of {args.steps} training steps, task {config.task.name}, {m.cell} H={m.hidden_size} "
+             f"x{m.layers}, B={t.batch_size}, tbptt_len={t.tbptt_len}, memup rollout={t.memup_rollout} "
+             f"K={t.memup_targets} f={t.memup_predict_every}; device {t.device}, torch {torch.__version__}, "
+             f"{cpu_name()}; one child process per entry")
+    table = memory_table(rows, setup)
+    print(table, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "memory.md").write_text(table)
+        (out / "memory.json").write_text(json.dumps(rows, indent=1))
+        if not args.no_plots:
+            memory_plot(rows, out / "memory.png")
+        print(f"written: {out / 'memory.md'}, memory.json" + ("" if args.no_plots else ", memory.png"))
+    return 0
+
+
 # --- reproduce -----------------------------------------------------------------------------------------
 def experiment_file(name: str) -> Path:
     """A sweep file: a path as given, else experiments/NAME.toml here or beside the package's source tree."""
@@ -278,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", action="store_true", help="also write report.html: tables and curves in one file")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("bench", help="speed benchmarks as ratios against torch.nn.LSTM")
+    p = sub.add_parser("bench", help="speed (ratios against torch.nn.LSTM) and memory benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
     s = bench.add_parser("speed", help="one training step (forward + backward) of each cell vs torch.nn.LSTM")
     s.add_argument("--cells", nargs="+", help="cells to time (default: all)")
@@ -292,6 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference is then cuDNN's LSTM)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
+    s = bench.add_parser("memory", help="peak memory of training vs sequence length, per trainer (child processes)")
+    s.add_argument("--trainer", nargs="+", default=["bptt", "tbptt", "memup"], help="bptt, tbptt, memup (default all)")
+    s.add_argument("--seq-len", nargs="+", type=int, default=[1000, 2000, 4000, 8000])
+    s.add_argument("--steps", type=int, default=3, help="training steps per measurement (default 3)")
+    s.add_argument("--task", help="default copy (or the --config file's)")
+    s.add_argument("--cell")
+    s.add_argument("--hidden-size", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--device")
+    s.add_argument("--config", help="a TOML config for everything else")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. train.memup_rollout=100")
+    s.add_argument("--out", help="folder for memory.md, memory.json and memory.png")
+    s.add_argument("--no-plots", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench_memory)
 
     s = bench.add_parser("convexp", help="conv_unitary kernel + one step vs lattice size, dense expm and a dense "
                                          "orthogonal RNN (ratios)")

@@ -44,7 +44,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    trainer: str = "bptt"  # bptt (full) or tbptt (truncated, chunks of tbptt_len steps)
+    trainer: str = "bptt"  # bptt (full), tbptt (truncated, chunks of tbptt_len steps), memup
     tbptt_len: int = 50
     tf_interval: int = 25  # teacher_forcing: the data replace the input every tf_interval steps
     tf_alpha: float = 0.0  # teacher_forcing: input = alpha data + (1 - alpha) prediction in between (GTF)
@@ -68,6 +68,20 @@ class TrainConfig:
     device: str = "cpu"
     ddp: bool = False  # data-parallel over the processes torchrun starts (effective batch: processes x batch_size)
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
+    # trainer "memup" (training/memup.py); defaults from the official code's copy-task script
+    memup_rollout: int = 20  # r: steps per truncated rollout (the carried state is detached between them)
+    memup_targets: int = 10  # K: most uncertain future steps each prediction step predicts
+    memup_predict_every: int = 10  # f: predict every f steps of a rollout, and at its last step
+    memup_current_step: bool = False  # also predict y_t from m_t at each prediction step (T-Maze script)
+    memup_predictor: str = "mlp"  # mlp, local_rnn
+    memup_hidden: int = 256  # predictor (and local detector) width
+    memup_context_len: int = 1  # input steps up to k that the predictor sees beside m_t
+    memup_detector: str = "ema"  # ema (EMA copy of memory + predictor), local (memoryless, trained online)
+    memup_ema_decay: float = 0.995  # EMA detector: decay per update (T-Maze script)
+    memup_ema_every: int = 1  # EMA detector: optimisation steps between updates
+    memup_detector_lr: float = 1e-3  # local detector: Adam learning rate
+    memup_local_samples: int = 1024  # local detector: (sequence, step) pairs per update
+    memup_chunk_len: int = 1000  # steps per chunk when whole sequences run without gradients
 
 
 @dataclass

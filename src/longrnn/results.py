@@ -81,9 +81,9 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
         "",
         (
             f"| variant | finished | solved | steps to solve (median; per seed) | validation {metric} | "
-            f"test {metric} (mean ± std) | test {metric} per seed | ms / step |"
+            f"test {metric} (mean ± std) | test {metric} per seed | ms / step | peak memory (MiB) | wall time (s) |"
         ),
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in sweep.variant_labels:
         records = table[(task_label, variant)]
@@ -99,10 +99,13 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
         diverged = sum(s["status"] == "diverged" for s in summaries)
         status = f"{len(finished)}/{len(records)}" + (f" ({diverged} diverged)" if diverged else "")
         ms = [1000 * s["seconds_per_step"] for s in summaries if "seconds_per_step" in s]
+        peak = [s["peak_memory_mb"] for s in summaries if "peak_memory_mb" in s]
+        wall = [s["wall_time_s"] for s in summaries if "wall_time_s" in s]
         lines.append(
             f"| {variant} | {status} | {len(solved_steps)} | {median} ({per_seed_steps or '—'}) | {_mean_std(val)} | "
             f"{_mean_std(test)} | {', '.join(_fmt(x) for x in test) or '—'} | "
-            f"{_fmt(statistics.median(ms)) if ms else '—'} |"
+            f"{_fmt(statistics.median(ms)) if ms else '—'} | {_fmt(statistics.median(peak), 4) if peak else '—'} | "
+            f"{_fmt(statistics.median(wall), 4) if wall else '—'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -48,6 +48,6 @@ def make_task(name: str, **options) -> Task:
 
 
 # Importing the family modules registers their tasks.
-from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy  # noqa: F401
+from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401
 
 __all__ = ["Task", "available", "make_task", "register", "task_options"]

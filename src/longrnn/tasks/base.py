@@ -9,6 +9,15 @@ last step or on every step (`readout`), and how to score a prediction:
     task.validation_set(), task.test_set()          # fixed, seeded, never used for training
     task.baseline()                                 # the best memoryless predictor, scored on the test set
 
+Per-step view (trainers that predict outcomes step by step, e.g. MemUP in training/memup.py):
+
+    y_steps, scored = task.step_targets(y)          # a target at every step; scored: (batch, time) bool
+    task.step_loss(y_hat, y_steps)                  # the loss of each step's prediction, no reduction
+
+``scored`` marks the steps the task's ``loss`` and ``metrics`` look at; the target of any other step is a
+filler and must be ignored. The defaults follow ``readout``: with "all" every step is scored and y already
+has a time axis; with "last" only the last step is, and y is repeated along time.
+
 `main_metric` names the metric used for model selection; `higher_is_better` says which way is good;
 `solved_at` is the value of the main metric at which the task counts as solved (None: never stop early).
 Validation and test sets use fixed seeds, independent of the run's seed, so all runs of a task are
@@ -57,7 +66,20 @@ class Task:
         """The memoryless predictor's expected metrics, derived in the task's docstring."""
         raise NotImplementedError
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """Loss of each prediction, no reduction: y_hat (..., output_size), y_steps (...) or (..., d) -> (...)."""
+        raise NotImplementedError(f"task {self.name!r} has no per-step loss (needed by the memup trainer)")
+
     # --- shared -----------------------------------------------------------------------------
+    def step_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y_steps, scored)``: a target for every step (batch, time, ...) and which steps are scored."""
+        batch = y.shape[0]
+        if self.readout == "all":
+            return y, torch.ones(batch, self.seq_len, dtype=torch.bool, device=y.device)
+        scored = torch.zeros(batch, self.seq_len, dtype=torch.bool, device=y.device)
+        scored[:, -1] = True
+        return y.unsqueeze(1).expand(batch, self.seq_len, *y.shape[1:]), scored
+
     def baseline(self, split: str = "test") -> dict[str, float]:
         """Metrics of `memoryless_prediction` on the fixed ``test`` (or ``validation``) set.
 

@@ -22,6 +22,12 @@ the delimiter, then a uniform distribution over the 8 symbols for the 10 recall 
 is 10 ln 8 / (T + 20) and its accuracy 1/8. The same formula is used with variable delays, where the
 strategy is granted knowledge of when to recall (it still cannot know what).
 
+``scattered_copy`` (defined here; the MemUP paper reports a "Scattered Copy" whose definition could not be
+read, see ../shared/research/memup.md §3): the layout of ``copy`` with fixed delay, but the 10 symbols sit
+at 10 distinct steps drawn uniformly from the T + 9 steps before the delimiter, blanks elsewhere; the recall
+steps want them in the order they appeared. The gap between a symbol and its recall is anything from 1 to
+T + 18 steps, and the model must also remember the order. Baseline and metrics as for ``copy``.
+
 ``copy_first`` (Lambrechts, De Geeter, Vecoven, Ernst & Drion 2023, warm-up paper; code
 ``glambrechts/warmup`` ``datasets.py``, after the BRC paper): x ~ N(0, 1) of shape (batch, T, 1); the
 target y (batch, 1) is x[:, 0], read at the last step; MSE. Baseline: predict 0, MSE E[x^2] = 1. Solved at
@@ -89,6 +95,11 @@ class Copy(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(y_pred.reshape(-1, self.output_size), y_true.reshape(-1))
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each step; every step is scored (blanks included), as in `loss`."""
+        per = F.cross_entropy(y_hat.reshape(-1, self.output_size), y_steps.reshape(-1), reduction="none")
+        return per.reshape(y_steps.shape)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         recall = y_true != BLANK
@@ -111,6 +122,27 @@ class Copy(Task):
         return f"Copy(seq_len={self.delay}, variable_delay={self.variable_delay})"
 
 
+@register("scattered_copy", "recall 10 symbols scattered over seq_len + 9 steps, in order (defined in copy.py)")
+class ScatteredCopy(Copy):
+    def __init__(self, seq_len: int = 100, validation_size: int = 1000, test_size: int = 2000):
+        super().__init__(seq_len, variable_delay=False, validation_size=validation_size, test_size=test_size)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        before = self.seq_len - N_RECALL - 1  # steps before the delimiter: T + 9
+        where = torch.rand(batch_size, before, generator=generator).argsort(dim=1)[:, :N_RECALL].sort(dim=1).values
+        symbols = torch.randint(0, N_SYMBOLS, (batch_size, N_RECALL), generator=generator)
+        tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
+        tokens.scatter_(1, where, symbols)
+        tokens[:, before] = DELIMITER
+        y = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
+        y[:, before + 1 :] = symbols
+        x = torch.zeros(batch_size, self.seq_len, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"ScatteredCopy(seq_len={self.delay})"
+
+
 @register("copy_first", "recall the first N(0,1) input at the last step (warm-up paper, BRC)")
 class CopyFirst(Task):
     input_size = 1
@@ -130,6 +162,9 @@ class CopyFirst(Task):
 
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(y_pred, y_true)
+
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

@@ -73,6 +73,17 @@ class Denoising(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(y_pred[:, -self.n_values :, 0], y_true)
 
+    def step_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Targets (batch, T, 1): the marked values on the last ``n_values`` steps (scored), zeros before."""
+        y_steps = torch.zeros(y.shape[0], self.seq_len, 1, dtype=y.dtype, device=y.device)
+        y_steps[:, -self.n_values :, 0] = y
+        scored = torch.zeros(y.shape[0], self.seq_len, dtype=torch.bool, device=y.device)
+        scored[:, -self.n_values :] = True
+        return y_steps, scored
+
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         return {"mse": float(self.loss(y_pred, y_true))}

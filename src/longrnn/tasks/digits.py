@@ -164,6 +164,10 @@ class Digits(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(y_pred, y_true)
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        per = F.cross_entropy(y_hat.reshape(-1, y_hat.shape[-1]), y_steps.reshape(-1), reduction="none")
+        return per.reshape(y_steps.shape)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         accuracy = (y_pred.argmax(dim=-1) == y_true).float().mean()

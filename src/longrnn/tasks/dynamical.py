@@ -85,6 +85,10 @@ class DynamicalSystemTask(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(y_pred, y_true)
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """Squared error of each next-step prediction, averaged over the observed dimensions (as `loss`)."""
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         return {"mse": float(F.mse_loss(y_pred, y_true))}

@@ -83,6 +83,10 @@ class SpatialCopy(Task):
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(y_pred, y_true)
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of each prediction, averaged over the sites (as `loss`)."""
+        return F.binary_cross_entropy_with_logits(y_hat, y_steps, reduction="none").mean(dim=-1)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         right = (y_pred > 0).float() == y_true

@@ -10,6 +10,7 @@ from longrnn.errors import UsageError
 from longrnn.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
 from longrnn.tasks import Task, make_task, task_options
+from longrnn.training.memup import MemUPModel, build_memup_model
 
 
 def build_task(config: RunConfig) -> Task:
@@ -49,11 +50,12 @@ def lattice_options(config: RunConfig, task: Task) -> dict:
     return options
 
 
-def build_model(config: RunConfig, task: Task) -> SequenceModel:
+def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
+    """The model of ``config``; with trainer "memup", its memory wrapped with a predictor (`MemUPModel`)."""
     m = config.model
     named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
     cell_options = {k: v for k, v in named if v is not None}
-    return SequenceModel(
+    model = SequenceModel(
         m.cell,
         task.input_size,
         m.hidden_size,
@@ -66,3 +68,6 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel:
         **lattice_options(config, task),
         **m.options,
     )
+    if config.train.trainer == "memup":
+        return build_memup_model(model, task, config.train)
+    return model

@@ -32,6 +32,7 @@ from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
+from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
@@ -52,6 +53,8 @@ def _check(config: RunConfig) -> None:
         raise unknown("trainer", t.trainer, TRAINERS)
     if t.reg not in REGULARIZERS:
         raise unknown("reg", t.reg, REGULARIZERS)
+    if t.trainer == "memup":
+        check_settings(t)
     if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
@@ -128,13 +131,14 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
     generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
+    memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
 
     run_dir = _prepare(config, resume, workers)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
     progress = Progress()
     if resume and (run_dir / runs.CHECKPOINT).exists():
-        progress = _restore(run_dir, model, optimizer, schedule, generator, workers.rank)
+        progress = _restore(run_dir, model, optimizer, schedule, generator, workers.rank, memup)
     elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
         runs.write_text(run_dir / runs.METRICS, "")
@@ -148,8 +152,11 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     model.train()
     while progress.step < t.steps:
         step_started = time.perf_counter()
-        x, y = task.sample(t.batch_size, generator)
-        loss = training_loss(t, train_model, task, x.to(device), y.to(device))
+        if memup is not None:
+            loss = memup.loss(generator)  # draws the next batch from the task when the last one is used up
+        else:
+            x, y = task.sample(t.batch_size, generator)
+            loss = training_loss(t, train_model, task, x.to(device), y.to(device))
         penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
         optimizer.zero_grad(set_to_none=True)
         (loss if penalty is None else loss + penalty).backward()
@@ -161,6 +168,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
             break
         optimizer.step()
         schedule.step()
+        if memup is not None:
+            memup.advance()  # detach the carried state, update the EMA detector
         progress.step += 1
         progress.losses.append(loss.item())
         if penalty is not None:
@@ -174,7 +183,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
             stop = None
             if workers.main:
                 val = _evaluate_and_log(config, task, model, schedule, run_dir, device, progress, bar)
-                _save_checkpoint(run_dir, model, optimizer, schedule, generators, progress)
+                _save_checkpoint(run_dir, model, optimizer, schedule, generators, progress, memup)
                 if t.stop_when_solved and task.is_solved(val):
                     score = val[task.main_metric]
                     stop = ("solved", f"validation {task.main_metric} {score:.4g} reached {task.solved_at}")
@@ -196,7 +205,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     return {**summary, "run_dir": str(run_dir)}
 
 
-def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int) -> Progress:
+def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int, memup=None) -> Progress:
     """Load the last checkpoint into the training objects; drop metrics logged after it."""
     ckpt = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
     model.load_state_dict(ckpt["model"])
@@ -204,11 +213,14 @@ def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int) ->
     schedule.load_state_dict(ckpt["schedule"])
     generator.set_state(ckpt["generators"][rank] if "generators" in ckpt else ckpt["generator"])  # older runs
     torch.set_rng_state(ckpt["torch_rng"])
+    if memup is not None:
+        memup.load_state_dict(ckpt["memup"])
     runs.truncate_metrics(run_dir, ckpt["step"])
     return Progress(ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"], ckpt["step_seconds"])
 
 
-def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list, progress: Progress) -> None:
+def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list, progress: Progress,
+                     memup=None) -> None:
     """Everything `_restore` needs, written atomically (``generators``: every process's batch generator)."""
     runs.save_torch(run_dir / runs.CHECKPOINT, {
         "model": model.state_dict(),
@@ -221,6 +233,7 @@ def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list
         "best_step": progress.best_step,
         "elapsed": progress.elapsed,
         "step_seconds": progress.step_seconds,
+        **({"memup": memup.state_dict()} if memup is not None else {}),
     })
 
 

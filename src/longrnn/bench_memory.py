@@ -1,0 +1,143 @@
+"""Memory benchmark: peak memory of training against sequence length, per trainer.
+
+Each configuration (trainer, T) runs in its own child process (``spawn``), so one measurement's
+allocations never count in another's. The child builds the task, model and optimizer exactly as
+`longrnn.training.train` does, records its resident memory, runs ``steps`` optimisation steps of the
+trainer (for ``memup`` this includes the detector's pass over the whole sequences), and reports:
+
+* ``peak_mb``: the process's peak — on the CPU the peak resident set size (``ru_maxrss``), which
+  includes the interpreter and torch themselves; on CUDA ``torch.cuda.max_memory_allocated``;
+* ``training_mb``: the peak minus the memory held just before the first step (on the CPU:
+  inputs, model and optimizer were built by then), i.e. what training itself added.
+
+Expected shape: full BPTT grows linearly in T (the graph keeps every step); truncated BPTT and MemUP
+keep a graph of r steps only, so their training memory is flat in T apart from the inputs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import resource
+from pathlib import Path
+
+from longrnn.errors import check_positive, require_extra, unknown
+
+BENCH_TRAINERS = ("bptt", "tbptt", "memup")
+
+
+def _rss_mb() -> float:
+    """Current resident set size of this process in MiB (Linux ``/proc``)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def measure(config_dict: dict, steps: int) -> dict:
+    """Run ``steps`` training steps of the config (a `RunConfig` as a dict) here; report memory in MiB."""
+    import torch
+
+    from longrnn.config import from_dict
+    from longrnn.training.bptt import bptt_loss, tbptt_loss
+    from longrnn.training.build import build_model, build_task
+    from longrnn.training.memup import MemUP
+    from longrnn.training.optim import make_optimizer
+
+    config = from_dict(config_dict)
+    t = config.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = torch.device(t.device)
+    torch.manual_seed(t.seed)
+    task = build_task(config)
+    model = build_model(config, task).to(device)
+    optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
+    generator = torch.Generator().manual_seed(t.seed)
+    memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device) / 2**20
+    else:
+        base = _rss_mb()
+    for _ in range(steps):
+        if memup is not None:
+            loss = memup.loss(generator)
+        else:
+            x, y = task.sample(t.batch_size, generator)
+            x, y = x.to(device), y.to(device)
+            loss = bptt_loss(model, task, x, y) if t.trainer == "bptt" else tbptt_loss(model, task, x, y, t.tbptt_len)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
+        optimizer.step()
+        if memup is not None:
+            memup.advance()
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"trainer": t.trainer, "seq_len": task.seq_len, "peak_mb": peak, "training_mb": max(0.0, peak - base)}
+
+
+def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> list[dict]:
+    """One child process per (trainer, seq_len) on top of ``config`` (a `RunConfig`); rows in that order."""
+    for trainer in trainers:
+        if trainer not in BENCH_TRAINERS:
+            raise unknown("trainer", trainer, BENCH_TRAINERS)
+    for seq_len in seq_lens:
+        check_positive("seq_len", seq_len)
+    check_positive("steps", steps)
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    for trainer in trainers:
+        for seq_len in seq_lens:
+            d = config.to_dict()
+            d["train"]["trainer"], d["task"]["seq_len"] = trainer, seq_len
+            d = {k: v for k, v in d.items() if k in ("task", "model", "train")}
+            d = {s: {k: v for k, v in table.items() if v is not None} for s, table in d.items()}
+            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                row = pool.submit(measure, d, steps).result()
+            row["setting"] = seq_len  # the --seq-len given (copy: the delay; row["seq_len"]: its steps)
+            rows.append(row)
+            if not quiet:
+                print(f"{trainer:>6} T={seq_len:<8} peak {row['peak_mb']:9.1f} MiB   training {row['training_mb']:9.1f} MiB",
+                      flush=True)
+    return rows
+
+
+def memory_table(rows: list[dict], setup: str) -> str:
+    """Markdown: one row per trainer, one column per sequence length, training MiB (peak MiB)."""
+    lengths = sorted({r["setting"] for r in rows})
+    trainers = list(dict.fromkeys(r["trainer"] for r in rows))
+    cell = {(r["trainer"], r["setting"]): r for r in rows}
+    lines = [f"{setup}\n", "| trainer | " + " | ".join(f"T={n}" for n in lengths) + " |",
+             "|---" * (len(lengths) + 1) + "|"]
+    for trainer in trainers:
+        values = []
+        for n in lengths:
+            r = cell.get((trainer, n))
+            values.append("" if r is None else f"{r['training_mb']:.0f} ({r['peak_mb']:.0f})")
+        lines.append(f"| {trainer} | " + " | ".join(values) + " |")
+    lines.append("\nEach entry: memory added by training in MiB (the process's peak in MiB).")
+    return "\n".join(lines) + "\n"
+
+
+def memory_plot(rows: list[dict], path: str | Path) -> Path:
+    """Training memory against sequence length, one line per trainer (needs the ``plot`` extra)."""
+    matplotlib = require_extra("matplotlib", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for trainer in dict.fromkeys(r["trainer"] for r in rows):
+        mine = sorted((r for r in rows if r["trainer"] == trainer), key=lambda r: r["setting"])
+        ax.plot([r["setting"] for r in mine], [r["training_mb"] for r in mine], marker="o", label=trainer)
+    ax.set_xlabel("sequence length setting (seq_len)")
+    ax.set_ylabel("memory added by training (MiB)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

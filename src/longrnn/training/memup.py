@@ -1,0 +1,379 @@
+"""MemUP: train a recurrent memory by predicting the most uncertain future outcomes.
+
+Sorokin, Buzun, Pugachev & Burtsev, "Explain My Surprise: Learning Efficient Long-Term Memory by
+Predicting Uncertain Outcomes", NeurIPS 2022 (arXiv 2207.13649); official code ``griver/memup``. The
+step-by-step algorithm below follows that code (see ../shared/research/memup.md §2.2 and §4).
+
+Objects:
+
+* memory g_θ: any registered cell, i.e. the recurrent layers of a `SequenceModel`; m_t is the top
+  layer's output at step t (the model's linear head is not used);
+* predictor f_φ(y_k | m_t, x_k): `MLPPredictor` (default) or `LocalRNNPredictor`, which reads the last
+  ``context_len`` inputs up to k through its own small GRU (the "local recurrent context" of the copy-task
+  code, restricted to a window so it cannot do the memory's job);
+* uncertainty detector d(y_k | ·): `EMADetector` (the per-step loss of an exponential-moving-average copy
+  of memory + predictor, predicting y_k from m̄_k, computed without gradients over the whole sequence) or
+  `LocalDetector` (a memoryless model of the input window, trained online). Both have
+  ``scores(x, y_steps, scored) -> u`` and ``update(model, batch)``; the detector is pluggable.
+
+One optimisation step (`MemUP.loss`, then `MemUP.advance`):
+
+1. When the batch in hand is used up, draw a new one, run the detector over the whole sequences once
+   (u_k for every step k) and start from a fresh memory state.
+2. Run the memory over the next slice [s, s + r) from the carried state, with gradients (r = ``rollout``).
+3. Prediction steps P = {s + f - 1, s + 2f - 1, ...} ∪ {last step of the slice} (f = ``predict_every``).
+4. For each t ∈ P, the targets U_t = top-K_{k ≥ t} u_k (`select_targets`, K = ``targets``).
+5. Loss = mean over all (t, k ∈ U_t) of ℓ(f_φ(m_t, x_k), y_k) — the paper's eq. 5 (CE for classes, MSE
+   for values); the caller clips the gradient norm and steps the optimizer.
+6. Detach the carried state (the gradient reaches back r steps plus the K target predictions), update
+   the detector (EMA: θ̄ ← λ θ̄ + (1 - λ) θ every ``ema_every`` steps).
+
+Evaluation (`MemUPModel.forward`), as in the official ``MemUPEvalSampler``: run the memory over the
+whole sequence and predict y_k from m_k at every step k; the task scores the steps it scores.
+
+Sequences are processed in chunks of ``chunk_len`` steps whenever they are run without gradients
+(detector, evaluation), so no activation grows with the sequence length; what grows is the input
+itself and one score per step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from longrnn.cells import detach_state
+from longrnn.errors import UsageError, check_positive, unknown
+
+PREDICTORS = {
+    "mlp": "MLP on [m_t, the last context_len inputs up to k]",
+    "local_rnn": "MLP on [m_t, a GRU over the last context_len inputs up to k] (local recurrent context)",
+}
+DETECTORS = {
+    "ema": "per-step loss of an EMA copy of memory + predictor (the official code's detector)",
+    "local": "per-step loss of a memoryless model of the input window, trained online",
+}
+
+
+# --- pieces of data ------------------------------------------------------------------------------
+def input_windows(x: torch.Tensor, length: int) -> torch.Tensor:
+    """(batch, time, d) -> (batch, time, length, d): the inputs x_{k-length+1..k}, zeros before the start."""
+    padded = F.pad(x, (0, 0, length - 1, 0))
+    return padded.unfold(1, length, 1).transpose(-1, -2)
+
+
+def take_steps(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``seq`` (batch, time, ...) at steps ``idx`` (batch, ...) -> (batch, *idx.shape[1:], ...)."""
+    rows = torch.arange(seq.shape[0], device=seq.device).view(-1, *([1] * (idx.dim() - 1)))
+    return seq[rows, idx]
+
+
+def memory_outputs(memory, x: torch.Tensor, state=None):
+    """The top recurrent layer's outputs m (batch, time, hidden) of a `SequenceModel`, and its final states."""
+    state = state if state is not None else [None] * len(memory.layers)
+    finals, h = [], x
+    for i, (layer, s) in enumerate(zip(memory.layers, state)):
+        if i > 0:
+            h = memory.dropout(h)
+        h, final = layer(h, s)
+        finals.append(final)
+    return h, finals
+
+
+def prediction_steps(start: int, length: int, every: int) -> list[int]:
+    """P = {start + every - 1, start + 2·every - 1, ...} ∪ {start + length - 1}: steps that predict."""
+    steps = list(range(start + every - 1, start + length, every))
+    if not steps or steps[-1] != start + length - 1:
+        steps.append(start + length - 1)
+    return steps
+
+
+def select_targets(
+    scores: torch.Tensor,
+    scored: torch.Tensor,
+    steps: torch.Tensor,
+    k: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """U_t = top-K_{k ≥ t} of the uncertainty, for each prediction step t (official ``TopKSelector``).
+
+    scores (batch, time) float, scored (batch, time) bool (only scored steps can be targets), steps (P,)
+    long. Returns ``(idx, valid)``, both (batch, P, K): the K scored steps k ≥ t with the highest scores
+    (t itself included), best first; when fewer than K remain, the free slots repeat candidates drawn
+    uniformly at random (as the official code pads). ``valid`` is False only where no candidate is left.
+    """
+    batch, time = scores.shape
+    later = torch.arange(time, device=scores.device) >= steps.to(scores.device).unsqueeze(1)  # (P, time)
+    candidate = scored.unsqueeze(1) & later.unsqueeze(0)  # (batch, P, time)
+    masked = scores.unsqueeze(1).masked_fill(~candidate, float("-inf"))
+    top = masked.topk(min(k, time), dim=-1).indices  # candidates first, best first
+    n = candidate.sum(-1, keepdim=True)  # (batch, P, 1)
+    slot = torch.arange(k, device=scores.device)
+    draw = torch.rand(batch, len(steps), k, generator=generator).to(scores.device)
+    rank = torch.where(slot < n, slot, (draw * n).long().clamp(max=n - 1)).clamp(min=0, max=top.shape[-1] - 1)
+    return top.gather(-1, rank), (n > 0).expand(batch, len(steps), k)
+
+
+# --- predictors ----------------------------------------------------------------------------------
+class MLPPredictor(nn.Module):
+    """f_φ(y_k | m_t, x_{k-w+1..k}) = W_3 ReLU(W_2 ReLU(W_1 [m_t, ReLU(E vec(window_k))])) (official ``MemUPPredictor``)."""
+
+    def __init__(self, memory_size: int, input_size: int, output_size: int, hidden: int = 256, context_len: int = 1):
+        super().__init__()
+        self.context_len = context_len
+        self.encode = nn.Sequential(nn.Linear(input_size * context_len, hidden), nn.ReLU())
+        self.head = nn.Sequential(
+            nn.Linear(memory_size + hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, output_size),
+        )
+
+    def context(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.encode(windows.flatten(-2))
+
+    def forward(self, m: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """m (..., memory_size), windows (..., context_len, input_size) -> (..., output_size)."""
+        return self.head(torch.cat([m, self.context(windows)], dim=-1))
+
+
+class LocalRNNPredictor(MLPPredictor):
+    """As `MLPPredictor`, but the window is read by a GRU (its last output is the context c_k).
+
+    The official copy-task predictor (``SLRecPredictor``) keeps its own LSTM context over the events; here
+    the context is local (a window of ``context_len`` steps from a zero state), so it cannot carry the
+    long-term information that the memory has to learn.
+    """
+
+    def __init__(self, memory_size: int, input_size: int, output_size: int, hidden: int = 256, context_len: int = 1):
+        super().__init__(memory_size, input_size, output_size, hidden, context_len)
+        self.encode = nn.GRU(input_size, hidden, batch_first=True)
+
+    def context(self, windows: torch.Tensor) -> torch.Tensor:
+        lead = windows.shape[:-2]
+        out, _ = self.encode(windows.reshape(-1, *windows.shape[-2:]))
+        return out[:, -1].reshape(*lead, -1)
+
+
+def make_predictor(name: str, memory_size: int, input_size: int, output_size: int, hidden: int, context_len: int):
+    classes = {"mlp": MLPPredictor, "local_rnn": LocalRNNPredictor}
+    if name not in classes:
+        raise unknown("memup predictor", name, classes)
+    return classes[name](memory_size, input_size, output_size, hidden, context_len)
+
+
+# --- memory + predictor as one model --------------------------------------------------------------
+class MemUPModel(nn.Module):
+    """Memory (a `SequenceModel`'s recurrent layers) and predictor; ``forward`` is the evaluation path.
+
+    ``forward(x) -> (y_pred, final_state)`` predicts y_k from m_k at every step, in the task's format
+    ((batch, time, out) for readout "all", the last step for "last"), running the sequence in chunks of
+    ``chunk_len`` steps.
+    """
+
+    def __init__(self, memory, predictor: MLPPredictor, chunk_len: int = 1000):
+        super().__init__()
+        self.memory = memory
+        self.predictor = predictor
+        self.chunk_len = chunk_len
+        self.readout = memory.readout
+
+    @property
+    def layers(self):  # the memory's recurrent layers (gate diagnostics read them)
+        return self.memory.layers
+
+    @property
+    def cells(self):
+        return self.memory.cells
+
+    def step_predictions(self, x: torch.Tensor, state=None, last_only: bool = False):
+        """ŷ_k = f(m_k, window_k) for every step (or the last one), chunk by chunk; returns (ŷ, state)."""
+        windows = input_windows(x, self.predictor.context_len)
+        outputs = []
+        for start in range(0, x.shape[1], self.chunk_len):
+            stop = min(start + self.chunk_len, x.shape[1])
+            m, state = memory_outputs(self.memory, x[:, start:stop], state)
+            if last_only and stop < x.shape[1]:
+                continue
+            w = windows[:, start:stop]
+            outputs.append(self.predictor(m[:, -1:], w[:, -1:]) if last_only else self.predictor(m, w))
+        return torch.cat(outputs, dim=1), state
+
+    def forward(self, x: torch.Tensor, state=None):
+        if x.dim() != 3 or x.shape[-1] != self.memory.input_size:
+            raise UsageError(f"expected input of shape (batch, time, {self.memory.input_size}), got {tuple(x.shape)}")
+        y, state = self.step_predictions(x, state, last_only=self.readout == "last")
+        return (y[:, -1] if self.readout == "last" else y), state
+
+
+# --- uncertainty detectors ------------------------------------------------------------------------
+class EMADetector:
+    """u_k = ℓ(f_φ̄(m̄_k, x_k), y_k): the per-step loss of an EMA copy (θ̄, φ̄) of memory and predictor.
+
+    Official ``PredictionErrorBasedDetector`` with ``accumulate``: every ``every`` steps
+    θ̄ ← λ θ̄ + (1 - λ) θ (λ = ``decay``). Not memoryless: once the memory has learned a dependency, its
+    target stops being surprising and selection moves to other targets.
+    """
+
+    def __init__(self, model: MemUPModel, task, decay: float = 0.995, every: int = 1):
+        self.task, self.decay, self.every = task, decay, every
+        self.ema = copy.deepcopy(model).eval().requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor, y_steps: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        y_hat, _ = self.ema.step_predictions(x)
+        return self.task.step_loss(y_hat, y_steps).masked_fill(~scored, float("-inf"))
+
+    @torch.no_grad()
+    def update(self, model: MemUPModel, batch) -> None:
+        self.updates += 1
+        if self.updates % self.every:
+            return
+        for avg, new in zip(self.ema.parameters(), model.parameters()):
+            avg.lerp_(new, 1.0 - self.decay)
+        for avg, new in zip(self.ema.buffers(), model.buffers()):
+            avg.copy_(new)
+
+    def state_dict(self) -> dict:
+        return {"ema": self.ema.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ema.load_state_dict(state["ema"])
+        self.updates = state["updates"]
+
+
+class LocalDetector:
+    """u_k = ℓ(g_ψ(x_{k-w+1..k}), y_k): a memoryless MLP of the input window, one Adam step per update.
+
+    The paper's d_ψ(y_k | x_k) read literally: it estimates how unpredictable y_k is from local input
+    alone, and never changes its mind once the memory learns a target. Each update fits it on ``samples``
+    scored (sequence, step) pairs of the batch in hand.
+    """
+
+    def __init__(self, task, input_size: int, output_size: int, hidden: int, context_len: int,
+                 lr: float = 1e-3, samples: int = 1024, generator: torch.Generator | None = None):
+        self.task, self.context_len, self.samples, self.generator = task, context_len, samples, generator
+        self.net = nn.Sequential(
+            nn.Flatten(-2), nn.Linear(input_size * context_len, hidden), nn.ReLU(), nn.Linear(hidden, output_size)
+        )
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+
+    def to(self, device) -> LocalDetector:
+        self.net.to(device)
+        return self
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor, y_steps: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        u = self.task.step_loss(self.net(input_windows(x, self.context_len)), y_steps)
+        return u.masked_fill(~scored, float("-inf"))
+
+    def update(self, model: MemUPModel, batch) -> None:
+        x, y_steps, scored = batch
+        where = scored.nonzero()
+        pick = where[torch.randint(len(where), (self.samples,), generator=self.generator).to(where.device)]
+        windows = input_windows(x, self.context_len)[pick[:, 0], pick[:, 1]]
+        loss = self.task.step_loss(self.net(windows), y_steps[pick[:, 0], pick[:, 1]]).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+# --- the training step ----------------------------------------------------------------------------
+def check_settings(t) -> None:
+    """Check the ``memup_*`` fields of a TrainConfig, naming the bad value and what is allowed."""
+    for key in ("memup_rollout", "memup_targets", "memup_predict_every", "memup_ema_every",
+                "memup_context_len", "memup_chunk_len", "memup_hidden", "memup_local_samples"):
+        check_positive(key, getattr(t, key))
+    if t.memup_predictor not in PREDICTORS:
+        raise unknown("memup_predictor", t.memup_predictor, PREDICTORS)
+    if t.memup_detector not in DETECTORS:
+        raise unknown("memup_detector", t.memup_detector, DETECTORS)
+    if not 0.0 <= t.memup_ema_decay < 1.0:
+        raise UsageError(f"memup_ema_decay must be in [0, 1), got {t.memup_ema_decay!r}")
+    if not t.memup_detector_lr > 0:
+        raise UsageError(f"memup_detector_lr must be positive, got {t.memup_detector_lr!r}")
+
+
+def build_memup_model(memory, task, t) -> MemUPModel:
+    """Wrap a `SequenceModel` (the memory) with the predictor the TrainConfig ``t`` names."""
+    predictor = make_predictor(t.memup_predictor, memory.layers[-1].cell.output_size, task.input_size,
+                               task.output_size, t.memup_hidden, t.memup_context_len)
+    return MemUPModel(memory, predictor, chunk_len=t.memup_chunk_len)
+
+
+class MemUP:
+    """The MemUP optimisation step over a stream of task batches: ``loss(generator)`` then ``advance()``."""
+
+    def __init__(self, model: MemUPModel, task, batch_size: int, rollout: int = 20, targets: int = 10,
+                 predict_every: int = 10, current_step: bool = False, detector=None, seed: int = 0,
+                 device="cpu"):
+        self.model, self.task, self.batch_size = model, task, batch_size
+        self.rollout, self.targets, self.predict_every, self.current_step = rollout, targets, predict_every, current_step
+        self.detector = detector if detector is not None else EMADetector(model, task)
+        self.device = torch.device(device)
+        self.generator = torch.Generator().manual_seed(seed)  # random padding of the target lists
+        self.batch = None  # (x, y_steps, scored) of the sequences in hand
+        self.uncertainty = None  # (batch, time) detector scores of that batch
+        self.offset = 0  # first step of the next rollout
+        self.state = None  # carried memory state, detached
+
+    @classmethod
+    def from_config(cls, model: MemUPModel, task, t, device="cpu") -> MemUP:
+        """Build from a TrainConfig ``t`` (its ``memup_*`` fields, ``batch_size`` and ``seed``)."""
+        if t.memup_detector == "ema":
+            detector = EMADetector(model, task, t.memup_ema_decay, t.memup_ema_every)
+        else:
+            detector = LocalDetector(task, task.input_size, task.output_size, t.memup_hidden, t.memup_context_len,
+                                     t.memup_detector_lr, t.memup_local_samples,
+                                     torch.Generator().manual_seed(t.seed + 2)).to(device)
+        return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
+                   t.memup_current_step, detector, seed=t.seed + 1, device=device)
+
+    def _next_batch(self, generator: torch.Generator) -> None:
+        x, y = self.task.sample(self.batch_size, generator)
+        y_steps, scored = self.task.step_targets(y)
+        self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
+        self.uncertainty = self.detector.scores(*self.batch)
+        self.offset, self.state = 0, None
+
+    def loss(self, generator: torch.Generator) -> torch.Tensor:
+        """Mean loss over all (t, k ∈ U_t) pairs of the next rollout, with its graph (steps 1-5)."""
+        if self.batch is None or self.offset >= self.batch[0].shape[1]:
+            self._next_batch(generator)
+        x, y_steps, scored = self.batch
+        stop = min(self.offset + self.rollout, x.shape[1])
+        m, self.state = memory_outputs(self.model.memory, x[:, self.offset:stop], self.state)
+        steps = torch.tensor(prediction_steps(self.offset, stop - self.offset, self.predict_every))
+        idx, valid = select_targets(self.uncertainty, scored, steps, self.targets, self.generator)
+        if self.current_step:
+            here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
+            idx, valid = torch.cat([idx, here], -1), torch.cat([valid, take_steps(scored, here)], -1)
+        m_t = m[:, steps - self.offset].unsqueeze(2).expand(-1, -1, idx.shape[-1], -1)
+        windows = take_steps(input_windows(x, self.model.predictor.context_len), idx)
+        per_pair = self.task.step_loss(self.model.predictor(m_t, windows), take_steps(y_steps, idx))
+        weight = valid.to(per_pair.dtype)
+        self.offset = stop
+        return (per_pair * weight).sum() / weight.sum().clamp(min=1.0)
+
+    def advance(self) -> None:
+        """After the optimizer step: cut the graph at the carried state and update the detector (step 6)."""
+        self.state = [detach_state(s) for s in self.state]
+        self.detector.update(self.model, self.batch)
+
+    def state_dict(self) -> dict:
+        return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(),
+                "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.detector.load_state_dict(state["detector"])
+        self.generator.set_state(state["generator"])
+        self.batch, self.uncertainty = state["batch"], state["uncertainty"]
+        self.offset, self.state = state["offset"], state["state"]
