@@ -9,7 +9,8 @@ tested in tests/test_cells.py).
 
 `SequenceModel` stacks layers (optional dropout between them) and reads out with a linear head on the
 last step (``readout="last"``: y is (batch, output_size)) or on every step (``readout="all"``: y is
-(batch, time, output_size)).
+(batch, time, output_size)). With ``double=True`` every layer is a `longrnn.cells.double.DoubleCell`:
+two cells of half the width on the same input, outputs concatenated (the warm-up paper's double layer).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from longrnn.cells import Cell, State, make_cell, stack_states
+from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_positive
 
 READOUTS = ("last", "all")
@@ -74,10 +76,13 @@ class SequenceModel(nn.Module):
         readout: str = "last",
         dropout: float = 0.0,
         fused: bool = True,
+        double: bool = False,
         **cell_options,
     ):
         super().__init__()
         check_positive("num_layers", num_layers)
+        if double and hidden_size % 2:
+            raise UsageError(f"a double layer splits hidden_size in two halves; it must be even, got {hidden_size}")
         check_positive("output_size", output_size)
         if readout not in READOUTS:
             raise UsageError(f"unknown readout {readout!r}; allowed: {', '.join(READOUTS)}")
@@ -86,7 +91,11 @@ class SequenceModel(nn.Module):
         layers = []
         size = input_size
         for _ in range(num_layers):
-            cell = make_cell(cell_name, size, hidden_size, **cell_options)
+            if double:
+                cell = DoubleCell(make_cell(cell_name, size, hidden_size // 2, **cell_options),
+                                  make_cell(cell_name, size, hidden_size // 2, **cell_options))
+            else:
+                cell = make_cell(cell_name, size, hidden_size, **cell_options)
             layers.append(Recurrent(cell, fused=fused))
             size = cell.output_size
         self.layers = nn.ModuleList(layers)
@@ -94,6 +103,7 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(size, output_size)
         self.readout = readout
         self.cell_name = cell_name
+        self.double_layers = double
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
 
     @property

@@ -51,7 +51,7 @@ def make_cell(name: str, input_size: int, hidden_size: int, **options) -> Cell:
 
 
 # Importing the family modules registers their cells.
-from longrnn.cells import conv_unitary, gated, orthogonal, plrnn, simple  # noqa: F401
+from longrnn.cells import bistable, conv_unitary, gated, mgu, orthogonal, plrnn, simple  # noqa: F401
 
 __all__ = [
     "Cell",
