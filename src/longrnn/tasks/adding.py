@@ -32,11 +32,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.tasks import register
-from longrnn.tasks.base import Task
+from longrnn.tasks.base import SquaredErrorLoss, Task
 
 VARIANTS = ("standard", "rplrnn")
 MIN_SEQ_LEN = {"standard": 2, "rplrnn": 10}
@@ -45,7 +44,7 @@ TOLERANCE = 0.04  # |error| below this counts as correct (rPLRNN paper)
 SOLVED_FRACTION = 0.05  # solved when the MSE falls to 5% of the baseline's
 
 
-class MarkedPair(Task):
+class MarkedPair(SquaredErrorLoss, Task):
     """Shared generator: two marked U[0, 1) values; subclasses say how to ``combine`` them."""
 
     input_size = 2
@@ -113,12 +112,6 @@ class MarkedPair(Task):
         x = torch.stack([values, marker], dim=-1)
         y = self.combine(marked[:, 0], marked[:, 1]).unsqueeze(1)
         return x, y
-
-    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(y_pred, y_true)
-
-    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
-        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

@@ -27,6 +27,7 @@ scored on the same sequences.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 VALIDATION_SEED = 1_000_003
 TEST_SEED = 2_000_003
@@ -117,3 +118,14 @@ class Task:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seq_len={self.seq_len})"
+
+
+class SquaredErrorLoss:
+    """Mixin for regression tasks scored on every output value: mean squared error, and per step the
+    squared error averaged over the output dimensions (so `step_loss` averages to `loss`)."""
+
+    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(y_pred, y_true)
+
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        return (y_hat - y_steps).pow(2).mean(dim=-1)

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from longrnn.errors import check_bool, check_positive
 from longrnn.tasks import register
-from longrnn.tasks.base import Task
+from longrnn.tasks.base import SquaredErrorLoss, Task
 
 N_SYMBOLS = 8  # symbols 0..7
 BLANK = 8
@@ -144,7 +144,7 @@ class ScatteredCopy(Copy):
 
 
 @register("copy_first", "recall the first N(0,1) input at the last step (warm-up paper, BRC)")
-class CopyFirst(Task):
+class CopyFirst(SquaredErrorLoss, Task):
     input_size = 1
     output_size = 1
     readout = "last"
@@ -159,12 +159,6 @@ class CopyFirst(Task):
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.randn(batch_size, self.seq_len, 1, generator=generator)
         return x, x[:, 0].clone()
-
-    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(y_pred, y_true)
-
-    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
-        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

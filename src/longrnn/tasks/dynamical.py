@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from longrnn.dsr import make_data
 from longrnn.errors import UsageError, check_positive
 from longrnn.tasks import register
-from longrnn.tasks.base import Task
+from longrnn.tasks.base import SquaredErrorLoss, Task
 
 
-class DynamicalSystemTask(Task):
+class DynamicalSystemTask(SquaredErrorLoss, Task):
     system: str
     readout = "all"
     main_metric = "mse"
@@ -81,13 +81,6 @@ class DynamicalSystemTask(Task):
         if "test" not in self._cache:
             self._cache["test"] = self._evenly_spaced(self.data.test[1], self.test_size)
         return self._cache["test"]
-
-    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(y_pred, y_true)
-
-    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
-        """Squared error of each next-step prediction, averaged over the observed dimensions (as `loss`)."""
-        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
