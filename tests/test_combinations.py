@@ -121,3 +121,21 @@ def test_the_manifold_attractor_penalty_composes_with_the_plrnn_and_names_the_ot
 def test_invalid_combinations_name_the_bad_value(settings, match):
     with pytest.raises(UsageError, match=match):
         one_step(settings, "adding", "bptt")
+
+
+@pytest.mark.parametrize("double", [False, True], ids=["single", "double"])
+@pytest.mark.parametrize("cell", sorted(available_cells()))
+def test_warm_up_composes_with_every_cell_single_or_double(cell, double):
+    """Two warm-up steps (reachable states, constant-input runs, VAA* backward), then one training step."""
+    from longrnn.training.warmup_phase import warm_up_before_training
+
+    settings = {"cell": cell, "double": double, **({"gate": "fast"} if cell in GATED else {})}
+    config = from_dict({"task": {"name": "adding", **TINY_TASKS["adding"]}, "model": {"hidden_size": 4, **settings},
+                        "train": {"warmup": True, "warmup_num_steps": 2, "warmup_batch_size": 3,
+                                  "warmup_stabilization_increment": 3}})
+    torch.manual_seed(0)
+    task = build_task(config)
+    model = build_model(config, task)
+    history = warm_up_before_training(config, model, task, torch.device("cpu"), quiet=True)
+    assert len(history["loss"]) == 2 and all(torch.isfinite(torch.tensor(v)).all() for v in history["vaa_star"])
+    one_step(settings, "adding", "bptt")

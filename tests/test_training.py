@@ -26,7 +26,7 @@ def tiny_config(tmp_path, *overrides) -> RunConfig:
 
 
 def _curve(run_dir):
-    return [{k: v for k, v in r.items() if k != "time"} for r in runs.read_metrics(run_dir)]
+    return [{k: v for k, v in r.items() if k not in ("time", "warmup_seconds")} for r in runs.read_metrics(run_dir)]
 
 
 @pytest.mark.slow
@@ -136,13 +136,17 @@ def _train_cmd(out, *extra):
             "--batch-size", "16", "--dropout", "0.0", "--out", str(out), "--name", "run", "--quiet", *extra]
 
 
-def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
+WARM_UP = ["--warmup", "--warmup-num-steps", "20", "--vaa", "--vaa-steps", "200"]
+
+
+@pytest.mark.parametrize("extra", [[], WARM_UP], ids=["plain", "warm-up"])
+def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path, extra):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    whole = subprocess.run(_train_cmd(tmp_path / "whole"), env=env, capture_output=True, text=True, check=False)
+    whole = subprocess.run(_train_cmd(tmp_path / "whole", *extra), env=env, capture_output=True, text=True, check=False)
     assert whole.returncode == 0, whole.stderr
 
     killed_dir = tmp_path / "killed" / "run"
-    proc = subprocess.Popen(_train_cmd(tmp_path / "killed"), env=env)
+    proc = subprocess.Popen(_train_cmd(tmp_path / "killed", *extra), env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
         steps = [r["step"] for r in runs.read_metrics(killed_dir)] if killed_dir.exists() else []
@@ -153,13 +157,14 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
     proc.wait()
     assert not (killed_dir / runs.SUMMARY).exists(), "the run finished before it could be killed"
 
-    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume"), env=env, capture_output=True, text=True, check=False)
+    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume", *extra), env=env, capture_output=True, text=True,
+                             check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert _curve(killed_dir) == _curve(tmp_path / "whole" / "run")
     a = json.loads((killed_dir / runs.SUMMARY).read_text())
     b = json.loads((tmp_path / "whole" / "run" / runs.SUMMARY).read_text())
-    for key in ("status", "steps", "best_step", "validation", "test"):
-        assert a[key] == b[key], key
+    for key in ("status", "steps", "best_step", "validation", "test", "vaa"):
+        assert a.get(key) == b.get(key), key
 
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path):

@@ -39,6 +39,7 @@ class ModelConfig:
     engine: str | None = None  # lstm: eager, compiled, auto — how a whole sequence runs (None: auto)
     lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
     channels: int | None = None  # conv cells: channels per lattice site (None: the cell's default, 1)
+    double: bool = False  # every layer two cells of half the width on the same input (warm-up's double layer)
     options: dict = field(default_factory=dict)
 
 
@@ -82,6 +83,19 @@ class TrainConfig:
     memup_detector_lr: float = 1e-3  # local detector: Adam learning rate
     memup_local_samples: int = 1024  # local detector: (sequence, step) pairs per update
     memup_chunk_len: int = 1000  # steps per chunk when whole sequences run without gradients
+    # warm-up before training (longrnn.warmup); defaults from the official code's supervised.py
+    warmup: bool = False  # maximise reachable multistability (VAA*) before training
+    warmup_num_steps: int = 100  # warm-up gradient steps (not warmup_steps, the learning-rate warm-up)
+    warmup_lr: float = 1e-2  # warm-up Adam learning rate (its own optimiser; training starts a fresh one)
+    warmup_batch_size: int = 32  # input sequences per warm-up step (n in VAA*)
+    warmup_eps: float = 1e-4  # ε of VAA and VAA*: states closer than this share an attractor
+    warmup_target: float = 0.95  # warm-up loss: mean over layers of (VAA*_l - target)²
+    warmup_stabilization_increment: int = 10  # curriculum: S ~ U{1..min(1 + k·increment, max)} at step k
+    warmup_stabilization_max: int = 200
+    warmup_partial: bool = True  # double layers: warm only the first half of each layer
+    vaa: bool = False  # measure the hard VAA at initialisation and at each evaluation (with --warmup: always before/after it)
+    vaa_steps: int = 10_000  # constant-input steps of the VAA measurement
+    vaa_samples: int = 32  # validation sequences of the VAA measurement (VAA lies in [1/n, 1])
 
 
 @dataclass

@@ -8,6 +8,8 @@
 * ``report.csv`` — the per-configuration table, machine-readable;
 * ``curves.png`` — validation main metric against training step, one line per seed, the baseline
   dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing);
+* ``vaa.png`` — when runs measured it (``--vaa``, ``--warmup``), the reachable multistability VAA
+  before training, after warm-up and over training (`longrnn.vaa_plot`);
 * ``report.html`` (with ``html=True``) — the tables and the curves in one file (`longrnn.html`).
 """
 
@@ -56,7 +58,8 @@ def _label(config) -> str:
     m = config.model
     named = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine)) if v}
     opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
-    return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g})"
+    extras = (", double" if m.double else "") + (", warm-up" if config.train.warmup else "")
+    return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g}{extras})"
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -131,6 +134,11 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     runs.write_text(path, buf.getvalue())
 
 
+def _first_evaluation(metrics: list[dict]) -> dict:
+    """The first record of a training evaluation (not a step-0 ``phase`` record: VAA before training)."""
+    return next((m for m in metrics if "phase" not in m), {})
+
+
 def plot_curves(path: Path, records: list[dict]) -> None:
     """Validation main metric against step: a panel per (task, T), a colour per configuration."""
     matplotlib = require_extra("matplotlib", "plot")
@@ -148,7 +156,7 @@ def plot_curves(path: Path, records: list[dict]) -> None:
         for r in group:
             s = r["summary"] or {}
             metric = s.get("main_metric") or metric or next(
-                (k[4:] for k in (r["metrics"][0] if r["metrics"] else {}) if k.startswith("val_") and k != "val_loss"),
+                (k[4:] for k in _first_evaluation(r["metrics"]) if k.startswith("val_") and k != "val_loss"),
                 "loss",
             )
             baseline = (s.get("baseline") or {}).get(metric, baseline)
@@ -168,6 +176,20 @@ def plot_curves(path: Path, records: list[dict]) -> None:
     plt.close(fig)
 
 
+def _plot_vaa(path: Path, records: list[dict]) -> bool:
+    """vaa.png, a panel per (task, T), if any run logged VAA; returns whether it was drawn."""
+    from longrnn.vaa_plot import has_vaa, plot_vaa
+
+    panels = defaultdict(list)
+    for r in records:
+        if has_vaa(r["metrics"]):
+            seq_len = (r["summary"] or {}).get("seq_len", r["config"].task.seq_len)
+            panels[f"{r['config'].task.name}, T={seq_len}"].append((_label(r["config"]), r["metrics"]))
+    if panels:
+        plot_vaa(path, dict(sorted(panels.items())))
+    return bool(panels)
+
+
 def report(paths, out: str | Path | None = None, plots: bool = True, html: bool = False) -> str:
     """Write report.md, report.csv and curves.png (and with ``html``, a self-contained report.html)
     into ``out``; return the Markdown text."""
@@ -178,14 +200,17 @@ def report(paths, out: str | Path | None = None, plots: bool = True, html: bool 
     out.mkdir(parents=True, exist_ok=True)
     runs.write_text(out / "report.md", text)
     write_csv(out / "report.csv", rows)
+    drew_vaa = False
     if plots:
         try:
             plot_curves(out / "curves.png", records)
+            drew_vaa = _plot_vaa(out / "vaa.png", records)
         except UsageError as e:
             text += f"\n(no curves.png: {e})\n"
     if html:
         from longrnn.html import to_html
 
         curves = "\n![validation curves, every seed](curves.png)\n" if (out / "curves.png").exists() else ""
+        curves += "\n![VAA before and during training, every seed](vaa.png)\n" if drew_vaa else ""
         runs.write_text(out / "report.html", to_html(f"# Report\n\n{text}{curves}", out))
     return text

@@ -7,7 +7,9 @@ below and leaves everything else — the hand-written reading of the results —
     ...tables...
     <!-- END GENERATED -->
 
-The curves go beside the page as ``<page stem>.png``.
+The curves go beside the page as ``<page stem>.png``. Where runs measured the reachable multistability
+(``--vaa``, ``--warmup``), each task also gets a VAA table (before training, after warm-up, of the
+kept weights; warm-up's time as a ratio to the training steps' time) and ``<page stem>_vaa.png``.
 """
 
 from __future__ import annotations
@@ -110,6 +112,48 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _vaa_cell(summaries: list[dict], key: str) -> str:
+    values = [s["vaa"][key] for s in summaries if s.get("vaa", {}).get(key) is not None]
+    return f"{_mean_std(values)} ({', '.join(_fmt(v, 2) for v in values)})" if values else "—"
+
+
+def vaa_table(sweep: Sweep, task_label: str, table: dict) -> str:
+    """Per variant: VAA at initialisation, after warm-up and of the kept weights (mean ± std; per seed),
+    and warm-up's cost; '' when no run of the task measured VAA."""
+    rows = []
+    for variant in sweep.variant_labels:
+        summaries = [r["summary"] for r in table[(task_label, variant)] if r and "vaa" in r["summary"]]
+        if not summaries:
+            continue
+        ratios = [s["warmup_cost_ratio"] for s in summaries if s.get("warmup_cost_ratio") is not None]
+        seconds = [s["warmup_seconds"] for s in summaries if "warmup_seconds" in s]
+        cost = f"{_fmt(statistics.median(seconds))} s, {_fmt(statistics.median(ratios), 2)}×" if ratios else "—"
+        rows.append(f"| {variant} | {_vaa_cell(summaries, 'init')} | {_vaa_cell(summaries, 'warm-up')} | "
+                    f"{_vaa_cell(summaries, 'best')} | {cost} |")
+    if not rows:
+        return ""
+    header = [
+        (f"VAA on validation inputs, {task_label} (1/n: every state on one attractor; 1: all apart; "
+         "mean ± std, then per seed):"),
+        "",
+        "| variant | at initialisation | after warm-up | kept weights | warm-up time (median; × training steps' time) |",
+        "|---|---|---|---|---|",
+    ]
+    return "\n".join(header + rows) + "\n"
+
+
+def plot_vaa_page(sweep: Sweep, table: dict, path: Path) -> bool:
+    """``<page stem>_vaa.png`` when any finished run logged VAA; returns whether it was drawn."""
+    from longrnn.vaa_plot import has_vaa, plot_vaa
+
+    panels = {task: [(variant, r["metrics"]) for variant in sweep.variant_labels for r in table[(task, variant)]
+                     if r and has_vaa(r["metrics"])] for task in sweep.task_labels}
+    panels = {task: curves for task, curves in panels.items() if curves}
+    if panels:
+        plot_vaa(path, panels)
+    return bool(panels)
+
+
 def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
@@ -138,7 +182,8 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | None = None) -> str:
+def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | None = None,
+                      vaa_image: str | None = None) -> str:
     table = collect(sweep)
     finished = sum(r is not None for records in table.values() for r in records)
     parts = [
@@ -150,11 +195,16 @@ def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | 
         ),
         "",
     ]
-    parts += [task_table(sweep, task, table) for task in sweep.task_labels]
+    for task in sweep.task_labels:
+        parts.append(task_table(sweep, task, table))
+        if vaa := vaa_table(sweep, task, table):
+            parts.append(vaa)
     if image_name:
         parts += [f"![validation curves, every seed]({image_name})", ""]
     if recall_image:
         parts += [f"![recalled patterns, validation set]({recall_image})", ""]
+    if vaa_image:
+        parts += [f"![VAA before training, after warm-up and over training, every seed]({vaa_image})", ""]
     parts.append(END)
     return "\n".join(parts)
 
@@ -164,13 +214,17 @@ def write_results_page(sweep: Sweep, plots: bool = True) -> Path:
     page.parent.mkdir(parents=True, exist_ok=True)
     image = page.with_suffix(".png")
     recall_image = page.with_name(f"{page.stem}_recall.png")
-    drew_recalls = False
+    vaa_image = page.with_name(f"{page.stem}_vaa.png")
+    drew_recalls = drew_vaa = False
     if plots:
         from longrnn.recall import plot_recalls
 
-        plot_curves(sweep, collect(sweep), image)
+        table = collect(sweep)
+        plot_curves(sweep, table, image)
         drew_recalls = plot_recalls(sweep, recall_image)
-    section = generated_section(sweep, image.name if plots else None, recall_image.name if drew_recalls else None)
+        drew_vaa = plot_vaa_page(sweep, table, vaa_image)
+    section = generated_section(sweep, image.name if plots else None, recall_image.name if drew_recalls else None,
+                                vaa_image.name if drew_vaa else None)
     text = page.read_text() if page.exists() else f"# {sweep.name}\n\n{sweep.description}\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)

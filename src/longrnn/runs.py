@@ -5,6 +5,7 @@
     RUN/summary.json    final status, best validation and test metrics, baseline, wall time, memory, versions
     RUN/model.pt        the best-on-validation weights (a plain state_dict, loads with weights_only=True)
     RUN/checkpoint.pt   the full training state of the last evaluation, for --resume
+    RUN/warmup.json     with --warmup: its history (loss, VAA* per layer, stabilisation length, time per step)
 
 Every whole-file write goes to a temporary file that is then renamed over the target, so a crash
 never leaves a half-written file. Metrics lines are flushed as they are written.
@@ -22,12 +23,13 @@ import torch
 from longrnn.config import RunConfig, load
 from longrnn.errors import UsageError
 
-CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT = (
+CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT, WARMUP = (
     "config.toml",
     "metrics.jsonl",
     "summary.json",
     "model.pt",
     "checkpoint.pt",
+    "warmup.json",
 )
 
 

@@ -64,6 +64,7 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
         readout=task.readout,
         dropout=m.dropout,
         fused=m.fused,
+        double=m.double,
         **cell_options,
         **lattice_options(config, task),
         **m.options,

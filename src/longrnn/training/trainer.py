@@ -5,7 +5,10 @@ BPTT loss, clips the gradient norm and takes an optimizer step. Every ``eval_eve
 the validation set, keeps the best weights in ``model.pt`` and writes a full checkpoint (model,
 optimizer, schedule and every random-number state) so that ``--resume`` continues bit-for-bit where
 the last checkpoint left off. A non-finite loss or gradient stops the run, which is recorded as
-``diverged`` in ``summary.json``. At the end the best-on-validation weights are scored on the test
+``diverged`` in ``summary.json``. With ``--warmup`` the recurrent layers are first warmed up
+(`longrnn.training.warmup_phase`); with ``--vaa`` (or ``--warmup``) the reachable multistability VAA is
+logged at initialisation and after warm-up (step-0 records with a ``phase``), with ``--vaa`` also at
+every evaluation. At the end the best-on-validation weights are scored on the test
 set, which is read only then.
 """
 
@@ -34,6 +37,9 @@ from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_ch
 from longrnn.training.evaluate import evaluate
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
+from longrnn.training.warmup_phase import check_settings as check_warmup_settings
+from longrnn.training.warmup_phase import measure as measure_vaa
+from longrnn.training.warmup_phase import warm_up_before_training
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
 
@@ -55,6 +61,7 @@ def _check(config: RunConfig) -> None:
         raise unknown("reg", t.reg, REGULARIZERS)
     if t.trainer == "memup":
         check_settings(t)
+    check_warmup_settings(config)
     if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
@@ -116,6 +123,8 @@ class Progress:
     step_seconds: float = 0.0  # training steps only, evaluations excluded
     losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
     penalties: list[float] = field(default_factory=list)  # regulariser values since the last evaluation
+    warmup_seconds: float = 0.0  # --warmup: time spent warming up before the first step
+    vaa: dict = field(default_factory=dict)  # VAA measured before training: "init", "warm-up"
 
 
 def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> dict:
@@ -137,7 +146,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     if resume and (finished := runs.read_summary(run_dir)) is not None:
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
     progress = Progress()
-    if resume and (run_dir / runs.CHECKPOINT).exists():
+    restored = resume and (run_dir / runs.CHECKPOINT).exists()
+    if restored:
         progress = _restore(run_dir, model, optimizer, schedule, generator, workers.rank, memup)
     elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
@@ -147,10 +157,13 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
 
     status, message = "finished", ""
     started = time.perf_counter() - progress.elapsed
+    if not restored and (t.warmup or t.vaa):
+        message = _before_training(config, model, task, device, run_dir, progress, workers.main, quiet)
+        status = "diverged" if message else status
     bar = tqdm(total=t.steps, initial=progress.step, disable=quiet or not workers.main, desc=config.run_name(),
                dynamic_ncols=True)
     model.train()
-    while progress.step < t.steps:
+    while status == "finished" and progress.step < t.steps:
         step_started = time.perf_counter()
         if memup is not None:
             loss = memup.loss(generator)  # draws the next batch from the task when the last one is used up
@@ -216,7 +229,8 @@ def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int, me
     if memup is not None:
         memup.load_state_dict(ckpt["memup"])
     runs.truncate_metrics(run_dir, ckpt["step"])
-    return Progress(ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"], ckpt["step_seconds"])
+    return Progress(ckpt["step"], ckpt["best"], ckpt["best_step"], ckpt["elapsed"], ckpt["step_seconds"],
+                    warmup_seconds=ckpt.get("warmup_seconds", 0.0), vaa=ckpt.get("vaa", {}))
 
 
 def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list, progress: Progress,
@@ -233,8 +247,37 @@ def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list
         "best_step": progress.best_step,
         "elapsed": progress.elapsed,
         "step_seconds": progress.step_seconds,
+        "warmup_seconds": progress.warmup_seconds,
+        "vaa": progress.vaa,
         **({"memup": memup.state_dict()} if memup is not None else {}),
     })
+
+
+def _before_training(config, model, task, device, run_dir: Path, progress: Progress, main: bool, quiet: bool) -> str:
+    """VAA at initialisation, then (``--warmup``) the warm-up and VAA after it, logged as step-0 records;
+    returns why the run diverged ('' if it did not)."""
+    if main:
+        progress.vaa["init"] = measure_vaa(config, model, task, device)
+        runs.append_metrics(run_dir, {"step": 0, "phase": "init", "val_vaa": progress.vaa["init"]})
+    if not config.train.warmup:
+        return ""
+    try:
+        history = warm_up_before_training(config, model, task, device, quiet or not main)
+    except FloatingPointError as e:
+        return f"warm-up: {e}"
+    progress.warmup_seconds = history["seconds"]
+    if main:
+        progress.vaa["warm-up"] = measure_vaa(config, model, task, device)
+        runs.write_json(run_dir / runs.WARMUP, history)
+        runs.append_metrics(run_dir, {
+            "step": 0,
+            "phase": "warm-up",
+            "val_vaa": progress.vaa["warm-up"],
+            "warmup_loss": history["loss"][-1] if history["loss"] else None,
+            "warmup_vaa_star": history["vaa_star"][-1] if history["vaa_star"] else None,
+            "warmup_seconds": history["seconds"],
+        })
+    return ""
 
 
 def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, progress: Progress, bar) -> dict:
@@ -250,6 +293,8 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
     }
     if progress.penalties:
         record["train_reg"] = sum(progress.penalties) / len(progress.penalties)
+    if t.vaa:
+        record["val_vaa"] = measure_vaa(config, model, task, device)
     if t.diagnostics:
         x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
         record.update(gate_statistics(model, x_diag))
@@ -260,6 +305,18 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
         runs.save_torch(run_dir / runs.MODEL, model.state_dict())
     bar.set_postfix(loss=f"{record['train_loss']:.4g}", **{task.main_metric: f"{score:.4g}"})
     return val
+
+
+def _warmup_summary(config, model, task, device, progress: Progress, best_loaded: bool) -> dict:
+    """Warm-up's time and its ratio to the training steps' time; VAA before training and of the best weights."""
+    t = config.train
+    out = {}
+    if t.warmup:
+        out["warmup_seconds"] = progress.warmup_seconds
+        out["warmup_cost_ratio"] = progress.warmup_seconds / progress.step_seconds if progress.step_seconds else None
+    if t.warmup or t.vaa:
+        out["vaa"] = {**progress.vaa, "best": measure_vaa(config, model, task, device) if best_loaded else None}
+    return out
 
 
 def _summary(config, task, model, run_dir: Path, device, progress: Progress, status: str, message: str,
@@ -274,6 +331,7 @@ def _summary(config, task, model, run_dir: Path, device, progress: Progress, sta
     return {
         "status": status,
         "message": message,
+        **_warmup_summary(config, model, task, device, progress, validation is not None),
         "steps": progress.step,
         "best_step": progress.best_step,
         "validation": validation,

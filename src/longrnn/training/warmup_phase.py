@@ -1,0 +1,79 @@
+"""The trainer's side of warm-up (``--warmup``) and of VAA monitoring (``--vaa``).
+
+Before the first training step, `warm_up_before_training` warms the model's recurrent layers up with
+`longrnn.warmup.warm_up` on input sequences drawn from the task's training distribution by a
+generator of their own (seeded from the run's seed). The training batches, the global random state and
+so the training run itself are therefore the same with and without warm-up: only the starting weights
+differ. Training then starts with its own, fresh optimizer, as in the official code.
+
+`measure` is the hard VAA of `longrnn.warmup.measure_vaa` on the first ``vaa_samples`` validation
+sequences, with one fixed generator: every measurement of a run uses the same prefix lengths and the
+same constant input, so VAA over training compares like with like.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from longrnn.config import RunConfig
+from longrnn.errors import UsageError, check_positive
+from longrnn.models import SequenceModel
+from longrnn.tasks import Task
+from longrnn.warmup import measure_vaa, warm_up
+
+WARMUP_SEED_OFFSET = 7_919  # warm-up inputs and noise: a generator apart from the training batches'
+
+
+def recurrent_model(model) -> SequenceModel:
+    """The `SequenceModel` whose layers warm-up and VAA act on (a MemUP model's memory)."""
+    return getattr(model, "memory", model)
+
+
+def check_settings(config: RunConfig) -> None:
+    """Refuse warm-up / VAA settings that cannot work, naming the bad value."""
+    t = config.train
+    for key in ("warmup_stabilization_max", "vaa_steps"):
+        check_positive(key, getattr(t, key))
+    for key in ("warmup_num_steps", "warmup_stabilization_increment"):
+        check_positive(key, getattr(t, key), allow_zero=True)
+    if t.warmup_batch_size < 2:
+        raise UsageError(f"warmup_batch_size must be >= 2 (VAA* compares states), got {t.warmup_batch_size}")
+    if t.vaa_samples < 2:
+        raise UsageError(f"vaa_samples must be >= 2 (VAA compares states), got {t.vaa_samples}")
+    if not t.warmup_lr > 0 or not t.warmup_eps > 0:
+        raise UsageError(f"warmup_lr and warmup_eps must be positive, got {t.warmup_lr!r} and {t.warmup_eps!r}")
+    if not 0 < t.warmup_target <= 1:
+        raise UsageError(f"warmup_target must be in (0, 1] (VAA* lies in [1/n, 1]), got {t.warmup_target!r}")
+
+
+def measure(config: RunConfig, model, task: Task, device: torch.device) -> float:
+    """The hard VAA of the model's recurrent stack on validation inputs (the same random draws each call)."""
+    t = config.train
+    inputs = task.validation_set()[0][: t.vaa_samples].to(device)
+    generator = torch.Generator().manual_seed(t.seed)
+    return measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
+
+
+def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.device, quiet: bool) -> dict:
+    """Warm ``model`` up in place as ``config.train`` says; returns `longrnn.warmup.warm_up`'s history.
+
+    Draws ``warmup_batch_size × warmup_num_steps`` training input sequences, so that each warm-up step
+    sees a fresh minibatch. A non-finite VAA* raises FloatingPointError (the trainer records a divergence).
+    """
+    t = config.train
+    generator = torch.Generator().manual_seed(t.seed + WARMUP_SEED_OFFSET)
+    inputs, _ = task.sample(t.warmup_batch_size * max(1, t.warmup_num_steps), generator)
+    return warm_up(
+        recurrent_model(model),
+        inputs.to(device),
+        steps=t.warmup_num_steps,
+        lr=t.warmup_lr,
+        batch_size=t.warmup_batch_size,
+        eps=t.warmup_eps,
+        target=t.warmup_target,
+        stabilization_increment=t.warmup_stabilization_increment,
+        stabilization_max=t.warmup_stabilization_max,
+        partial=t.warmup_partial,
+        generator=generator,
+        progress=not quiet,
+    )

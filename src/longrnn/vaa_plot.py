@@ -1,0 +1,46 @@
+"""VAA over training: one panel per task, one colour per configuration, one line per seed.
+
+Reads the ``val_vaa`` entries of metrics logs (`longrnn.training.trainer`): the step-0 records
+(``phase`` "init", then "warm-up") and the evaluations. A warmed-up run therefore starts with a
+vertical jump at step 0, from the VAA at initialisation to the VAA after warm-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from longrnn.errors import require_extra
+
+
+def vaa_points(metrics: list[dict]) -> list[tuple[int, float]]:
+    """(step, VAA) of every metrics record that measured it, in the order logged."""
+    return [(m["step"], m["val_vaa"]) for m in metrics if m.get("val_vaa") is not None]
+
+
+def has_vaa(metrics: list[dict]) -> bool:
+    return bool(vaa_points(metrics))
+
+
+def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> None:
+    """``panels``: {title: [(configuration label, metrics log of one run), ...]}; writes ``path``."""
+    matplotlib = require_extra("matplotlib", "plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.0), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        colours: dict[str, str] = {}
+        for label, metrics in curves:
+            points = vaa_points(metrics)
+            if not points:
+                continue
+            new = label not in colours
+            colour = colours.setdefault(label, f"C{len(colours) % 10}")
+            ax.plot(*zip(*points), color=colour, lw=1, alpha=0.8, marker=".", ms=3, label=label if new else None)
+        ax.set(title=title, xlabel="training step (0: before training; a jump there is the warm-up)",
+               ylabel="VAA (validation inputs)", ylim=(0, 1.05))
+        if colours:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
