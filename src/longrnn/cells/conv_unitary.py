@@ -105,6 +105,7 @@ class ConvUnitaryCell(Cell):
     """h_t = φ(U ⊛ h_{t-1} + input_map(x_t) + b) on a periodic lattice; see the module docstring."""
 
     default_nonlinearity = ("modrelu", "magnasco")  # (real state, complex state)
+    default_constrained = True  # constrained=None takes this
 
     def __init__(
         self,
@@ -118,12 +119,12 @@ class ConvUnitaryCell(Cell):
         input_map: str = "linear",
         input_stencil: int = 3,
         init_scale: float = 0.3,
-        constrained: bool = True,
+        constrained: bool | None = None,
     ):
         super().__init__()
         self.channels = check_positive("channels", channels)
         self.complex_state = check_bool("complex_state", complex_state)
-        self.constrained = check_bool("constrained", constrained)
+        self.constrained = check_bool("constrained", self.default_constrained if constrained is None else constrained)
         self.lattice = self._lattice(lattice, hidden_size, channels)
         self.sites = sites(self.lattice)
         self.input_size = input_size
@@ -159,7 +160,7 @@ class ConvUnitaryCell(Cell):
 
         self.recurrent = nn.Module()
         self.recurrent.weight = nn.Parameter(self._initial_generator())
-        spectrum = KernelSpectrum(self.lattice, self.stencil, exponential=constrained, complex_state=complex_state)
+        spectrum = KernelSpectrum(self.lattice, self.stencil, exponential=self.constrained, complex_state=complex_state)
         parametrize.register_parametrization(self.recurrent, "weight", spectrum, unsafe=True)
 
     # --- construction helpers ----------------------------------------------------------------
@@ -260,23 +261,4 @@ class ConvRNNCell(ConvUnitaryCell):
     """`ConvUnitaryCell` with ``constrained=False`` and ``nonlinearity="tanh"`` by default."""
 
     default_nonlinearity = ("tanh", "magnasco")
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        lattice=None,
-        channels: int = 1,
-        complex_state: bool = False,
-        stencil: int | None = None,
-        nonlinearity: str | None = None,
-        input_map: str = "linear",
-        input_stencil: int = 3,
-        init_scale: float = 0.3,
-        constrained: bool = False,
-    ):
-        super().__init__(
-            input_size, hidden_size, lattice=lattice, channels=channels, complex_state=complex_state,
-            stencil=stencil, nonlinearity=nonlinearity, input_map=input_map, input_stencil=input_stencil,
-            init_scale=init_scale, constrained=constrained,
-        )
+    default_constrained = False
