@@ -23,7 +23,7 @@ DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
 
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from longrnn.config import SECTIONS, RunConfig, field_type, flag_name
+    from longrnn.config import FLAG_HELP, SECTIONS, RunConfig, field_type, flag_name
 
     defaults = RunConfig()
     for section, cls in SECTIONS.items():
@@ -34,13 +34,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             key = f"{section}.{f.name}"
             default = getattr(getattr(defaults, section), f.name)
             kind = field_type(cls, f.name)
+            described = f"{FLAG_HELP[key]}; " if key in FLAG_HELP else ""
             if kind is bool:
                 group.add_argument(f"--{flag_name(key)}", dest=key, action=argparse.BooleanOptionalAction,
-                                   default=argparse.SUPPRESS, help=f"default {default}")
+                                   default=argparse.SUPPRESS, help=f"{described}default {default}")
             else:
                 group.add_argument(f"--{flag_name(key)}", dest=key, type=kind, default=argparse.SUPPRESS,
                                    metavar=kind.__name__.upper(),
-                                   help="default: the task's or cell's own" if default is None else f"default {default}")
+                                   help=described + ("default: the task's or cell's own" if default is None
+                                                     else f"default {default}"))
     parser.add_argument("--out", dest="out", default=argparse.SUPPRESS, help="folder for run directories (default runs)")
     parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="run directory name (default: from the config)")
     parser.add_argument("--config", help="a TOML config file (see experiments/)")

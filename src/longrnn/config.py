@@ -146,6 +146,14 @@ def _non_default(d: dict, default: dict) -> dict:
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 FLAG_NAMES = {"task.name": "task", "model.cell": "cell"}
+FLAG_HELP = {  # flags whose names alone could mislead
+    "train.warmup_steps": "linear learning-rate warm-up steps (not the VAA warm-up: see --warmup-num-steps)",
+    "train.warmup": "warm the recurrent layers up to reachable multistability before training (longrnn.warmup)",
+    "train.warmup_num_steps": "gradient steps of that warm-up",
+    "train.warmup_partial": "with --double: warm up only the first half of each layer",
+    "train.vaa": "log the reachable multistability VAA at initialisation and at every evaluation",
+    "model.double": "every layer two cells of half the width on the same input (the warm-up paper's double layer)",
+}
 
 
 def leaf_keys() -> list[str]:

@@ -26,13 +26,20 @@ from longrnn import runs
 
 
 def method_name(config) -> str:
-    """``lstm, fast gate, chrono:1000 init, tbptt``: the settings that define a memory method."""
+    """``lstm, fast gate, chrono init, warm-up, memup``: the settings that define a memory method (cell,
+    gate, keep-gate init, cell options, double layer, warm-up, regulariser, trainer)."""
     m, parts = config.model, [config.model.cell]
     if m.gate not in (None, "sigmoid"):
         parts.append(f"{m.gate} gate")
     if m.forget_init not in (None, "default"):  # chrono's T_max follows the length: one method at every length
         parts.append("chrono init" if m.forget_init.startswith("chrono") else f"{m.forget_init} init")
     parts += [f"{k}={v}" for k, v in sorted(m.options.items())]
+    if m.double:
+        parts.append("double")
+    if config.train.warmup:
+        parts.append("partial warm-up" if m.double and config.train.warmup_partial else "warm-up")
+    if config.train.reg != "none":
+        parts.append(f"{config.train.reg} reg")
     if config.train.trainer != "bptt":
         parts.append(config.train.trainer)
     return ", ".join(parts)
