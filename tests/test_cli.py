@@ -93,6 +93,7 @@ def test_bench_speed_prints_ratios_against_lstm():
     assert result.returncode == 0, result.stderr
     assert "torch.nn.LSTM (reference)" in result.stdout and "gru (fused)" in result.stdout
     assert "rnn (step loop)" in result.stdout
+    assert "held for backward (MiB)" in result.stdout and "USDT" not in result.stderr + result.stdout
 
 
 def test_bench_speed_rejects_unknown_or_missing_devices():

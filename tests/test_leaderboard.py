@@ -44,6 +44,12 @@ def test_method_names_ignore_chrono_lengths_and_name_non_default_choices():
     assert method_name(config) == "lstm"
     config.model.gate, config.model.forget_init, config.train.trainer = "fast", "chrono:784", "tbptt"
     assert method_name(config) == "lstm, fast gate, chrono init, tbptt"
+    config.train.warmup, config.train.reg, config.train.trainer = True, "mar", "memup"
+    assert method_name(config) == "lstm, fast gate, chrono init, warm-up, mar reg, memup"
+    config.model.double = True
+    assert "double, partial warm-up" in method_name(config)
+    config.train.warmup_partial = False
+    assert "double, warm-up" in method_name(config)
 
 
 def test_the_page_keeps_its_prose_and_regenerates_its_table(tmp_path, capsys):

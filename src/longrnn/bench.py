@@ -4,12 +4,21 @@
 for every registered cell (through `longrnn.models.Recurrent`, fused kernel where the cell has one,
 and the step loop), and for ``torch.nn.LSTM`` as the reference. Threads are fixed, warm-up rounds
 come first, and variants are timed round-robin so a machine's drift hits all of them alike.
+
+Memory is the activation memory of training, counted rather than sampled: the bytes that one forward
+allocates and still holds when it returns — what autograd keeps for backward, including tensors a
+hand-written backward keeps on its context, plus the outputs (`held_after_forward_bytes`: the sum of
+every op's net allocation under ``torch.profiler`` with ``profile_memory``). It is exact on CPU and
+needs no quiet machine; transient buffers freed within the forward, and the gradients, are not in it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import statistics
+import sys
 import time
 
 import torch
@@ -55,6 +64,30 @@ def _train_step_seconds(module, x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
+def held_after_forward_bytes(module, x: torch.Tensor) -> int:
+    """Bytes allocated by one forward of ``module(x)[0].sum()`` and not yet freed when it returns."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = module(x)[0].sum()
+    del out
+    return sum(event.self_cpu_memory_usage for event in prof.events())
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """The profiler's C++ side prints start/stop lines on file descriptor 2; drop them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -82,9 +115,9 @@ def speed(
     quiet: bool = False,
     device: str = "cpu",
 ) -> list[dict]:
-    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain"}``.
+    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain", "held_mib", "memory_ratio"}``.
 
-    ``ratio`` is time / ``torch.nn.LSTM``'s; ``vs_plain`` (for variants with options, e.g.
+    ``ratio`` is time / ``torch.nn.LSTM``'s, ``memory_ratio`` the bytes a forward holds for backward / its; ``vs_plain`` (for variants with options, e.g.
     ``lstm:gate=fast``) is time / the plain cell's step loop, both medians of per-round ratios.
     ``cells`` are names or ``NAME:key=value,...`` variants; default: `default_variants()`.
     On ``device="cuda"`` the reference ``torch.nn.LSTM`` runs cuDNN.
@@ -117,12 +150,14 @@ def speed(
             t = _train_step_seconds(module, x)
             if round_ >= warmup:
                 times[label].append(t)
-    ref = times[variants[0][0]]
+    held = {label: held_after_forward_bytes(module, x) for label, module in variants}
+    ref, ref_held = times[variants[0][0]], held[variants[0][0]]
     rows = []
     for label, ts in times.items():
         ratios = [t / r for t, r in zip(ts, ref)]
         row = {"variant": label, "ms": 1000 * statistics.median(ts), "ratio": statistics.median(ratios),
-               "ratio_min": min(ratios), "ratio_max": max(ratios), "vs_plain": None}
+               "ratio_min": min(ratios), "ratio_max": max(ratios), "vs_plain": None,
+               "held_mib": held[label] / 2**20, "memory_ratio": held[label] / ref_held}
         plain = f"{label.split(':')[0]} (step loop)"  # "lstm:gate=fast (step loop)" -> "lstm (step loop)"
         if ":" in label and plain in times:
             row["vs_plain"] = statistics.median(t / p for t, p in zip(ts, times[plain]))
@@ -145,10 +180,12 @@ def cpu_name() -> str:
 def speed_table(rows: list[dict], setup: str) -> str:
     lines = [
         f"{setup}\n",
-        "| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds | × plain cell's step loop |",
-        "|---|---|---|---|---|",
+        ("| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds | × plain cell's step loop "
+         "| held for backward (MiB) | memory × torch.nn.LSTM |"),
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         plain = "" if r["vs_plain"] is None else f"{r['vs_plain']:.2f}"
-        lines.append(f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} | {plain} |")
+        lines.append(f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
+                     f"| {plain} | {r['held_mib']:.1f} | {r['memory_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
