@@ -112,12 +112,17 @@ def test_bad_sweep_files(tmp_path):
         experiment_file("nope")
 
 
+PAPER_REPRODUCTIONS = {"fastgate", "warmup", "rplrnn", "convexp", "memup"}
+
+
 def test_every_shipped_sweep_loads():
     root = Path(__file__).parent.parent / "experiments"
     for path in root.glob("*.toml"):
         text = path.read_text()
         if "[[variants]]" in text or "[grid]" in text:
             budgets = [None] + sorted(set(re.findall(r"^\[+budget\.(\w+)", text, flags=re.MULTILINE)))
+            if path.stem in PAPER_REPRODUCTIONS:
+                assert {"small", "paper"} <= set(budgets), f"{path.name}: needs a small and a paper budget"
             for budget in budgets:
                 sweep = load_sweep(path, budget=budget)
                 assert sweep.runs and json.dumps([r.config.to_dict() for r in sweep.runs])
