@@ -57,3 +57,14 @@ def test_saturated_and_timescale_statistics():
 
 def test_cells_without_a_keep_gate_give_no_statistics():
     assert gate_statistics(SequenceModel("rnn", 1, 4, 1), torch.zeros(2, 5, 1)) == {}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "nbrc"])
+def test_chunked_diagnostics_equal_one_pass_over_the_whole_sequence(cell):
+    """Running the stack chunk by chunk from carried states changes nothing: same values, same statistics."""
+    torch.manual_seed(0)
+    model = SequenceModel(cell, 2, 6, 1, num_layers=2)
+    x = torch.randn(3, 23, 2)
+    torch.testing.assert_close(keep_gate_values(model, x, chunk_len=5), keep_gate_values(model, x, chunk_len=100))
+    chunked, whole = gate_statistics(model, x, chunk_len=4), gate_statistics(model, x, chunk_len=23)
+    assert chunked.keys() == whole.keys() and all(chunked[k] == pytest.approx(whole[k], rel=1e-5) for k in whole)

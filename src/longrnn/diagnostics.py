@@ -20,6 +20,7 @@ from longrnn.models import SequenceModel
 
 QUANTILES = (0.5, 0.9, 0.99)
 MAX_VALUES_FOR_QUANTILES = 1_000_000  # torch.quantile's input limit is 16M; a strided subsample suffices
+CHUNK_LEN = 256  # time steps the stack runs at once while the gates are recomputed
 
 
 def states_before_each_step(initial: State, states: State) -> State:
@@ -30,35 +31,57 @@ def states_before_each_step(initial: State, states: State) -> State:
 
 
 @torch.no_grad()
-def keep_gate_values(model: SequenceModel, x: torch.Tensor) -> torch.Tensor | None:
-    """All keep-gate values of all gated layers, flattened, or None if no layer has such a gate."""
-    values = []
-    h = x
-    for layer in model.layers:
-        outputs, _, states = layer(h, return_states=True)
-        cell = layer.cell
-        if hasattr(cell, "forget_gate_values"):
-            initial = cell.init_state(x.shape[0], device=x.device, dtype=outputs.dtype)
-            previous = states_before_each_step(initial, states)
-            values.append(cell.forget_gate_values(cell.project_input(h), previous).flatten())
-        h = outputs
-    return torch.cat(values) if values else None
+def keep_gate_chunks(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHUNK_LEN):
+    """Yield ``(layer index, that layer's keep-gate values over one chunk of time, (batch, time, ...))``.
+
+    The whole stack runs ``chunk_len`` steps at a time from its carried states, so memory is bounded by
+    a chunk, not by the sequence (per-step states of a layer over T = 5,000 steps take gigabytes).
+    """
+    states = [cell.init_state(x.shape[0], device=x.device, dtype=x.dtype) for cell in model.cells]
+    for piece in x.split(chunk_len, dim=1):
+        h = piece
+        for i, layer in enumerate(model.layers):
+            outputs, final, per_step = layer(h, states[i], return_states=True)
+            cell = layer.cell
+            if hasattr(cell, "forget_gate_values"):
+                yield i, cell.forget_gate_values(cell.project_input(h), states_before_each_step(states[i], per_step))
+            states[i], h = final, outputs
 
 
-def gate_statistics(model: SequenceModel, x: torch.Tensor) -> dict[str, float]:
+def keep_gate_values(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHUNK_LEN) -> torch.Tensor | None:
+    """All keep-gate values of all gated layers, flattened layer by layer ((batch, time, ...) order), or
+    None if no layer has such a gate."""
+    per_layer: dict[int, list[torch.Tensor]] = {}
+    for i, values in keep_gate_chunks(model, x, chunk_len):
+        per_layer.setdefault(i, []).append(values)
+    if not per_layer:
+        return None
+    return torch.cat([torch.cat(chunks, 1).flatten() for _, chunks in sorted(per_layer.items())])
+
+
+def gate_statistics(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHUNK_LEN) -> dict[str, float]:
+    """The statistics of the module docstring, streamed over chunks of time (memory bounded by a chunk)."""
     was_training = model.training
     model.eval()
+    total = at_1 = at_0 = 0
+    below = []  # a strided subsample of the values below 1, for the quantiles
+    stride = None
     try:
-        f = keep_gate_values(model, x)
+        for _, values in keep_gate_chunks(model, x, chunk_len):
+            f = values.float().flatten()
+            if stride is None:  # from the first chunk: about MAX_VALUES_FOR_QUANTILES values in all
+                chunks = -(-x.shape[1] // chunk_len)
+                stride = f.numel() * chunks * len(model.layers) // MAX_VALUES_FOR_QUANTILES + 1
+            total += f.numel()
+            at_1 += int((f == 1).sum())
+            at_0 += int((f == 0).sum())
+            below.append(f[f < 1][::stride])
     finally:
         model.train(was_training)
-    if f is None:
+    if not total:
         return {}
-    f = f.float()
-    stats = {"gate_at_1": float((f == 1).float().mean()), "gate_at_0": float((f == 0).float().mean())}
-    below = f[f < 1]
-    if len(below) > MAX_VALUES_FOR_QUANTILES:
-        below = below[:: len(below) // MAX_VALUES_FOR_QUANTILES + 1]
+    stats = {"gate_at_1": at_1 / total, "gate_at_0": at_0 / total}
+    below = torch.cat(below)
     if len(below):
         timescales = torch.quantile(1.0 / (1.0 - below.double()), torch.tensor(QUANTILES, dtype=torch.float64, device=below.device))
         stats.update({f"timescale_p{round(100 * q)}": float(t) for q, t in zip(QUANTILES, timescales)})
