@@ -46,10 +46,12 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 
 def default_variants() -> list[str]:
-    """Every registered cell, and the gated cells once more with each non-sigmoid gate."""
+    """Every registered cell, the gated cells once more with each non-sigmoid gate, and the LSTM's
+    hand-written sequence with each explicit engine (``auto`` is what the plain rows run)."""
     variants = list(available())
     for name in ("lstm", "gru"):
         variants += [f"{name}:gate={gate}" for gate in ("fast", "softsign", "refine")]
+    variants += ["lstm:engine=eager", "lstm:engine=compiled", "lstm:gate=fast,engine=eager"]
     return variants
 
 
@@ -88,6 +90,16 @@ def _stderr_silenced():
         os.close(saved)
 
 
+def _inference_seconds(module, x: torch.Tensor) -> float:
+    """Seconds of one forward without autograd (on a GPU: until it has finished)."""
+    _synchronize(x.device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        module(x)
+    _synchronize(x.device)
+    return time.perf_counter() - start
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -115,10 +127,13 @@ def speed(
     quiet: bool = False,
     device: str = "cpu",
 ) -> list[dict]:
-    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain", "held_mib", "memory_ratio"}``.
+    """Rows ``{"variant", "ms", "ratio", "ratio_min", "ratio_max", "vs_plain", "inference_ms",
+    "inference_ratio", "held_mib", "memory_ratio"}``.
 
-    ``ratio`` is time / ``torch.nn.LSTM``'s, ``memory_ratio`` the bytes a forward holds for backward / its; ``vs_plain`` (for variants with options, e.g.
-    ``lstm:gate=fast``) is time / the plain cell's step loop, both medians of per-round ratios.
+    ``ratio`` is training-step time / ``torch.nn.LSTM``'s, ``inference_ratio`` the same for a forward
+    without autograd, ``memory_ratio`` the bytes a forward holds for backward / its; ``vs_plain`` (for
+    variants with options, e.g. ``lstm:gate=fast``) is time / the plain cell's step loop; time ratios are
+    medians of per-round ratios.
     ``cells`` are names or ``NAME:key=value,...`` variants; default: `default_variants()`.
     On ``device="cuda"`` the reference ``torch.nn.LSTM`` runs cuDNN.
     """
@@ -144,19 +159,24 @@ def speed(
     # Round-robin: every round times each variant once, so slow drift of a noisy machine hits all
     # variants alike; each ratio is the median over rounds of (variant / reference in that round).
     times = {label: [] for label, _ in variants}
+    inference = {label: [] for label, _ in variants}
     rounds = tqdm(range(warmup + repeats), disable=quiet, desc="bench speed")
     for round_ in rounds:
         for label, module in variants:
-            t = _train_step_seconds(module, x)
+            t, t_inference = _train_step_seconds(module, x), _inference_seconds(module, x)
             if round_ >= warmup:
                 times[label].append(t)
+                inference[label].append(t_inference)
     held = {label: held_after_forward_bytes(module, x) for label, module in variants}
     ref, ref_held = times[variants[0][0]], held[variants[0][0]]
     rows = []
     for label, ts in times.items():
         ratios = [t / r for t, r in zip(ts, ref)]
+        inference_ratios = [t / r for t, r in zip(inference[label], inference[variants[0][0]])]
         row = {"variant": label, "ms": 1000 * statistics.median(ts), "ratio": statistics.median(ratios),
                "ratio_min": min(ratios), "ratio_max": max(ratios), "vs_plain": None,
+               "inference_ms": 1000 * statistics.median(inference[label]),
+               "inference_ratio": statistics.median(inference_ratios),
                "held_mib": held[label] / 2**20, "memory_ratio": held[label] / ref_held}
         plain = f"{label.split(':')[0]} (step loop)"  # "lstm:gate=fast (step loop)" -> "lstm (step loop)"
         if ":" in label and plain in times:
@@ -181,11 +201,11 @@ def speed_table(rows: list[dict], setup: str) -> str:
     lines = [
         f"{setup}\n",
         ("| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds | × plain cell's step loop "
-         "| held for backward (MiB) | memory × torch.nn.LSTM |"),
-        "|---|---|---|---|---|---|---|",
+         "| inference (ms) | inference × torch.nn.LSTM | held for backward (MiB) | memory × torch.nn.LSTM |"),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         plain = "" if r["vs_plain"] is None else f"{r['vs_plain']:.2f}"
         lines.append(f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
-                     f"| {plain} | {r['held_mib']:.1f} | {r['memory_ratio']:.2f} |")
+                     f"| {plain} | {r['inference_ms']:.1f} | {r['inference_ratio']:.2f} | {r['held_mib']:.1f} | {r['memory_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
