@@ -155,6 +155,8 @@ def plot_vaa_page(sweep: Sweep, table: dict, path: Path) -> bool:
 
 
 def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
+    from longrnn.vaa_plot import colour
+
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -170,7 +172,8 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
                 baseline = s["baseline"].get(metric)
                 points = [(m["step"], m[f"val_{metric}"]) for m in record["metrics"] if f"val_{metric}" in m]
                 if points:
-                    ax.plot(*zip(*points), color=f"C{k % 10}", lw=1, alpha=0.8, label=variant if i == 0 else None)
+                    ax.plot(*zip(*points), color=colour(k, len(sweep.variant_labels)), lw=1, alpha=0.8,
+                            label=variant if i == 0 else None)
         if baseline is not None:
             ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
         if metric in ("mse", "ce", "loss"):

@@ -21,6 +21,13 @@ def has_vaa(metrics: list[dict]) -> bool:
     return bool(vaa_points(metrics))
 
 
+def colour(k: int, n: int):
+    """The k-th of n distinct line colours: matplotlib's 10-colour cycle, or tab20 beyond 10."""
+    import matplotlib
+
+    return f"C{k}" if n <= 10 else matplotlib.colormaps["tab20"](k % 20)
+
+
 def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> None:
     """``panels``: {title: [(configuration label, metrics log of one run), ...]}; writes ``path``."""
     matplotlib = require_extra("matplotlib", "plot")
@@ -29,17 +36,16 @@ def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> Non
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.0), squeeze=False)
     for ax, (title, curves) in zip(axes[0], panels.items()):
-        colours: dict[str, str] = {}
+        labels = list(dict.fromkeys(label for label, metrics in curves if vaa_points(metrics)))
+        drawn = set()
         for label, metrics in curves:
-            points = vaa_points(metrics)
-            if not points:
-                continue
-            new = label not in colours
-            colour = colours.setdefault(label, f"C{len(colours) % 10}")
-            ax.plot(*zip(*points), color=colour, lw=1, alpha=0.8, marker=".", ms=3, label=label if new else None)
+            if points := vaa_points(metrics):
+                ax.plot(*zip(*points), color=colour(labels.index(label), len(labels)), lw=1, alpha=0.8, marker=".",
+                        ms=3, label=None if label in drawn else label)
+                drawn.add(label)
         ax.set(title=title, xlabel="training step (0: before training; a jump there is the warm-up)",
                ylabel="VAA (validation inputs)", ylim=(0, 1.05))
-        if colours:
+        if drawn:
             ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
