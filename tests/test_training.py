@@ -183,3 +183,20 @@ def test_gru_learns_real_digit_images_row_by_row(tmp_path):
     summary = train(config, quiet=True)
     assert summary["test"]["accuracy"] > 0.8
     assert summary["baseline"]["accuracy"] < 0.2
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def test_peak_memory_is_each_runs_own_when_runs_share_a_process(tmp_path):
+    """A 400 MiB allocation freed before a run does not count in that run's peak (Linux resets VmHWM)."""
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux /proc")
+    train(tiny_config(tmp_path / "first"), quiet=True)  # imports and first-run allocations happen here
+    before = _resident_mb()
+    big = torch.ones(400 * 2**20 // 4)  # touched: it is resident
+    del big
+    summary = train(tiny_config(tmp_path / "second"), quiet=True)
+    assert summary["peak_memory_mb"] < before + 200

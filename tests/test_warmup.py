@@ -3,6 +3,8 @@ monostability at initialisation, warm-up reaching its target, and the readout le
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -204,3 +206,9 @@ def test_bad_warm_up_options_name_the_bad_value(options, message):
     model = SequenceModel("gru", 1, 4, 1)
     with pytest.raises(UsageError, match=message):
         warm_up(model, small_inputs(16, 4), **{"batch_size": 8, **options})
+
+
+def test_vaa_of_non_finite_states_is_nan_not_infinite():
+    states = torch.zeros(4, 3)
+    states[1, 0] = float("nan")
+    assert math.isnan(vaa(states))

@@ -71,7 +71,6 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
         return f"### {task_label}\n\nNo run has finished yet.\n"
     first = done[0]["summary"]
     metric = first["main_metric"]
-    steps_budget = max(r["summary"]["steps"] for r in done)
     lines = [
         f"### {task_label}",
         "",
@@ -95,7 +94,8 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
         solved_steps = [s for s in solved if s is not None]
         per_seed_steps = ", ".join(str(s) if s is not None else f">{r['summary']['steps']}" for s, r in zip(solved, finished))
         median = statistics.median([s if s is not None else math.inf for s in solved]) if solved else None
-        median = f">{steps_budget}" if median == math.inf else _fmt(median, 4)
+        budget = max((s["steps"] for s in summaries), default=0)  # this variant's own (MemUP counts rollouts)
+        median = f">{budget}" if median == math.inf else _fmt(median, 4)
         val = [s["validation"][metric] for s in summaries if s.get("validation")]
         test = [s["test"][metric] for s in summaries if s.get("test")]
         diverged = sum(s["status"] == "diverged" for s in summaries)
@@ -114,6 +114,7 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
 
 def _vaa_cell(summaries: list[dict], key: str) -> str:
     values = [s["vaa"][key] for s in summaries if s.get("vaa", {}).get(key) is not None]
+    values = [v for v in values if math.isfinite(v)]  # undefined (diverged states) is left out
     return f"{_mean_std(values)} ({', '.join(_fmt(v, 2) for v in values)})" if values else "—"
 
 

@@ -256,7 +256,7 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
             done(i, _run_one(config, retry_failed))
     else:
         context = multiprocessing.get_context("spawn")
-        # one process per run, so each summary's peak memory (ru_maxrss on a CPU) is that run's own
+        # one process per run: a run's memory is never another's (the trainer also resets the peak count)
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as pool:
             futures = {pool.submit(_run_one, config, retry_failed): i for i, config in enumerate(configs)}
             for future in concurrent.futures.as_completed(futures):

@@ -56,8 +56,11 @@ def squared_distances(states: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def vaa(states: torch.Tensor, eps: float = EPS) -> float:
-    """Hard VAA of (n, d) final states: the mean over i of 1 / (number of states within ε of z_i)."""
+    """Hard VAA of (n, d) final states: the mean over i of 1 / (number of states within ε of z_i);
+    NaN when a state is not finite (a diverged network has no attractor to count)."""
     _check_states(states)
+    if not torch.isfinite(states).all():
+        return float("nan")
     neighbours = (squared_distances(states.double()) < eps**2).sum(1)  # includes j = i
     return float((1.0 / neighbours.double()).mean())
 

@@ -74,10 +74,32 @@ def _check(config: RunConfig) -> None:
         raise UsageError(f"clip must be >= 0 (0 turns clipping off), got {t.clip!r}")
 
 
+def _reset_peak_memory(device: torch.device) -> None:
+    """Start this run's peak-memory count afresh, so that runs sharing a process (a sweep with one job,
+    a Ray worker, the Python API) each report their own peak. On Linux, writing 5 to clear_refs resets
+    the process's peak resident set size (VmHWM); elsewhere the count is the process's since it started."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _peak_memory_mb(device: torch.device) -> float:
+    """Peak memory since `_reset_peak_memory`: allocated GPU memory, or the resident set size (VmHWM)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB; the process's lifetime peak
 
 
 def _versions() -> dict:
@@ -132,6 +154,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     if t.threads:
         torch.set_num_threads(t.threads)
     device = _device(t.device)
+    _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
     model = build_model(config, task).to(device)

@@ -13,6 +13,8 @@ same constant input, so VAA over training compares like with like.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from longrnn.config import RunConfig
@@ -46,12 +48,14 @@ def check_settings(config: RunConfig) -> None:
         raise UsageError(f"warmup_target must be in (0, 1] (VAA* lies in [1/n, 1]), got {t.warmup_target!r}")
 
 
-def measure(config: RunConfig, model, task: Task, device: torch.device) -> float:
-    """The hard VAA of the model's recurrent stack on validation inputs (the same random draws each call)."""
+def measure(config: RunConfig, model, task: Task, device: torch.device) -> float | None:
+    """The hard VAA of the model's recurrent stack on validation inputs (the same random draws each call);
+    None where it is undefined because the states are not finite."""
     t = config.train
     inputs = task.validation_set()[0][: t.vaa_samples].to(device)
     generator = torch.Generator().manual_seed(t.seed)
-    return measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
+    value = measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
+    return None if math.isnan(value) else value
 
 
 def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.device, quiet: bool) -> dict:
