@@ -82,3 +82,20 @@ def test_compile_failure_falls_back_to_eager_with_one_warning():
 def test_unknown_engine_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown engine .fastest.; allowed: auto, compiled, eager"):
         make_cell("lstm", 2, 3, engine="fastest")
+
+
+def test_without_autograd_the_auto_engine_runs_the_faster_step_loop_with_the_same_outputs():
+    from longrnn.models import Recurrent
+
+    torch.manual_seed(0)
+    cell = make_cell("lstm", 3, 8, gate="fast")
+    x = torch.randn(2, 9, 3)
+    state = cell.init_state(2)
+    with torch.no_grad():
+        assert cell.fused_forward(x, state) is None
+        inference = Recurrent(cell)(x)[0]
+    assert cell.fused_forward(x, state) is not None  # with autograd: the hand-written sequence
+    torch.testing.assert_close(inference, Recurrent(cell)(x)[0].detach())
+    explicit = make_cell("lstm", 3, 8, gate="fast", engine="eager")
+    with torch.no_grad():
+        assert explicit.fused_forward(x, state) is not None  # an explicit engine is obeyed

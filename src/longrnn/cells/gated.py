@@ -192,10 +192,13 @@ class LSTMCell(_GatedCell):
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
         hand-written sequence of `longrnn.cells.lstm_sequence` (other single-input gates, or an explicit
-        engine), or None (refine gate, autocast) so that the step loop runs."""
+        engine), or None (refine gate, autocast; engine auto without autograd, where the step loop is
+        faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs."""
         if self.has_fused_kernel and self.engine == "auto":
             outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
             return outputs, (h_n, c_n)
+        if self.engine == "auto" and not torch.is_grad_enabled():
+            return None
         if self.gate in ("sigmoid", "fast", "softsign") and not torch.is_autocast_enabled(x.device.type):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
             outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
