@@ -66,8 +66,13 @@ class Workers:
         dist.all_gather_object(out, value)
         return out
 
-    def close(self) -> None:
+    def close(self, together: bool = False) -> None:
+        """Leave the process group; ``together``: first wait until every process is here, so that none
+        tears its connections down while another still holds them (a process that left early while
+        process 0 was still writing the summary was seen to abort in gloo's teardown)."""
         if self.active and dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
 

@@ -116,9 +116,12 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     _check(config)
     workers = start_workers(config.train.ddp, _device(config.train.device))
     try:
-        return _train(config, resume, quiet, workers)
-    finally:
-        workers.close()
+        summary = _train(config, resume, quiet, workers)
+    except BaseException:
+        workers.close()  # no barrier: the other processes may never arrive
+        raise
+    workers.close(together=True)
+    return summary
 
 
 def _prepare(config: RunConfig, resume: bool, workers: Workers) -> Path:
