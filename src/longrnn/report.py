@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
+from longrnn.colours import colour
 from longrnn.errors import UsageError, require_extra
 
 
@@ -151,7 +152,7 @@ def plot_curves(path: Path, records: list[dict]) -> None:
         panels[(r["config"].task.name, s.get("seq_len", r["config"].task.seq_len))].append(r)
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, ((task, seq_len), group) in zip(axes[0], sorted(panels.items(), key=str)):
-        colours = {}
+        labels = list(dict.fromkeys(_label(r["config"]) for r in group))
         metric, baseline = None, None
         for r in group:
             s = r["summary"] or {}
@@ -161,10 +162,9 @@ def plot_curves(path: Path, records: list[dict]) -> None:
             )
             baseline = (s.get("baseline") or {}).get(metric, baseline)
             label = _label(r["config"])
-            colour = colours.setdefault(label, f"C{len(colours) % 10}")
             steps = [m["step"] for m in r["metrics"] if f"val_{metric}" in m]
             values = [m[f"val_{metric}"] for m in r["metrics"] if f"val_{metric}" in m]
-            ax.plot(steps, values, color=colour, lw=1, alpha=0.8, label=label if label not in ax.get_legend_handles_labels()[1] else None)
+            ax.plot(steps, values, color=colour(labels.index(label), len(labels)), lw=1, alpha=0.8, label=label if label not in ax.get_legend_handles_labels()[1] else None)
         if baseline is not None:
             ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
         if metric in ("mse", "ce", "loss"):

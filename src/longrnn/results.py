@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
+from longrnn.colours import colour
 from longrnn.errors import require_extra
 from longrnn.sweep import Sweep
 
@@ -156,8 +157,6 @@ def plot_vaa_page(sweep: Sweep, table: dict, path: Path) -> bool:
 
 
 def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
-    from longrnn.vaa_plot import colour
-
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

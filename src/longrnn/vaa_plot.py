@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from longrnn.colours import colour
 from longrnn.errors import require_extra
 
 
@@ -19,13 +20,6 @@ def vaa_points(metrics: list[dict]) -> list[tuple[int, float]]:
 
 def has_vaa(metrics: list[dict]) -> bool:
     return bool(vaa_points(metrics))
-
-
-def colour(k: int, n: int):
-    """The k-th of n distinct line colours: matplotlib's 10-colour cycle, or tab20 beyond 10."""
-    import matplotlib
-
-    return f"C{k}" if n <= 10 else matplotlib.colormaps["tab20"](k % 20)
 
 
 def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> None:
