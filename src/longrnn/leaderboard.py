@@ -25,6 +25,18 @@ from pathlib import Path
 from longrnn import runs
 
 
+def layer_and_training_settings(config) -> list[str]:
+    """``["double", "partial warm-up", "mar reg"]``: what besides the cell, its options and the trainer
+    changes a method — the double layer, warm-up (partial or full) and the regulariser."""
+    m, t = config.model, config.train
+    settings = ["double"] if m.double else []
+    if t.warmup:
+        settings.append("partial warm-up" if m.double and t.warmup_partial else "warm-up")
+    if t.reg != "none":
+        settings.append(f"{t.reg} reg")
+    return settings
+
+
 def method_name(config) -> str:
     """``lstm, fast gate, chrono init, warm-up, memup``: the settings that define a memory method (cell,
     gate, keep-gate init, cell options, double layer, warm-up, regulariser, trainer)."""
@@ -34,12 +46,7 @@ def method_name(config) -> str:
     if m.forget_init not in (None, "default"):  # chrono's T_max follows the length: one method at every length
         parts.append("chrono init" if m.forget_init.startswith("chrono") else f"{m.forget_init} init")
     parts += [f"{k}={v}" for k, v in sorted(m.options.items())]
-    if m.double:
-        parts.append("double")
-    if config.train.warmup:
-        parts.append("partial warm-up" if m.double and config.train.warmup_partial else "warm-up")
-    if config.train.reg != "none":
-        parts.append(f"{config.train.reg} reg")
+    parts += layer_and_training_settings(config)
     if config.train.trainer != "bptt":
         parts.append(config.train.trainer)
     return ", ".join(parts)

@@ -25,6 +25,7 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.colours import colour
 from longrnn.errors import UsageError, require_extra
+from longrnn.leaderboard import layer_and_training_settings
 
 
 def _fmt(x, digits=4) -> str:
@@ -59,7 +60,7 @@ def _label(config) -> str:
     m = config.model
     named = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine)) if v}
     opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
-    extras = (", double" if m.double else "") + (", warm-up" if config.train.warmup else "")
+    extras = "".join(f", {setting}" for setting in layer_and_training_settings(config))
     return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g}{extras})"
 
 
