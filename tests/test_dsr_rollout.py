@@ -194,6 +194,8 @@ def test_dsr_eval_writes_metrics_and_pictures(tmp_path):
     assert summary["status"] == "finished"  # the training summary is kept
     assert result["state_space_divergence"] >= 0 and 0 <= result["power_spectrum_distance"] <= 1
     assert result["prediction_error_5"] >= 0 and result["length"] == 400
+    generated = np.load(tmp_path / "r" / "generated.npy")
+    assert generated.shape == (400, 3) and generated.dtype == np.float16
     for name in ("attractor.png", "series.png", "spectra.png"):
         assert (tmp_path / "r" / name).stat().st_size > 1000
 

@@ -10,6 +10,8 @@ below and leaves everything else — the hand-written reading of the results —
 The curves go beside the page as ``<page stem>.png``. Where runs measured the reachable multistability
 (``--vaa``, ``--warmup``), each task also gets a VAA table (before training, after warm-up, of the
 kept weights; warm-up's time as a ratio to the training steps' time) and ``<page stem>_vaa.png``.
+Sweeps on dynamical systems also get reconstruction tables and ``<page stem>_attractors.png`` /
+``<page stem>_scores.png`` (`longrnn.reconstruction_page`).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def collect(sweep: Sweep) -> dict:
         summary = runs.read_summary(run_dir)
         record = None
         if summary is not None:
-            record = {"summary": summary, "metrics": runs.read_metrics(run_dir), "seed": run.config.train.seed}
+            record = {"summary": summary, "metrics": runs.read_metrics(run_dir), "seed": run.config.train.seed,
+                      "dir": run_dir, "config": run.config}
         table[(run.task_label, run.variant_label)].append(record)
     return table
 
@@ -186,7 +189,9 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
 
 
 def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | None = None,
-                      vaa_image: str | None = None) -> str:
+                      vaa_image: str | None = None, dsr_images: tuple[tuple[str, str], ...] = ()) -> str:
+    from longrnn.reconstruction_page import reconstruction_table
+
     table = collect(sweep)
     finished = sum(r is not None for records in table.values() for r in records)
     parts = [
@@ -202,12 +207,16 @@ def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | 
         parts.append(task_table(sweep, task, table))
         if vaa := vaa_table(sweep, task, table):
             parts.append(vaa)
+        if scores := reconstruction_table(sweep, task, table):
+            parts.append(scores)
     if image_name:
         parts += [f"![validation curves, every seed]({image_name})", ""]
     if recall_image:
         parts += [f"![recalled patterns, validation set]({recall_image})", ""]
     if vaa_image:
         parts += [f"![VAA before training, after warm-up and over training, every seed]({vaa_image})", ""]
+    for caption, dsr_image in dsr_images:
+        parts += [f"![{caption}]({dsr_image})", ""]
     parts.append(END)
     return "\n".join(parts)
 
@@ -218,16 +227,22 @@ def write_results_page(sweep: Sweep, plots: bool = True) -> Path:
     image = page.with_suffix(".png")
     recall_image = page.with_name(f"{page.stem}_recall.png")
     vaa_image = page.with_name(f"{page.stem}_vaa.png")
+    dsr_plots = (("true and generated attractors, median seed", "attractors"), ("D_stsp and D_H, every seed", "scores"))
     drew_recalls = drew_vaa = False
+    dsr_images = []
     if plots:
         from longrnn.recall import plot_recalls
+        from longrnn.reconstruction_page import plot_attractors, plot_scores
 
         table = collect(sweep)
         plot_curves(sweep, table, image)
         drew_recalls = plot_recalls(sweep, recall_image)
         drew_vaa = plot_vaa_page(sweep, table, vaa_image)
+        for (caption, kind), draw in zip(dsr_plots, (plot_attractors, plot_scores)):
+            if draw(sweep, table, page.with_name(f"{page.stem}_{kind}.png")):
+                dsr_images.append((caption, f"{page.stem}_{kind}.png"))
     section = generated_section(sweep, image.name if plots else None, recall_image.name if drew_recalls else None,
-                                vaa_image.name if drew_vaa else None)
+                                vaa_image.name if drew_vaa else None, tuple(dsr_images))
     text = page.read_text() if page.exists() else f"# {sweep.name}\n\n{sweep.description}\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)

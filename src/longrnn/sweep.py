@@ -47,6 +47,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from longrnn import runs
 from longrnn.config import RunConfig, from_dict
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
 
@@ -199,6 +200,7 @@ FAILED = "failed.json"
 def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     """Train (or resume, or skip) one run; a run that raises is recorded in failed.json, not re-raised."""
     from longrnn.training import train
+    from longrnn.training.reconstruction import is_reconstruction_task, reconstruct
 
     run_dir = Path(config.out) / config.run_name()
     failure = run_dir / FAILED
@@ -206,6 +208,9 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
         return {**json.loads(failure.read_text()), "run_dir": str(run_dir)}
     try:
         summary = train(config, resume=True, quiet=True)
+        scored = "reconstruction" in summary or not (run_dir / runs.MODEL).exists()
+        if is_reconstruction_task(config.task.name) and not scored:
+            summary["reconstruction"] = reconstruct(run_dir, plots=False)  # the page draws the attractors
     except Exception as e:  # noqa: BLE001 - one broken run must not end the sweep
         record = {"status": "failed", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
         run_dir.mkdir(parents=True, exist_ok=True)

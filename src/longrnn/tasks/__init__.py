@@ -30,11 +30,16 @@ def available() -> dict[str, str]:
     return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
 
 
-def task_options(name: str) -> list[str]:
-    """The option names the task ``name`` accepts."""
+def task_class(name: str) -> type:
+    """The Task subclass registered as ``name``."""
     if name not in _REGISTRY:
         raise unknown("task", name, _REGISTRY)
-    params = inspect.signature(_REGISTRY[name][0].__init__).parameters
+    return _REGISTRY[name][0]
+
+
+def task_options(name: str) -> list[str]:
+    """The option names the task ``name`` accepts."""
+    params = inspect.signature(task_class(name).__init__).parameters
     return [p for p in params if p != "self"]
 
 
@@ -44,7 +49,7 @@ def make_task(name: str, **options) -> Task:
     for key in options:
         if key not in allowed:
             raise UsageError(f"task {name!r} has no option {key!r}; allowed: {', '.join(allowed)}")
-    return _REGISTRY[name][0](**options)
+    return task_class(name)(**options)
 
 
 # Importing the family modules registers their tasks.

@@ -9,7 +9,9 @@ T + T/4 steps; the first T/4 free steps are dropped as a transient (the GTF prot
 * ``power_spectrum_distance`` (D_H, Gaussian smoothing ``smoothing``),
 * ``prediction_error`` PE(n), n = ``pe_steps``, along the test trajectory.
 
-The numbers go into ``summary.json`` under ``"reconstruction"``; with ``plots`` the true and generated
+The numbers go into ``summary.json`` under ``"reconstruction"`` and the generated trajectory into
+``generated.npy`` (float16, standardised units: small enough to keep with a reproduction's run, so its
+results page can draw the attractor without the weights); with ``plots`` the true and generated
 attractors, time series and power spectra are drawn to ``attractor.png``, ``series.png``, ``spectra.png``.
 """
 
@@ -28,6 +30,14 @@ from longrnn.tasks.dynamical import DynamicalSystemTask
 from longrnn.training.build import build_model, build_task
 
 PE_STARTS = 1000  # evenly spaced starting points for PE(n)
+GENERATED = "generated.npy"
+
+
+def is_reconstruction_task(name: str) -> bool:
+    """Whether the task ``name`` is a dynamical system whose runs `reconstruct` can score."""
+    from longrnn.tasks import task_class
+
+    return issubclass(task_class(name), DynamicalSystemTask)
 
 
 @torch.no_grad()
@@ -56,6 +66,8 @@ def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float 
         "length": length,
         "smoothing": smoothing,
     }
+    with np.errstate(over="ignore"):  # a diverged generation is kept as ±inf beyond float16's range
+        np.save(run_dir / GENERATED, generated[0].numpy().astype(np.float16))
     summary = runs.read_summary(run_dir) or {}
     summary["reconstruction"] = result
     runs.write_json(run_dir / runs.SUMMARY, summary)
