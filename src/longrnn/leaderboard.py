@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
+from longrnn.formatting import fmt
 
 
 def layer_and_training_settings(config) -> list[str]:
@@ -115,10 +116,6 @@ def longest_solved(rows: list[dict]) -> dict[tuple[str, str], int | None]:
     return out
 
 
-def _fmt(x, digits=3) -> str:
-    return "—" if x is None else f"{x:.{digits}g}"
-
-
 def markdown(rows: list[dict]) -> str:
     lines = []
     for task in sorted({e["task"] for e in rows}):
@@ -128,9 +125,9 @@ def markdown(rows: list[dict]) -> str:
         for e in (e for e in rows if e["task"] == task):
             solved = "—" if e["solved"] is None else f"{e['solved']}/{e['n']}"
             lines.append(
-                f"| {e['seq_len']} | {e['method']} | {_fmt(e['test_mean'])} ± {_fmt(e['test_std'], 2)} {e['metric']} "
-                f"| {e['n']} | {solved} | {_fmt(e['baseline'])} | {_fmt(e['val'])} | {e['steps']} "
-                f"| {_fmt(e['wall_time_s'], 3)} | {_fmt(e['peak_memory_mb'], 3)} |")
+                f"| {e['seq_len']} | {e['method']} | {fmt(e['test_mean'])} ± {fmt(e['test_std'], 2)} {e['metric']} "
+                f"| {e['n']} | {solved} | {fmt(e['baseline'])} | {fmt(e['val'])} | {e['steps']} "
+                f"| {fmt(e['wall_time_s'], 3)} | {fmt(e['peak_memory_mb'], 3)} |")
         lines.append("")
     lines += ["### Longest length solved on every seed, per method and task", "",
               "| method | task | longest T solved | lengths tried |", "|---|---|---|---|"]

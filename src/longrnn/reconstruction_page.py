@@ -23,6 +23,7 @@ import numpy as np
 
 from longrnn.colours import colour
 from longrnn.errors import require_extra
+from longrnn.formatting import fmt, mean_std_text
 from longrnn.sweep import Sweep
 from longrnn.training.reconstruction import GENERATED
 
@@ -38,12 +39,11 @@ def _finite(values) -> list[float]:
 
 def _cell(values) -> str:
     """'mean ± std (v1, v2, ...)' over the finite values; the undefined ones show as 'nan' per seed."""
-    finite = _finite(values)
     if not values:
         return "—"
-    spread = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    summary = f"{statistics.fmean(finite):.3g} ± {spread:.2g}" if finite else "undefined"
-    return f"{summary} ({', '.join('nan' if v is None or not math.isfinite(v) else f'{v:.3g}' for v in values)})"
+    finite = _finite(values)
+    summary = mean_std_text(finite) if finite else "undefined"
+    return f"{summary} ({', '.join('nan' if v is None or not math.isfinite(v) else fmt(v) for v in values)})"
 
 
 def _pe_key(result: dict) -> str | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -25,19 +24,8 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.colours import colour
 from longrnn.errors import UsageError, require_extra
+from longrnn.formatting import fmt, mean_std
 from longrnn.leaderboard import layer_and_training_settings
-
-
-def _fmt(x, digits=4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return f"{x:.{digits}g}"
-
-
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def load_runs(paths) -> list[dict]:
@@ -77,8 +65,8 @@ def summarize(records: list[dict]) -> list[dict]:
         metric = first.get("main_metric", "")
         val = [s["validation"][metric] for s in done if s.get("validation")]
         test = [s["test"][metric] for s in done if s.get("test")]
-        val_mean, val_std = _mean_std(val)
-        test_mean, test_std = _mean_std(test)
+        val_mean, val_std = mean_std(val)
+        test_mean, test_std = mean_std(test)
         rows.append(
             {
                 "task": config.task.name,
@@ -108,8 +96,8 @@ def markdown(rows: list[dict], records: list[dict]) -> str:
     for r in rows:
         out.write(
             f"| {r['task']} | {r['seq_len']} | {r['model']} | {r['metric']} "
-            f"| {_fmt(r['val_mean'])} ± {_fmt(r['val_std'], 2)} | {_fmt(r['test_mean'])} ± {_fmt(r['test_std'], 2)} "
-            f"| {r['n']}/{r['runs']} | {_fmt(r['baseline'])} | {r['solved']} | {r['diverged']} | {_fmt(r['wall_time_s'], 3)} |\n"
+            f"| {fmt(r['val_mean'], 4)} ± {fmt(r['val_std'], 2)} | {fmt(r['test_mean'], 4)} ± {fmt(r['test_std'], 2)} "
+            f"| {r['n']}/{r['runs']} | {fmt(r['baseline'], 4)} | {r['solved']} | {r['diverged']} | {fmt(r['wall_time_s'], 3)} |\n"
         )
     out.write("\nEvery run:\n\n| run | seed | status | steps | best step | validation | test |\n|---|---|---|---|---|---|---|\n")
     for rec in records:
@@ -122,7 +110,7 @@ def markdown(rows: list[dict], records: list[dict]) -> str:
         test = (s.get("test") or {}).get(metric)
         out.write(
             f"| {rec['dir'].name} | {s['seed']} | {s['status']} | {s['steps']} | {s['best_step'] or '—'} "
-            f"| {_fmt(val)} | {_fmt(test)} |\n"
+            f"| {fmt(val, 4)} | {fmt(test, 4)} |\n"
         )
     return out.getvalue()
 
