@@ -73,6 +73,7 @@ def test_reproduce_runs_the_grid_writes_the_page_and_keeps_hand_written_text(swe
     assert "Our reading of the results." in text and "More prose." in text and "old" not in text
     assert "8 of 8 runs finished" in text and "### adding T=8" in text and "### copy T=4" in text
     assert "| LSTM, fast gate | 2/2 |" in text
+    assert "Other test metrics, adding T=8" in text and "| variant | correct |" in text  # the paper's P_correct
     assert (tmp_path / "page.png").read_bytes()[:4] == b"\x89PNG"
 
     summaries = sorted((tmp_path / "runs").glob("*/summary.json"))

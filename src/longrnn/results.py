@@ -106,6 +106,33 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def other_metrics_table(sweep: Sweep, task_label: str, table: dict) -> str:
+    """The test metrics besides the main one and the loss (e.g. the adding problem's fraction correct,
+    the measure the rPLRNN paper reports), mean ± std then every seed; '' when there are none."""
+    summaries = {v: [r["summary"] for r in table[(task_label, v)] if r and r["summary"].get("test")]
+                 for v in sweep.variant_labels}
+    first = next((s for found in summaries.values() for s in found), None)
+    if first is None:
+        return ""
+    names = [m for m in first["test"] if m not in (first["main_metric"], "loss")]
+    if not names:
+        return ""
+    baseline = first["baseline"]
+    lines = [
+        (f"Other test metrics, {task_label} (memoryless baseline: "
+         f"{', '.join(f'{m} {fmt(baseline.get(m), 4)}' for m in names)}; mean ± std, then every seed):"),
+        "",
+        "| variant | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for variant, found in summaries.items():
+        if found:
+            cells = [f"{mean_std_text([s['test'][m] for s in found])} "
+                     f"({', '.join(fmt(s['test'][m]) for s in found)})" for m in names]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _vaa_cell(summaries: list[dict], key: str) -> str:
     values = [s["vaa"][key] for s in summaries if s.get("vaa", {}).get(key) is not None]
     values = [v for v in values if math.isfinite(v)]  # undefined (diverged states) is left out
@@ -195,6 +222,8 @@ def generated_section(sweep: Sweep, image_name: str | None, recall_image: str | 
     ]
     for task in sweep.task_labels:
         parts.append(task_table(sweep, task, table))
+        if others := other_metrics_table(sweep, task, table):
+            parts.append(others)
         if vaa := vaa_table(sweep, task, table):
             parts.append(vaa)
         if scores := reconstruction_table(sweep, task, table):
