@@ -124,8 +124,14 @@ def plot_attractors(sweep: Sweep, table: dict, path: Path) -> bool:
         limits = [(true[:, d].min() - 0.5, true[:, d].max() + 0.5) for d in (a, b)]
         drawn = [("true (test)", true, "black", None)]
         for j, (variant, run) in enumerate(panels):
-            seed, d = run["seed"], run["summary"]["reconstruction"]["state_space_divergence"]
-            label = f"{variant}\nseed {seed}, D_stsp {d:.3g}" if d is not None and math.isfinite(d) else f"{variant}\nseed {seed}"
+            seed, result = run["seed"], run["summary"]["reconstruction"]
+            d = result["state_space_divergence"]
+            if not result.get("generated_finite", True):
+                label = f"{variant}\nseed {seed}: generation diverged"
+            elif d is None or not math.isfinite(d):
+                label = f"{variant}\nseed {seed}: generation left the data's range"
+            else:
+                label = f"{variant}\nseed {seed}, D_stsp {d:.3g}"
             drawn.append((label, np.load(run["dir"] / GENERATED).astype(np.float32), colour(j, len(panels)), d))
         for j, (label, x, c, _) in enumerate(drawn):
             ax = axes[i, j]
