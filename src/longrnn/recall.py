@@ -1,9 +1,9 @@
 """Pictures of recalled patterns for spatial tasks (tasks with a ``lattice``, e.g. ``spatial_copy``).
 
 `plot_recalls(sweep, path)` draws, for every spatial task of a sweep, a few patterns of the
-validation set (the test set is read only once, by the trainer) and what each variant's first
-finished seed recalls: the predicted probability of a 1 at every site, from the run's best weights
-(``model.pt``). 1-D lattices are drawn as strips. Returns False when there is nothing to draw.
+validation set (the test set is read only once, by the trainer) and what each variant's seed with
+the best validation score recalls: the predicted probability of a 1 at every site, from the run's
+kept weights (``model.pt``). 1-D lattices are drawn as strips. Returns False when there is nothing to draw.
 """
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ from longrnn.training import build_model, build_task
 N_PATTERNS = 4
 
 
-def _first_finished(sweep: Sweep, task_label: str, variant_label: str):
+def _best_on_validation(sweep: Sweep, task_label: str, variant_label: str):
+    """(config, run dir) of the variant's finished seed with the best validation score (weights kept)."""
+    found = []
     for run in sweep.runs:
         if (run.task_label, run.variant_label) != (task_label, variant_label):
             continue
         run_dir = Path(run.config.out) / run.config.run_name()
-        if runs.read_summary(run_dir) is not None and (run_dir / runs.MODEL).exists():
-            return run.config, run_dir
-    return None
+        summary = runs.read_summary(run_dir)
+        if summary is not None and summary.get("validation") and (run_dir / runs.MODEL).exists():
+            score = summary["validation"][summary["main_metric"]]
+            found.append((score if summary["higher_is_better"] else -score, run.config, run_dir))
+    if not found:
+        return None
+    _, config, run_dir = max(found, key=lambda f: f[0])
+    return config, run_dir
 
 
 @torch.no_grad()
@@ -58,12 +65,12 @@ def plot_recalls(sweep: Sweep, path: Path, n: int = N_PATTERNS) -> bool:
         target = None
         rows = []
         for variant in sweep.variant_labels:
-            found = _first_finished(sweep, task_label, variant)
+            found = _best_on_validation(sweep, task_label, variant)
             if found is None:
                 continue
             patterns, probabilities = recalled(*found, n=n)
             target = patterns
-            rows.append((f"{variant} (seed {found[0].train.seed})", probabilities))
+            rows.append((f"{variant}\n(seed {found[0].train.seed}, best on validation)", probabilities))
         if target is not None:
             panels += [(task_label, "pattern shown", target), *((task_label, r, img) for r, img in rows)]
     if not panels:
