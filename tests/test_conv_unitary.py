@@ -1,6 +1,7 @@
 """The convolutional cells (conv_unitary, conv_rnn), the spatial_copy task and their wiring into the trainer."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -320,3 +321,26 @@ def test_reproduce_draws_recalled_patterns_for_spatial_tasks(tmp_path, capsys):
     text = (tmp_path / "page.md").read_text()
     assert "4 of 4 runs finished" in text and "page_recall.png" in text
     assert (tmp_path / "page_recall.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recall_pictures_show_the_seed_best_on_validation(tmp_path):
+    from longrnn import runs
+    from longrnn.recall import _best_on_validation
+    from longrnn.sweep import load_sweep
+
+    sweep_file = tmp_path / "tiny_spatial.toml"
+    sweep_file.write_text(SPATIAL_SWEEP.format(root=tmp_path).replace("seeds = [0]", "seeds = [0, 1, 2]"))
+    sweep = load_sweep(sweep_file)
+    for run in sweep.runs:
+        run_dir = Path(run.config.out) / run.config.run_name()
+        run_dir.mkdir(parents=True)
+        accuracy = {0: 0.6, 1: 0.9, 2: 0.7}[run.config.train.seed]
+        runs.write_json(run_dir / runs.SUMMARY, {"main_metric": "accuracy", "higher_is_better": True,
+                                                 "validation": {"accuracy": accuracy}})
+        if run.config.train.seed != 2 or run.variant_label == "LSTM":
+            (run_dir / runs.MODEL).write_bytes(b"")  # weights present
+    config, _ = _best_on_validation(sweep, "spatial_copy T=3", "conv unitary")
+    assert config.train.seed == 1
+    (Path(config.out) / config.run_name() / runs.MODEL).unlink()  # the best seed's weights are gone
+    config, _ = _best_on_validation(sweep, "spatial_copy T=3", "conv unitary")
+    assert config.train.seed == 0  # seed 2 has no weights either
