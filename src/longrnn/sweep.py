@@ -198,7 +198,8 @@ FAILED = "failed.json"
 
 
 def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
-    """Train (or resume, or skip) one run; a run that raises is recorded in failed.json, not re-raised."""
+    """Train (or resume, or skip) one run; a run that raises is recorded in failed.json, not re-raised.
+    A finished run on a dynamical system is then scored as ``longrnn dsr eval`` scores it (once)."""
     from longrnn.training import train
     from longrnn.training.reconstruction import is_reconstruction_task, reconstruct
 
