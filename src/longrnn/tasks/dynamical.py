@@ -72,14 +72,25 @@ class DynamicalSystemTask(SquaredErrorLoss, Task):
         start = torch.linspace(0, trajectory.shape[0] - self.seq_len - 1, size).long()
         return self._windows(trajectory[None], (torch.zeros_like(start), start))
 
+    @property
+    def validation_trajectory(self) -> torch.Tensor:
+        """(length, d): the held-out trajectory whose windows are the validation set."""
+        return self.data.test[0]
+
+    @property
+    def test_trajectory(self) -> torch.Tensor:
+        """(length, d): the held-out trajectory whose windows are the test set; `longrnn dsr eval` compares
+        free-running generation with it."""
+        return self.data.test[1]
+
     def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         if "validation" not in self._cache:
-            self._cache["validation"] = self._evenly_spaced(self.data.test[0], self.validation_size)
+            self._cache["validation"] = self._evenly_spaced(self.validation_trajectory, self.validation_size)
         return self._cache["validation"]
 
     def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         if "test" not in self._cache:
-            self._cache["test"] = self._evenly_spaced(self.data.test[1], self.test_size)
+            self._cache["test"] = self._evenly_spaced(self.test_trajectory, self.test_size)
         return self._cache["test"]
 
     @torch.no_grad()

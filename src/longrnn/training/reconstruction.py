@@ -54,7 +54,7 @@ def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float 
     model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
     model.eval()
 
-    true = task.data.test[1:2]  # (1, T, N), the test trajectory
+    true = task.test_trajectory[None]  # (1, T, N)
     length = true.shape[1]
     generated = generate(model, true[:, :warmup], length + length // 4)[:, length // 4 :]
     result = {
