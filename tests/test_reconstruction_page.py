@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from longrnn.cli import main
-from longrnn.reconstruction_page import _cell, _median_seed
+from longrnn.formatting import seeds_text
+from longrnn.reconstruction_page import _median_seed
 
 SWEEP = """
 name = "tiny-dsr"
@@ -80,8 +81,8 @@ def test_the_page_is_regenerated_from_committed_files_without_weights(reproduced
 
 
 def test_undefined_scores_are_shown_per_seed_and_left_out_of_the_mean():
-    assert _cell([1.0, math.nan, 3.0]) == "2 ± 1.4 (1, nan, 3)"
-    assert _cell([math.nan]) == "undefined (nan)"
+    assert seeds_text([1.0, math.nan, 3.0]) == "2 ± 1.4 (1, nan, 3)"
+    assert seeds_text([math.nan]) == "undefined (nan)"
     runs = [{"summary": {"reconstruction": {"state_space_divergence": d}}, "seed": s}
             for s, d in enumerate([5.0, math.nan, 1.0])]
     assert _median_seed(runs)["seed"] == 0  # ranked 1, 5, undefined: the median is 5

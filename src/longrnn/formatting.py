@@ -1,7 +1,8 @@
 """Numbers as the results pages, reports and the leaderboard print them.
 
 `fmt` gives a number to ``digits`` significant figures ("—" when there is none); `mean_std` and
-`mean_std_text` summarise seeds as mean and sample standard deviation (0 for one seed).
+`mean_std_text` summarise seeds as mean and sample standard deviation (0 for one seed); `seeds_text`
+adds every seed's value, as the results pages' cells show them.
 """
 
 from __future__ import annotations
@@ -28,3 +29,13 @@ def mean_std_text(values: list[float]) -> str:
     """'mean ± std' with 3 and 2 significant figures; "—" when there are no values."""
     mean, std = mean_std(values)
     return "—" if mean is None else f"{mean:.3g} ± {std:.2g}"
+
+
+def seeds_text(values: list[float | None], digits: int = 3) -> str:
+    """'mean ± std (v1, v2, ...)': the summary over the finite values, then every seed's value ("nan" where
+    it is not finite); the summary reads "undefined" when no value is finite; "—" when there are none."""
+    if not values:
+        return "—"
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    per_seed = ", ".join(fmt(v, digits) if v is not None and math.isfinite(v) else "nan" for v in values)
+    return f"{mean_std_text(finite) if finite else 'undefined'} ({per_seed})"

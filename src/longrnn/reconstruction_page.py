@@ -23,7 +23,7 @@ import numpy as np
 
 from longrnn.colours import colour
 from longrnn.errors import require_extra
-from longrnn.formatting import fmt, mean_std_text
+from longrnn.formatting import seeds_text
 from longrnn.sweep import Sweep
 from longrnn.training.reconstruction import GENERATED
 
@@ -35,15 +35,6 @@ def _scored(table: dict, task_label: str, variant: str) -> list[dict]:
 
 def _finite(values) -> list[float]:
     return [v for v in values if v is not None and math.isfinite(v)]
-
-
-def _cell(values) -> str:
-    """'mean ± std (v1, v2, ...)' over the finite values; the undefined ones show as 'nan' per seed."""
-    if not values:
-        return "—"
-    finite = _finite(values)
-    summary = mean_std_text(finite) if finite else "undefined"
-    return f"{summary} ({', '.join('nan' if v is None or not math.isfinite(v) else fmt(v) for v in values)})"
 
 
 def _pe_key(result: dict) -> str | None:
@@ -63,9 +54,9 @@ def reconstruction_table(sweep: Sweep, task_label: str, table: dict) -> str:
             pe_name = f"PE({key.rsplit('_', 1)[1]})"
         defined = len(_finite([r["state_space_divergence"] for r in results]))
         rows.append(
-            f"| {variant} | {defined}/{len(results)} | {_cell([r['state_space_divergence'] for r in results])} | "
-            f"{_cell([r['power_spectrum_distance'] for r in results])} | "
-            f"{_cell([r.get(key) for r in results]) if key else '—'} |"
+            f"| {variant} | {defined}/{len(results)} | {seeds_text([r['state_space_divergence'] for r in results])} | "
+            f"{seeds_text([r['power_spectrum_distance'] for r in results])} | "
+            f"{seeds_text([r.get(key) for r in results]) if key else '—'} |"
         )
     if not rows:
         return ""
@@ -94,7 +85,7 @@ def _median_seed(scored: list[dict]) -> dict:
 def _true_test_trajectory(run: dict) -> np.ndarray:
     from longrnn.training.build import build_task
 
-    return build_task(run["config"]).data.test[1].numpy()  # the trajectory `reconstruct` compares with
+    return build_task(run["config"]).test_trajectory.numpy()  # what `reconstruct` compared with
 
 
 def plot_attractors(sweep: Sweep, table: dict, path: Path) -> bool:
