@@ -209,8 +209,8 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
         return {**json.loads(failure.read_text()), "run_dir": str(run_dir)}
     try:
         summary = train(config, resume=True, quiet=True)
-        scored = "reconstruction" in summary or not (run_dir / runs.MODEL).exists()
-        if is_reconstruction_task(config.task.name) and not scored:
+        unscored = "reconstruction" not in summary and (run_dir / runs.MODEL).exists()
+        if is_reconstruction_task(config.task.name) and unscored:
             summary["reconstruction"] = reconstruct(run_dir, plots=False)  # the page draws the attractors
     except Exception as e:  # noqa: BLE001 - one broken run must not end the sweep
         record = {"status": "failed", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
