@@ -200,3 +200,50 @@ def test_peak_memory_is_each_runs_own_when_runs_share_a_process(tmp_path):
     del big
     summary = train(tiny_config(tmp_path / "second"), quiet=True)
     assert summary["peak_memory_mb"] < before + 200
+
+
+# --- starting from another run's weights (--init-from) ------------------------------------------
+def _initial_state(config: RunConfig) -> dict:
+    """The weights a run starts from: its model after --init-from, before any step (steps=0 is refused)."""
+    from longrnn.training.build import build_model, build_task
+    from longrnn.training.init_from import load_initial_weights
+
+    model = build_model(config, build_task(config))
+    load_initial_weights(model, config.train.init_from)
+    return model.state_dict()
+
+
+def test_init_from_starts_a_longer_task_from_a_shorter_runs_best_weights(tmp_path):
+    short = train(tiny_config(tmp_path, "train.seed=3"), quiet=True)
+    best = torch.load(Path(short["run_dir"]) / runs.MODEL, weights_only=True)
+    config = tiny_config(tmp_path, "task.seq_len=30", f"train.init_from={short['run_dir']}")
+    assert all(torch.equal(best[k], v) for k, v in _initial_state(config).items())
+    longer = train(config, quiet=True)
+    assert longer["status"] == "finished" and runs.read_config(longer["run_dir"]).train.init_from == short["run_dir"]
+    fresh = train(tiny_config(tmp_path, "task.seq_len=30"), quiet=True)
+    assert longer["run_dir"] != fresh["run_dir"]  # the source is part of the run's identity
+    assert _curve(longer["run_dir"]) != _curve(fresh["run_dir"])
+
+
+def test_a_memup_memory_can_start_from_a_bptt_run(tmp_path):
+    source = train(tiny_config(tmp_path, "task.name=copy", "task.seq_len=5", "model.cell=lstm"), quiet=True)
+    config = tiny_config(tmp_path, "task.name=copy", "task.seq_len=20", "model.cell=lstm",
+                         "train.trainer=memup", "train.memup_rollout=5", f"train.init_from={source['run_dir']}")
+    best = torch.load(Path(source["run_dir"]) / runs.MODEL, weights_only=True)
+    state = _initial_state(config)
+    assert all(torch.equal(state[f"memory.{k}"], v) for k, v in best.items())
+    assert any(k.startswith("predictor.") for k in state)  # the predictor starts fresh
+    assert train(config, quiet=True)["status"] == "finished"
+
+
+@pytest.mark.parametrize("source, message", [
+    ("nowhere", "no weights at"),
+    ("other-size", "do not fit this model .*of another shape: layers.0.cell.weight_ih"),
+])
+def test_init_from_a_missing_or_misfit_source_is_a_usage_error(tmp_path, source, message):
+    from longrnn.errors import UsageError
+
+    if source == "other-size":
+        source = train(tiny_config(tmp_path, "model.hidden_size=4"), quiet=True)["run_dir"]
+    with pytest.raises(UsageError, match=message):
+        train(tiny_config(tmp_path / "new", f"train.init_from={source}"), quiet=True)

@@ -35,6 +35,7 @@ from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
+from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
 from longrnn.training.warmup_phase import check_settings as check_warmup_settings
@@ -62,6 +63,8 @@ def _check(config: RunConfig) -> None:
     if t.trainer == "memup":
         check_settings(t)
     check_warmup_settings(config)
+    if t.init_from:
+        weights_file(t.init_from)  # a missing source fails before the run directory is made
     if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
@@ -160,7 +163,10 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
-    model = build_model(config, task).to(device)
+    model = build_model(config, task)
+    if t.init_from:
+        load_initial_weights(model, t.init_from)  # before MemUP copies the model into its EMA detector
+    model = model.to(device)
     model_penalty(model, t.reg, t.tau, t.reg_fraction)  # a cell the penalty cannot act on fails here
     train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
