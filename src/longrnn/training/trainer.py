@@ -33,6 +33,7 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.regularizers import REGULARIZERS, model_penalty
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
+from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
 from longrnn.training.init_from import load_initial_weights, weights_file
@@ -65,6 +66,7 @@ def _check(config: RunConfig) -> None:
     check_warmup_settings(config)
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
+    parse_curriculum(t.curriculum)
     if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
@@ -173,6 +175,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
     generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
     memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
+    curriculum = Curriculum(config, task)  # the task itself at every step when there is no curriculum
 
     run_dir = _prepare(config, resume, workers)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
@@ -197,11 +200,13 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     model.train()
     while status == "finished" and progress.step < t.steps:
         step_started = time.perf_counter()
+        train_task = curriculum.task_at(progress.step)
         if memup is not None:
+            memup.task = train_task  # a new stage's length starts when the batch in hand is used up
             loss = memup.loss(generator)  # draws the next batch from the task when the last one is used up
         else:
-            x, y = task.sample(t.batch_size, generator)
-            loss = training_loss(t, train_model, task, x.to(device), y.to(device))
+            x, y = train_task.sample(t.batch_size, generator)
+            loss = training_loss(t, train_model, train_task, x.to(device), y.to(device))
         penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
         optimizer.zero_grad(set_to_none=True)
         (loss if penalty is None else loss + penalty).backward()

@@ -1,0 +1,70 @@
+"""Length curricula: train on shorter versions of the task first (``--curriculum LEN:STEPS,...``).
+
+``curriculum = "10:20000,100:5000"`` trains the first 20,000 steps on the task at ``seq_len`` 10, the
+next 5,000 at 100, and every remaining step at the run's own ``seq_len``. Only the training batches
+change: validation and test always use the run's own task, so the learning curve shows the target
+length from the first evaluation on, and steps to solve count the curriculum's steps too.
+
+Why: on ``copy`` the hard part for a gated RNN is writing 10 ordered symbols into memory, a problem of
+the first 10 steps whatever the delay. With MemUP at delay 5,000 and rollouts of r = 100 only one
+rollout in 50 reaches those steps; at delay 10 every third does. A short stage learns the writing, the
+long stage then only has to learn to keep it (docs/results/memup.md).
+
+The stage is a function of the step count, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from longrnn.config import RunConfig
+from longrnn.errors import UsageError
+from longrnn.tasks import Task, task_options
+from longrnn.training.build import build_task
+
+
+def parse_curriculum(text: str) -> list[tuple[int, int]]:
+    """'10:20000,100:5000' -> [(10, 20000), (100, 5000)]: (sequence length, steps) per stage."""
+    stages = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        length, sep, steps = part.partition(":")
+        try:
+            stage = (int(length), int(steps))
+        except ValueError:
+            stage = None
+        if not sep or stage is None or min(stage) < 1:
+            raise UsageError(f"curriculum stage {part!r} is not LENGTH:STEPS with two positive integers "
+                             f"(e.g. --curriculum 10:20000,100:5000)")
+        stages.append(stage)
+    return stages
+
+
+class Curriculum:
+    """``task_at(step)``: the task whose batches train step ``step`` (0-based) of the run."""
+
+    def __init__(self, config: RunConfig, task: Task):
+        self.task = task
+        self.stages = parse_curriculum(config.train.curriculum)
+        if self.stages and "seq_len" not in task_options(config.task.name):
+            raise UsageError(f"curriculum: task {config.task.name!r} has no seq_len to vary")
+        if sum(steps for _, steps in self.stages) >= config.train.steps:
+            raise UsageError(f"curriculum {config.train.curriculum!r} takes {sum(s for _, s in self.stages)} "
+                             f"steps, so none of the run's {config.train.steps} is left for the task itself; "
+                             f"raise --steps or shorten the stages")
+        self.stage_tasks = [build_task(_with_length(config, length)) for length, _ in self.stages]
+
+    def task_at(self, step: int) -> Task:
+        for stage_task, (_, steps) in zip(self.stage_tasks, self.stages):
+            if step < steps:
+                return stage_task
+            step -= steps
+        return self.task
+
+
+def _with_length(config: RunConfig, length: int) -> RunConfig:
+    """The config's task at another length, with fixed sets of one sequence (a stage never evaluates)."""
+    staged = copy.deepcopy(config)
+    staged.task.seq_len = length
+    sizes = {key: 1 for key in ("validation_size", "test_size") if key in task_options(config.task.name)}
+    staged.task.options = {**staged.task.options, **sizes}
+    return staged
