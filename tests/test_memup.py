@@ -99,6 +99,28 @@ def test_prediction_steps_every_f_and_at_the_end():
     assert prediction_steps(40, 25, 10) == [49, 59, 64]
     assert prediction_steps(5, 3, 10) == [7]
     assert prediction_steps(0, 4, 1) == [0, 1, 2, 3]
+    assert prediction_steps(40, 25, 10, phase=0) == [40, 50, 60, 64]
+    assert prediction_steps(40, 25, 10, phase=4) == [44, 54, 64]
+
+
+@pytest.mark.parametrize("random_phase, phases", [(False, {4}), (True, {0, 1, 2, 3, 4})])
+def test_random_phase_puts_prediction_steps_at_every_offset(monkeypatch, random_phase, phases):
+    task = make_task("copy", seq_len=20)
+    memup = MemUP(tiny_model(task), task, batch_size=2, rollout=10, targets=2, predict_every=5,
+                  random_phase=random_phase)
+    steps, real = [], memup_module.prediction_steps
+
+    def spy(start, length, every, phase=None):
+        out = real(start, length, every, phase)
+        steps.extend(out[:-1])  # the rollout's last step is always in P
+        return out
+
+    monkeypatch.setattr(memup_module, "prediction_steps", spy)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        memup.loss(g)
+        memup.advance()
+    assert {step % 5 for step in steps} == phases  # rollouts start at multiples of 10
 
 
 def test_input_windows_and_take_steps():

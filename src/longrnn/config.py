@@ -75,6 +75,7 @@ class TrainConfig:
     memup_rollout: int = 20  # r: steps per truncated rollout (the carried state is detached between them)
     memup_targets: int = 10  # K: most uncertain future steps each prediction step predicts
     memup_predict_every: int = 10  # f: predict every f steps of a rollout, and at its last step
+    memup_random_phase: bool = False  # draw where the every-f prediction steps fall in each rollout
     memup_current_step: bool = False  # also predict y_t from m_t at each prediction step (T-Maze script)
     memup_predictor: str = "mlp"  # mlp, local_rnn
     memup_hidden: int = 256  # predictor (and local detector) width

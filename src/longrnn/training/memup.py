@@ -21,7 +21,10 @@ One optimisation step (`MemUP.loss`, then `MemUP.advance`):
 1. When the batch in hand is used up, draw a new one, run the detector over the whole sequences once
    (u_k for every step k) and start from a fresh memory state.
 2. Run the memory over the next slice [s, s + r) from the carried state, with gradients (r = ``rollout``).
-3. Prediction steps P = {s + f - 1, s + 2f - 1, ...} ∪ {last step of the slice} (f = ``predict_every``).
+3. Prediction steps P = {s + f - 1, s + 2f - 1, ...} ∪ {last step of the slice} (f = ``predict_every``);
+   with ``random_phase`` P = {s + φ, s + φ + f, ...} ∪ {last}, φ ~ U{0..f-1} drawn per rollout (not in the
+   official code: evaluation reads m_k at every recall step k, and with a fixed phase the predictor only
+   ever sees m_t at the same f-th steps; on copy it then decoded m_k at the other steps worse).
 4. For each t ∈ P, the targets U_t = top-K_{k ≥ t} u_k (`select_targets`, K = ``targets``).
 5. Loss = mean over all (t, k ∈ U_t) of ℓ(f_φ(m_t, x_k), y_k) — the paper's eq. 5 (CE for classes, MSE
    for values); the caller clips the gradient norm and steps the optimizer.
@@ -82,9 +85,11 @@ def memory_outputs(memory, x: torch.Tensor, state=None):
     return h, finals
 
 
-def prediction_steps(start: int, length: int, every: int) -> list[int]:
-    """P = {start + every - 1, start + 2·every - 1, ...} ∪ {start + length - 1}: steps that predict."""
-    steps = list(range(start + every - 1, start + length, every))
+def prediction_steps(start: int, length: int, every: int, phase: int | None = None) -> list[int]:
+    """P = {start + φ, start + φ + every, ...} ∪ {start + length - 1}: steps that predict (φ = ``phase``,
+    by default every - 1 as in the official code)."""
+    phase = every - 1 if phase is None else phase
+    steps = list(range(start + phase, start + length, every))
     if not steps or steps[-1] != start + length - 1:
         steps.append(start + length - 1)
     return steps
@@ -314,9 +319,10 @@ class MemUP:
 
     def __init__(self, model: MemUPModel, task, batch_size: int, rollout: int = 20, targets: int = 10,
                  predict_every: int = 10, current_step: bool = False, detector=None, seed: int = 0,
-                 device="cpu"):
+                 device="cpu", random_phase: bool = False):
         self.model, self.task, self.batch_size = model, task, batch_size
         self.rollout, self.targets, self.predict_every, self.current_step = rollout, targets, predict_every, current_step
+        self.random_phase = random_phase
         self.detector = detector if detector is not None else EMADetector(model, task)
         self.device = torch.device(device)
         self.generator = torch.Generator().manual_seed(seed)  # random padding of the target lists
@@ -335,7 +341,7 @@ class MemUP:
                                      t.memup_detector_lr, t.memup_local_samples,
                                      torch.Generator().manual_seed(t.seed + 2)).to(device)
         return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
-                   t.memup_current_step, detector, seed=t.seed + 1, device=device)
+                   t.memup_current_step, detector, seed=t.seed + 1, device=device, random_phase=t.memup_random_phase)
 
     def _next_batch(self, generator: torch.Generator) -> None:
         x, y = self.task.sample(self.batch_size, generator)
@@ -351,7 +357,10 @@ class MemUP:
         x, y_steps, scored = self.batch
         stop = min(self.offset + self.rollout, x.shape[1])
         m, self.state = memory_outputs(self.model.memory, x[:, self.offset:stop], self.state)
-        steps = torch.tensor(prediction_steps(self.offset, stop - self.offset, self.predict_every))
+        phase = None
+        if self.random_phase:
+            phase = int(torch.randint(self.predict_every, (), generator=self.generator))
+        steps = torch.tensor(prediction_steps(self.offset, stop - self.offset, self.predict_every, phase))
         idx, valid = select_targets(self.uncertainty, scored, steps, self.targets, self.generator)
         if self.current_step:
             here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
