@@ -249,7 +249,7 @@ def test_init_from_a_missing_or_misfit_source_is_a_usage_error(tmp_path, source,
         train(tiny_config(tmp_path / "new", f"train.init_from={source}"), quiet=True)
 
 
-# --- length curricula (--curriculum LEN:STEPS,...) ------------------------------------------------
+# --- length curricula (--curriculum LEN:BATCHES,...) ----------------------------------------------
 def _training_lengths(monkeypatch, batch_size: int) -> list:
     """Record the length of every batch of ``batch_size`` sequences the copy task draws."""
     from longrnn.tasks.copy import Copy
@@ -275,20 +275,20 @@ def test_curriculum_trains_on_each_stages_length_then_the_tasks_own(tmp_path, mo
     assert summary["seq_len"] == 40 and summary["steps"] == 14  # evaluated at the task's own length
 
 
-def test_memup_finishes_the_batch_in_hand_before_a_new_stage_starts(tmp_path, monkeypatch):
+def test_memup_stages_count_batches_not_rollouts(tmp_path, monkeypatch):
     lengths = _training_lengths(monkeypatch, batch_size=3)
     config = tiny_config(tmp_path, "task.name=copy", "task.seq_len=20", "model.cell=lstm", "train.batch_size=3",
                          "train.steps=9", "train.eval_every=9", "train.trainer=memup", "train.memup_rollout=5",
-                         "train.curriculum=5:4")
+                         "train.curriculum=5:1")
     train(config, quiet=True)
-    assert lengths == [25, 40]  # 5 rollouts of the short batch (steps 0-4), then the long one
+    assert lengths == [25, 40]  # one batch of the stage: 5 rollouts (steps 0-4), then the task's own length
 
 
 @pytest.mark.parametrize("curriculum, message", [
-    ("10-5", "'10-5' is not LENGTH:STEPS"),
-    ("10:0", "'10:0' is not LENGTH:STEPS"),
-    ("a:5,", "'a:5' is not LENGTH:STEPS"),
-    ("5:30,10:10", "takes 40 steps, so none of the run's 40"),
+    ("10-5", "'10-5' is not LENGTH:BATCHES"),
+    ("10:0", "'10:0' is not LENGTH:BATCHES"),
+    ("a:5,", "'a:5' is not LENGTH:BATCHES"),
+    ("5:30,10:10", "takes 40 batches, so none of the run's 40 steps"),
 ])
 def test_bad_curricula_are_usage_errors(tmp_path, curriculum, message):
     from longrnn.errors import UsageError

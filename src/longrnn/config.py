@@ -70,7 +70,7 @@ class TrainConfig:
     ddp: bool = False  # data-parallel over the processes torchrun starts (effective batch: processes x batch_size)
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
     init_from: str = ""  # start from this run's model.pt (or a state-dict file): fine-tuning (training/init_from.py)
-    curriculum: str = ""  # LEN:STEPS,...: train the first steps on shorter sequences (training/curriculum.py)
+    curriculum: str = ""  # LEN:BATCHES,...: draw the first batches at shorter lengths (training/curriculum.py)
     # trainer "memup" (training/memup.py); defaults from the official code's copy-task script
     memup_rollout: int = 20  # r: steps per truncated rollout (the carried state is detached between them)
     memup_targets: int = 10  # K: most uncertain future steps each prediction step predicts

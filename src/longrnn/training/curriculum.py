@@ -1,16 +1,19 @@
-"""Length curricula: train on shorter versions of the task first (``--curriculum LEN:STEPS,...``).
+"""Length curricula: train on shorter versions of the task first (``--curriculum LEN:BATCHES,...``).
 
-``curriculum = "10:20000,100:5000"`` trains the first 20,000 steps on the task at ``seq_len`` 10, the
-next 5,000 at 100, and every remaining step at the run's own ``seq_len``. Only the training batches
-change: validation and test always use the run's own task, so the learning curve shows the target
-length from the first evaluation on, and steps to solve count the curriculum's steps too.
+``curriculum = "10:20000,100:5000"`` draws the first 20,000 training batches from the task at
+``seq_len`` 10, the next 5,000 at 100, and every later one at the run's own ``seq_len``. Stages count
+batches, not optimisation steps, so every trainer sees the same sequences: a bptt or tbptt step is one
+batch, a MemUP step one rollout (a batch lasts length / r steps). Only the training batches change:
+validation and test always use the run's own task, so the learning curve shows the target length from
+the first evaluation on, and steps to solve count the curriculum's steps too.
 
 Why: on ``copy`` the hard part for a gated RNN is writing 10 ordered symbols into memory, a problem of
 the first 10 steps whatever the delay. With MemUP at delay 5,000 and rollouts of r = 100 only one
 rollout in 50 reaches those steps; at delay 10 every third does. A short stage learns the writing, the
 long stage then only has to learn to keep it (docs/results/memup.md).
 
-The stage is a function of the step count, so a resumed run continues exactly where it stopped.
+The stage is a function of the number of batches drawn (the step count, or MemUP's batch counter, which
+its checkpoint keeps), so a resumed run continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from longrnn.training.build import build_task
 
 
 def parse_curriculum(text: str) -> list[tuple[int, int]]:
-    """'10:20000,100:5000' -> [(10, 20000), (100, 5000)]: (sequence length, steps) per stage."""
+    """'10:20000,100:5000' -> [(10, 20000), (100, 5000)]: (sequence length, batches) per stage."""
     stages = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         length, sep, steps = part.partition(":")
@@ -33,31 +36,31 @@ def parse_curriculum(text: str) -> list[tuple[int, int]]:
         except ValueError:
             stage = None
         if not sep or stage is None or min(stage) < 1:
-            raise UsageError(f"curriculum stage {part!r} is not LENGTH:STEPS with two positive integers "
+            raise UsageError(f"curriculum stage {part!r} is not LENGTH:BATCHES with two positive integers "
                              f"(e.g. --curriculum 10:20000,100:5000)")
         stages.append(stage)
     return stages
 
 
 class Curriculum:
-    """``task_at(step)``: the task whose batches train step ``step`` (0-based) of the run."""
+    """``task_at(batch)``: the task that the run's ``batch``-th training batch (0-based) is drawn from."""
 
     def __init__(self, config: RunConfig, task: Task):
         self.task = task
         self.stages = parse_curriculum(config.train.curriculum)
         if self.stages and "seq_len" not in task_options(config.task.name):
             raise UsageError(f"curriculum: task {config.task.name!r} has no seq_len to vary")
-        if sum(steps for _, steps in self.stages) >= config.train.steps:
-            raise UsageError(f"curriculum {config.train.curriculum!r} takes {sum(s for _, s in self.stages)} "
-                             f"steps, so none of the run's {config.train.steps} is left for the task itself; "
-                             f"raise --steps or shorten the stages")
+        if config.train.trainer != "memup" and sum(n for _, n in self.stages) >= config.train.steps:
+            raise UsageError(f"curriculum {config.train.curriculum!r} takes {sum(n for _, n in self.stages)} "
+                             f"batches, so none of the run's {config.train.steps} steps is left for the task "
+                             f"itself; raise --steps or shorten the stages")
         self.stage_tasks = [build_task(_with_length(config, length)) for length, _ in self.stages]
 
-    def task_at(self, step: int) -> Task:
-        for stage_task, (_, steps) in zip(self.stage_tasks, self.stages):
-            if step < steps:
+    def task_at(self, batch: int) -> Task:
+        for stage_task, (_, batches) in zip(self.stage_tasks, self.stages):
+            if batch < batches:
                 return stage_task
-            step -= steps
+            batch -= batches
         return self.task
 
 

@@ -319,8 +319,9 @@ class MemUP:
 
     def __init__(self, model: MemUPModel, task, batch_size: int, rollout: int = 20, targets: int = 10,
                  predict_every: int = 10, current_step: bool = False, detector=None, seed: int = 0,
-                 device="cpu", random_phase: bool = False):
+                 device="cpu", random_phase: bool = False, curriculum=None):
         self.model, self.task, self.batch_size = model, task, batch_size
+        self.curriculum = curriculum  # batch index -> the task to draw it from (training/curriculum.py)
         self.rollout, self.targets, self.predict_every, self.current_step = rollout, targets, predict_every, current_step
         self.random_phase = random_phase
         self.detector = detector if detector is not None else EMADetector(model, task)
@@ -328,11 +329,12 @@ class MemUP:
         self.generator = torch.Generator().manual_seed(seed)  # random padding of the target lists
         self.batch = None  # (x, y_steps, scored) of the sequences in hand
         self.uncertainty = None  # (batch, time) detector scores of that batch
+        self.batches = 0  # batches drawn so far
         self.offset = 0  # first step of the next rollout
         self.state = None  # carried memory state, detached
 
     @classmethod
-    def from_config(cls, model: MemUPModel, task, t, device="cpu") -> MemUP:
+    def from_config(cls, model: MemUPModel, task, t, device="cpu", curriculum=None) -> MemUP:
         """Build from a TrainConfig ``t`` (its ``memup_*`` fields, ``batch_size`` and ``seed``)."""
         if t.memup_detector == "ema":
             detector = EMADetector(model, task, t.memup_ema_decay, t.memup_ema_every)
@@ -341,11 +343,14 @@ class MemUP:
                                      t.memup_detector_lr, t.memup_local_samples,
                                      torch.Generator().manual_seed(t.seed + 2)).to(device)
         return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
-                   t.memup_current_step, detector, seed=t.seed + 1, device=device, random_phase=t.memup_random_phase)
+                   t.memup_current_step, detector, seed=t.seed + 1, device=device, random_phase=t.memup_random_phase,
+                   curriculum=curriculum)
 
     def _next_batch(self, generator: torch.Generator) -> None:
-        x, y = self.task.sample(self.batch_size, generator)
-        y_steps, scored = self.task.step_targets(y)
+        task = self.curriculum(self.batches) if self.curriculum is not None else self.task
+        self.batches += 1
+        x, y = task.sample(self.batch_size, generator)
+        y_steps, scored = task.step_targets(y)
         self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
         self.uncertainty = self.detector.scores(*self.batch)
         self.offset, self.state = 0, None
@@ -379,10 +384,12 @@ class MemUP:
 
     def state_dict(self) -> dict:
         return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(),
-                "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state}
+                "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state,
+                "batches": self.batches}
 
     def load_state_dict(self, state: dict) -> None:
         self.detector.load_state_dict(state["detector"])
         self.generator.set_state(state["generator"])
         self.batch, self.uncertainty = state["batch"], state["uncertainty"]
         self.offset, self.state = state["offset"], state["state"]
+        self.batches = state.get("batches", 0)  # checkpoints from before curricula

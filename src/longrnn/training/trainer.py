@@ -174,8 +174,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
     generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
-    memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
-    curriculum = Curriculum(config, task)  # the task itself at every step when there is no curriculum
+    curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
+    memup = MemUP.from_config(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
 
     run_dir = _prepare(config, resume, workers)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
@@ -200,11 +200,10 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     model.train()
     while status == "finished" and progress.step < t.steps:
         step_started = time.perf_counter()
-        train_task = curriculum.task_at(progress.step)
         if memup is not None:
-            memup.task = train_task  # a new stage's length starts when the batch in hand is used up
-            loss = memup.loss(generator)  # draws the next batch from the task when the last one is used up
+            loss = memup.loss(generator)  # draws the next batch when the last one is used up
         else:
+            train_task = curriculum.task_at(progress.step)
             x, y = train_task.sample(t.batch_size, generator)
             loss = training_loss(t, train_model, train_task, x.to(device), y.to(device))
         penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
