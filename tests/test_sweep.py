@@ -35,6 +35,7 @@ task = {{ name = "adding", seq_len = 8 }}
 label = "copy T=4"
 task = {{ name = "copy", seq_len = 4 }}
 train = {{ steps = 20 }}
+per_variant = {{ "LSTM, fast gate" = {{ train = {{ steps = 25 }} }} }}
 
 [[variants]]
 label = "LSTM, sigmoid"
@@ -59,7 +60,9 @@ def test_the_grid_is_base_task_variant_seed(sweep_file):
     names = [run.config.run_name() for run in sweep.runs]
     assert len(set(names)) == 8 and "adding-t=8--lstm-fast-gate--s1" in names
     copy_fast = next(r.config for r in sweep.runs if r.task_label == "copy T=4" and "fast" in r.variant_label)
-    assert copy_fast.train.steps == 20 and copy_fast.train.eval_every == 10  # task table wins over base
+    copy_plain = next(r.config for r in sweep.runs if r.task_label == "copy T=4" and "sigmoid" in r.variant_label)
+    assert copy_plain.train.steps == 20 and copy_plain.train.eval_every == 10  # task table wins over base
+    assert copy_fast.train.steps == 25  # per_variant: this task with this variant only
     assert copy_fast.model.gate == "fast" and copy_fast.model.hidden_size == 8
     assert copy_fast.model.forget_init == "chrono:4"
     assert merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
@@ -103,6 +106,10 @@ def test_bad_sweep_files(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[tasks]]\nlabel = "x"\ntask = { name = "adding" }\n')
     with pytest.raises(UsageError, match=r"\[\[variants\]\]"):
+        load_sweep(bad)
+    bad.write_text('[[tasks]]\nlabel = "x"\nper_variant = { "GRU" = { train = { steps = 5 } } }\n'
+                   '[[variants]]\nlabel = "LSTM"\n')
+    with pytest.raises(UsageError, match=r"per_variant names unknown variants \['GRU'\]"):
         load_sweep(bad)
     bad.write_text('colour = 1\n')
     with pytest.raises(UsageError, match="unknown keys"):

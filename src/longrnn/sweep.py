@@ -23,7 +23,10 @@ A ``[grid]`` table crosses any config keys: ``"model.cell" = ["lstm", "gru"]`` a
 [1e-3, 3e-3]`` make four variants (labelled ``cell=lstm, lr=0.001`` ...), crossed with the
 ``[[variants]]`` entries if there are any. Without ``[[tasks]]`` the base config's task is the one task.
 
-Each run is ``base ← task entry ← variant entry ← seed`` (later tables win, key by key; the text
+A task entry's ``per_variant = { "LABEL" = {...} }`` holds settings for one variant on that task only
+(e.g. a step budget that depends on both the length and the trainer).
+
+Each run is ``base ← task entry ← variant entry ← per_variant ← seed`` (later tables win, key by key; the text
 ``{seq_len}`` in a string becomes the run's task length, e.g. ``forget_init = "chrono:{seq_len}"``) and lives in
 ``out/<task label>--<variant label>--s<seed>``. Running a sweep again skips finished runs and resumes
 killed ones from their checkpoints, so a long reproduction can be stopped and continued at will.
@@ -109,6 +112,17 @@ def _entries(d: dict, key: str, path: Path) -> list[tuple[str, dict]]:
     return out
 
 
+def _per_variant(tables: dict, variant_labels: list[str], task_label: str, path: Path) -> dict:
+    """A task entry's ``per_variant = { "LABEL" = { train = {...} } }``: settings for that task and variant
+    only (e.g. a step budget that depends on both the length and the trainer), merged after the variant."""
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise UsageError(f"{path}: task {task_label!r}: per_variant must map variant labels to tables")
+    if strangers := sorted(set(tables) - set(variant_labels)):
+        raise UsageError(f"{path}: task {task_label!r}: per_variant names unknown variants {strangers}; "
+                         f"the variants are {variant_labels}")
+    return tables
+
+
 def nest(dotted: str, value) -> dict:
     """``nest("model.cell", "gru")`` -> ``{"model": {"cell": "gru"}}``."""
     head, _, rest = dotted.partition(".")
@@ -184,10 +198,12 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
     )
     for task_label, task in tasks:
+        per_variant = _per_variant(task.pop("per_variant", {}), [label for label, _ in variants], task_label, path)
         for variant_label, variant in variants:
             for seed in seeds:
                 name = f"{slug(task_label)}--{slug(variant_label)}--s{seed}"
-                table = merge(d.get("base", {}), task, variant, {"train": {"seed": seed}})
+                table = merge(d.get("base", {}), task, variant, per_variant.get(variant_label, {}),
+                              {"train": {"seed": seed}})
                 table = substitute(table, "{seq_len}", str(table.get("task", {}).get("seq_len")))
                 config = from_dict({**table, "out": sweep.out, "name": name})
                 sweep.runs.append(Run(task_label, variant_label, config))
