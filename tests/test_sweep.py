@@ -111,6 +111,9 @@ def test_bad_sweep_files(tmp_path):
                    '[[variants]]\nlabel = "LSTM"\n')
     with pytest.raises(UsageError, match=r"per_variant names unknown variants \['GRU'\]"):
         load_sweep(bad)
+    bad.write_text('[[tasks]]\nlabel = "x"\nvariants = ["GRU"]\n[[variants]]\nlabel = "LSTM"\n')
+    with pytest.raises(UsageError, match=r"variants names unknown variants \['GRU'\]"):
+        load_sweep(bad)
     bad.write_text('colour = 1\n')
     with pytest.raises(UsageError, match="unknown keys"):
         load_sweep(bad)
@@ -121,6 +124,21 @@ def test_bad_sweep_files(tmp_path):
 
 
 PAPER_REPRODUCTIONS = {"fastgate", "warmup", "rplrnn", "convexp", "memup"}
+
+
+def test_a_task_can_run_some_variants_with_its_own_seeds(sweep_file, tmp_path):
+    text = sweep_file.read_text().replace(
+        'per_variant = {', 'variants = ["LSTM, fast gate"]\nseeds = [5]\nper_variant = {')
+    sweep_file.write_text(text)
+    sweep = load_sweep(sweep_file)
+    copy_runs = [(r.variant_label, r.config.train.seed) for r in sweep.runs if r.task_label == "copy T=4"]
+    assert copy_runs == [("LSTM, fast gate", 5)]
+    assert len(sweep.runs) == 2 * 2 + 1
+    main(["sweep", str(sweep_file), "--quiet"])
+    page = (tmp_path / "page.md").read_text()
+    assert "(seeds 0, 1, 5)" in page
+    copy_table = page.split("### copy T=4")[1]
+    assert "| LSTM, fast gate | 1/1 |" in copy_table and "| LSTM, sigmoid |" not in copy_table
 
 
 def test_every_shipped_sweep_loads():

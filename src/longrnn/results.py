@@ -82,6 +82,8 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
     ]
     for variant in sweep.variant_labels:
         records = table[(task_label, variant)]
+        if not records:
+            continue  # this variant does not run on this task
         finished = [r for r in records if r]
         summaries = [r["summary"] for r in finished]
         solved = [steps_to_solve(r["metrics"], r["summary"]) for r in finished]
@@ -202,6 +204,11 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _all_seeds(sweep: Sweep) -> list[int]:
+    """The seeds of the sweep's runs (a task can run fewer than the sweep's ``seeds``)."""
+    return sorted({run.config.train.seed for run in sweep.runs})
+
+
 def generated_section(sweep: Sweep, table: dict, images: list[tuple[str, str]]) -> str:
     """The part between the markers: a table per task (and its VAA and reconstruction tables), then the
     ``images`` as (caption, file name) pairs."""
@@ -212,7 +219,7 @@ def generated_section(sweep: Sweep, table: dict, images: list[tuple[str, str]]) 
         BEGIN,
         "",
         (
-            f"{finished} of {len(sweep.runs)} runs finished (seeds {', '.join(map(str, sweep.seeds))}). "
+            f"{finished} of {len(sweep.runs)} runs finished (seeds {', '.join(map(str, _all_seeds(sweep)))}). "
             f"Regenerate with `{sweep.command}`."
         ),
         "",

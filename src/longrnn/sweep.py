@@ -24,7 +24,9 @@ A ``[grid]`` table crosses any config keys: ``"model.cell" = ["lstm", "gru"]`` a
 ``[[variants]]`` entries if there are any. Without ``[[tasks]]`` the base config's task is the one task.
 
 A task entry's ``per_variant = { "LABEL" = {...} }`` holds settings for one variant on that task only
-(e.g. a step budget that depends on both the length and the trainer).
+(e.g. a step budget that depends on both the length and the trainer); its ``variants = ["LABEL", ...]``
+limits the variants that run on it, and its ``seeds = [...]`` replaces the sweep's seeds (a long task
+with fewer seeds where time does not allow more).
 
 Each run is ``base ← task entry ← variant entry ← per_variant ← seed`` (later tables win, key by key; the text
 ``{seq_len}`` in a string becomes the run's task length, e.g. ``forget_init = "chrono:{seq_len}"``) and lives in
@@ -123,6 +125,16 @@ def _per_variant(tables: dict, variant_labels: list[str], task_label: str, path:
     return tables
 
 
+def _only_variants(labels, variant_labels: list[str], task_label: str, path: Path) -> list[str]:
+    """A task entry's ``variants = ["LABEL", ...]``: the variants that run on this task (default: all)."""
+    if not isinstance(labels, list) or not labels:
+        raise UsageError(f"{path}: task {task_label!r}: variants must be a non-empty list of variant labels")
+    if strangers := sorted(set(labels) - set(variant_labels)):
+        raise UsageError(f"{path}: task {task_label!r}: variants names unknown variants {strangers}; "
+                         f"the variants are {variant_labels}")
+    return labels
+
+
 def nest(dotted: str, value) -> dict:
     """``nest("model.cell", "gru")`` -> ``{"model": {"cell": "gru"}}``."""
     head, _, rest = dotted.partition(".")
@@ -197,10 +209,15 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         variant_labels=[label for label, _ in variants],
         command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
     )
+    variant_labels = [label for label, _ in variants]
     for task_label, task in tasks:
-        per_variant = _per_variant(task.pop("per_variant", {}), [label for label, _ in variants], task_label, path)
+        per_variant = _per_variant(task.pop("per_variant", {}), variant_labels, task_label, path)
+        only = _only_variants(task.pop("variants", variant_labels), variant_labels, task_label, path)
+        task_seeds = task.pop("seeds", seeds)
         for variant_label, variant in variants:
-            for seed in seeds:
+            if variant_label not in only:
+                continue
+            for seed in task_seeds:
                 name = f"{slug(task_label)}--{slug(variant_label)}--s{seed}"
                 table = merge(d.get("base", {}), task, variant, per_variant.get(variant_label, {}),
                               {"train": {"seed": seed}})
