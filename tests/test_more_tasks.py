@@ -37,6 +37,22 @@ def test_scattered_copy_layout(delay, seed):
         assert (row_y[: delay + 10] == BLANK).all()
 
 
+@FAST
+@given(st.integers(1, 30), st.integers(1, 12), st.booleans(), st.integers(0, 1000))
+def test_copy_with_fewer_or_more_symbols(delay, recall, scattered, seed):
+    task = make_task("scattered_copy" if scattered else "copy", seq_len=delay, recall=recall)
+    x, y = task.sample(4, torch.Generator().manual_seed(seed))
+    assert x.shape == (4, delay + 2 * recall, 10) and task.seq_len == delay + 2 * recall
+    tokens = x.argmax(-1)
+    assert (tokens[:, delay + recall - 1] == DELIMITER).all()
+    for row_tokens, row_y in zip(tokens, y):
+        symbols = row_tokens[: delay + recall - 1]
+        symbols = symbols[symbols != BLANK]
+        assert len(symbols) == recall and row_y[delay + recall :].tolist() == symbols.tolist()
+        assert (row_y[: delay + recall] == BLANK).all()
+    assert task.expected_baseline()["ce"] == pytest.approx(recall * math.log(8) / (delay + 2 * recall))
+
+
 def test_scattered_copy_spreads_the_symbols_and_keeps_the_copy_baseline():
     task = make_task("scattered_copy", seq_len=50, validation_size=8, test_size=400)
     x, _ = task.sample(400, torch.Generator().manual_seed(0))

@@ -15,6 +15,10 @@ With ``variable_delay=True`` the length stays T + 20, but each sequence draws it
 from {1..T}: 10 symbols, d - 1 blanks, the delimiter, the 10 recall steps, then T - d blanks to fill.
 d = T gives the fixed layout above.
 
+``recall`` (default 10, the benchmark's) sets how many symbols are copied: the input has T + 2·recall
+steps (recall symbols, T - 1 blanks, the delimiter, recall blanks). Fewer symbols make a small copy
+task for quick checks; every published number is for 10.
+
 Note: the task's ``seq_len`` attribute is the input length T + 20; the delay is ``delay``.
 
 Baseline (the canonical memoryless strategy, Arjovsky et al. 2016): output a blank with certainty until
@@ -48,7 +52,7 @@ from longrnn.tasks.base import SquaredErrorLoss, Task
 N_SYMBOLS = 8  # symbols 0..7
 BLANK = 8
 DELIMITER = 9
-N_RECALL = 10  # symbols to remember
+N_RECALL = 10  # symbols to remember (the benchmark's; the `recall` option changes it)
 
 
 @register("copy", "recall 10 symbols after a delay of seq_len steps (Arjovsky et al. 2016)")
@@ -64,13 +68,15 @@ class Copy(Task):
         self,
         seq_len: int = 100,
         variable_delay: bool = False,
+        recall: int = N_RECALL,
         validation_size: int = 1000,
         test_size: int = 2000,
     ):
         super().__init__(validation_size=validation_size, test_size=test_size)
         self.delay = check_positive("seq_len", seq_len)
         self.variable_delay = check_bool("variable_delay", variable_delay)
-        self.seq_len = seq_len + 2 * N_RECALL
+        self.recall = check_positive("recall", recall)
+        self.seq_len = seq_len + 2 * recall
 
     def delays(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """(batch,) long: steps from the last symbol to the delimiter, in 1..T."""
@@ -79,16 +85,16 @@ class Copy(Task):
         return torch.full((batch_size,), self.delay, dtype=torch.long)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        symbols = torch.randint(0, N_SYMBOLS, (batch_size, N_RECALL), generator=generator)
-        delimiter_at = N_RECALL - 1 + self.delays(batch_size, generator)
+        symbols = torch.randint(0, N_SYMBOLS, (batch_size, self.recall), generator=generator)
+        delimiter_at = self.recall - 1 + self.delays(batch_size, generator)
         tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        tokens[:, :N_RECALL] = symbols
+        tokens[:, : self.recall] = symbols
         tokens[torch.arange(batch_size), delimiter_at] = DELIMITER
         steps = torch.arange(self.seq_len)
-        after = steps - delimiter_at.unsqueeze(1)  # 1..10 at the recall steps
-        recall = (after >= 1) & (after <= N_RECALL)
+        after = steps - delimiter_at.unsqueeze(1)  # 1..recall at the recall steps
+        recall = (after >= 1) & (after <= self.recall)
         y = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        y[recall] = symbols.reshape(-1)  # each row has exactly 10 recall steps, in time order
+        y[recall] = symbols.reshape(-1)  # each row has exactly `recall` recall steps, in time order
         x = torch.zeros(batch_size, self.seq_len, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
         return x, y
 
@@ -107,30 +113,31 @@ class Copy(Task):
         return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(hits.float().mean())}
 
     def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits: a sure blank everywhere but the 10 steps after the delimiter, uniform symbols there."""
+        """Logits: a sure blank everywhere but the recall steps after the delimiter, uniform symbols there."""
         delimiter_at = x[..., DELIMITER].argmax(dim=1, keepdim=True)
         after = torch.arange(self.seq_len) - delimiter_at
-        recall = (after >= 1) & (after <= N_RECALL)
+        recall = (after >= 1) & (after <= self.recall)
         sure = torch.full((self.output_size,), -1e4).index_fill_(0, torch.tensor(BLANK), 0.0)
         uniform = torch.zeros(self.output_size).index_fill_(0, torch.tensor(BLANK), -1e4)
         return torch.where(recall.unsqueeze(-1), uniform, sure)
 
     def expected_baseline(self) -> dict[str, float]:
-        return {"ce": N_RECALL * math.log(N_SYMBOLS) / self.seq_len, "accuracy": 1 / N_SYMBOLS}
+        return {"ce": self.recall * math.log(N_SYMBOLS) / self.seq_len, "accuracy": 1 / N_SYMBOLS}
 
     def __repr__(self) -> str:
-        return f"Copy(seq_len={self.delay}, variable_delay={self.variable_delay})"
+        return f"Copy(seq_len={self.delay}, variable_delay={self.variable_delay}, recall={self.recall})"
 
 
 @register("scattered_copy", "recall 10 symbols scattered over seq_len + 9 steps, in order (defined in copy.py)")
 class ScatteredCopy(Copy):
-    def __init__(self, seq_len: int = 100, validation_size: int = 1000, test_size: int = 2000):
-        super().__init__(seq_len, variable_delay=False, validation_size=validation_size, test_size=test_size)
+    def __init__(self, seq_len: int = 100, recall: int = N_RECALL, validation_size: int = 1000, test_size: int = 2000):
+        super().__init__(seq_len, variable_delay=False, recall=recall, validation_size=validation_size,
+                         test_size=test_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        before = self.seq_len - N_RECALL - 1  # steps before the delimiter: T + 9
-        where = torch.rand(batch_size, before, generator=generator).argsort(dim=1)[:, :N_RECALL].sort(dim=1).values
-        symbols = torch.randint(0, N_SYMBOLS, (batch_size, N_RECALL), generator=generator)
+        before = self.seq_len - self.recall - 1  # steps before the delimiter: T + recall - 1
+        where = torch.rand(batch_size, before, generator=generator).argsort(dim=1)[:, : self.recall].sort(dim=1).values
+        symbols = torch.randint(0, N_SYMBOLS, (batch_size, self.recall), generator=generator)
         tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
         tokens.scatter_(1, where, symbols)
         tokens[:, before] = DELIMITER
@@ -140,7 +147,7 @@ class ScatteredCopy(Copy):
         return x, y
 
     def __repr__(self) -> str:
-        return f"ScatteredCopy(seq_len={self.delay})"
+        return f"ScatteredCopy(seq_len={self.delay}, recall={self.recall})"
 
 
 @register("copy_first", "recall the first N(0,1) input at the last step (warm-up paper, BRC)")
