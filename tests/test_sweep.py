@@ -114,6 +114,9 @@ def test_bad_sweep_files(tmp_path):
     bad.write_text('[[tasks]]\nlabel = "x"\nvariants = ["GRU"]\n[[variants]]\nlabel = "LSTM"\n')
     with pytest.raises(UsageError, match=r"variants names unknown variants \['GRU'\]"):
         load_sweep(bad)
+    bad.write_text('curve_x = "time"\n[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n')
+    with pytest.raises(UsageError, match="curve_x"):
+        load_sweep(bad)
     bad.write_text('colour = 1\n')
     with pytest.raises(UsageError, match="unknown keys"):
         load_sweep(bad)
@@ -127,7 +130,7 @@ PAPER_REPRODUCTIONS = {"fastgate", "warmup", "rplrnn", "convexp", "memup"}
 
 
 def test_a_task_can_run_some_variants_with_its_own_seeds(sweep_file, tmp_path):
-    text = sweep_file.read_text().replace(
+    text = 'curve_x = "sequences"\n' + sweep_file.read_text().replace(
         'per_variant = {', 'variants = ["LSTM, fast gate"]\nseeds = [5]\nper_variant = {')
     sweep_file.write_text(text)
     sweep = load_sweep(sweep_file)

@@ -175,6 +175,15 @@ def plot_vaa_page(sweep: Sweep, table: dict, path: Path) -> bool:
     return bool(panels)
 
 
+def _curve_x(sweep: Sweep, config):
+    """step -> the curve's x: the step itself, or the training sequences seen by then (``curve_x``)."""
+    if sweep.curve_x != "sequences":
+        return lambda step: step
+    from longrnn.training.curriculum import batches_drawn
+
+    return lambda step: batches_drawn(config, step) * config.train.batch_size
+
+
 def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
@@ -189,7 +198,8 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
                 s = record["summary"]
                 metric = s["main_metric"]
                 baseline = s["baseline"].get(metric)
-                points = [(m["step"], m[f"val_{metric}"]) for m in record["metrics"] if f"val_{metric}" in m]
+                x = _curve_x(sweep, record["config"])
+                points = [(x(m["step"]), m[f"val_{metric}"]) for m in record["metrics"] if f"val_{metric}" in m]
                 if points:
                     ax.plot(*zip(*points), color=colour(k, len(sweep.variant_labels)), lw=1, alpha=0.8,
                             label=variant if i == 0 else None)
@@ -197,7 +207,8 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
             ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
         if metric in ("mse", "ce", "loss"):
             ax.set_yscale("log")
-        ax.set(title=task_label, xlabel="training step", ylabel=f"validation {metric}")
+        xlabel = "training sequences" if sweep.curve_x == "sequences" else "training step"
+        ax.set(title=task_label, xlabel=xlabel, ylabel=f"validation {metric}")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

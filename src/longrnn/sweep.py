@@ -14,6 +14,9 @@
     label = "LSTM, fast gate"
     model = { cell = "lstm", gate = "fast" }
 
+``curve_x = "sequences"`` draws the page's learning curves against training sequences seen instead of
+optimisation steps (a MemUP step is one rollout, a bptt step one batch).
+
 A ``[budget.NAME]`` table (e.g. ``[budget.small]``, ``[budget.paper]``) holds overrides of any of the
 above (``seeds``, ``[base...]`` tables key by key, ``[[tasks]]`` lists whole) that
 ``longrnn reproduce NAME --budget small`` applies; such a run writes to ``out-small`` and
@@ -74,6 +77,7 @@ class Sweep:
     task_labels: list[str]
     variant_labels: list[str]
     command: str = ""  # the command that runs this sweep again, e.g. "longrnn reproduce fastgate --budget small"
+    curve_x: str = "step"  # x axis of the page's learning curves: step, or sequences (training sequences seen)
     runs: list[Run] = field(default_factory=list)
 
 
@@ -179,6 +183,12 @@ def with_budget(d: dict, budget: str | None, path: Path) -> dict:
     return d
 
 
+CURVE_X = {
+    "step": "optimisation steps",
+    "sequences": "training sequences seen (compares trainers whose steps differ, e.g. MemUP's rollouts)",
+}
+
+
 def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     """The runs of a sweep file; ``budget`` picks one of its ``[budget.NAME]`` tables (e.g. small, paper)."""
     path = Path(path)
@@ -188,7 +198,8 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         d = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
-    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget"}
+    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
+             "curve_x"}
     unknown_keys = set(d) - known
     if unknown_keys:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
@@ -208,7 +219,10 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         task_labels=[label for label, _ in tasks],
         variant_labels=[label for label, _ in variants],
         command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
+        curve_x=d.get("curve_x", "step"),
     )
+    if sweep.curve_x not in CURVE_X:
+        raise unknown("curve_x", sweep.curve_x, CURVE_X)
     variant_labels = [label for label, _ in variants]
     for task_label, task in tasks:
         per_variant = _per_variant(task.pop("per_variant", {}), variant_labels, task_label, path)

@@ -71,3 +71,22 @@ def _with_length(config: RunConfig, length: int) -> RunConfig:
     sizes = {key: 1 for key in ("validation_size", "test_size") if key in task_options(config.task.name)}
     staged.task.options = {**staged.task.options, **sizes}
     return staged
+
+
+def batches_drawn(config: RunConfig, steps: int) -> int:
+    """Training batches a run has drawn after ``steps`` optimisation steps: ``steps`` for bptt / tbptt; for
+    MemUP, whose batch lasts ceil(length / r) rollouts, counted through the curriculum's stage lengths."""
+    if config.train.trainer != "memup":
+        return steps
+    stages = parse_curriculum(config.train.curriculum)
+    lengths = {length: build_task(_with_length(config, length)).seq_len for length, _ in stages}
+    final = build_task(config).seq_len
+    rollouts = lambda length: -(-length // config.train.memup_rollout)  # ceil(length / r)
+    batches = 0
+    for length, count in stages:
+        per_batch = rollouts(lengths[length])
+        if steps <= count * per_batch:
+            return batches + -(-steps // per_batch)
+        batches, steps = batches + count, steps - count * per_batch
+    return batches + -(-steps // rollouts(final))
+
