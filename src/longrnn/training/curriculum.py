@@ -9,7 +9,7 @@ the first evaluation on, and steps to solve count the curriculum's steps too.
 
 Why: on ``copy`` the hard part for a gated RNN is writing 10 ordered symbols into memory, a problem of
 the first 10 steps whatever the delay. With MemUP at delay 5,000 and rollouts of r = 100 only one
-rollout in 50 reaches those steps; at delay 10 every third does. A short stage learns the writing, the
+rollout in 51 reaches those steps; at delay 10 (30 steps) every one does. A short stage learns the writing, the
 long stage then only has to learn to keep it (docs/results/memup.md).
 
 The stage is a function of the number of batches drawn (the step count, or MemUP's batch counter, which
