@@ -42,7 +42,13 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
 
     assert main(["eval", str(run_dirs[0])]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"run", "baseline", "validation", "test"}
+    assert set(result) == {"run", "seq_len", "baseline", "validation", "test"} and result["seq_len"] == 10
+    assert main(["eval", str(run_dirs[0]), "--seq-len", "40", "--split", "test"]) == 0
+    longer = json.loads(capsys.readouterr().out)
+    assert longer["seq_len"] == 40 and set(longer) == {"run", "seq_len", "baseline", "test"}
+    assert longer["test"] != result["test"]  # scored on sequences of length 40
+    assert main(["eval", str(run_dirs[0]), "--seq-len", "0"]) == 2
+    assert "--seq-len" in capsys.readouterr().err
 
 
 def test_existing_run_needs_resume(tmp_path, capsys):

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from longrnn.errors import UsageError
+from longrnn.errors import UsageError, check_positive
 
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
@@ -88,16 +88,22 @@ def cmd_eval(args) -> int:
     import torch
 
     from longrnn import runs
+    from longrnn.tasks import task_options
     from longrnn.training import build_model, build_task, evaluate
 
     for run_dir in runs.find_runs(args.runs):
         config = runs.read_config(run_dir)
         if not (run_dir / runs.MODEL).exists():
             raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
+        if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
+            check_positive("--seq-len", args.seq_len)
+            if "seq_len" not in task_options(config.task.name):
+                raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
+            config.task.seq_len = args.seq_len
         task = build_task(config)
         model = build_model(config, task)
         model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
-        result = {"run": str(run_dir), "baseline": task.baseline()}
+        result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
         for split in args.split:
             result[split] = evaluate(model, task, split, config.train.eval_batch_size)
         print(json.dumps(result, indent=2))
@@ -288,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a run's best model on its validation and test sets")
     p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
     p.add_argument("--split", nargs="+", choices=["validation", "test"], default=["validation", "test"])
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="score on the task at this length instead of the run's (length generalisation)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("dsr", help="dynamical-systems reconstruction: evaluate a trained model")
