@@ -208,8 +208,9 @@ def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:
         if metric in ("mse", "ce", "loss"):
             ax.set_yscale("log")
         xlabel = "training sequences" if sweep.curve_x == "sequences" else "training step"
-        ax.set(title=task_label, xlabel=xlabel, ylabel=f"validation {metric}")
-        ax.legend(fontsize=7)
+        ax.set(title=task_label, xlabel=xlabel, ylabel=f"validation {metric}" if metric else "")
+        if ax.get_legend_handles_labels()[0]:  # a task with no finished run has nothing to name
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
