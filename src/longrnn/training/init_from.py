@@ -1,14 +1,17 @@
-"""Start training from another run's weights (``--init-from RUN``): curricula and fine-tuning.
+"""Start training from another run's weights (``--init-from RUN``): continuing or fine-tuning a run.
 
 The source is a run directory (its best-on-validation ``model.pt``) or a state-dict file. The weights
 must fit the new model exactly, with one exception: a MemUP model (memory + predictor) can start from a
 plain `SequenceModel` run (trained with bptt / tbptt), which becomes the memory (whose linear head
 MemUP does not use); the predictor then starts fresh.
 
-Typical use, a delay curriculum on ``copy``:
+Typical use: continue a finished run with a new schedule, or at another length (docs/results/memup.md
+continues a copy run at delay 5,000 with a decaying learning rate):
 
-    longrnn train --task copy --seq-len 10   --trainer memup ... --name short
-    longrnn train --task copy --seq-len 5000 --trainer memup ... --init-from runs/short
+    longrnn train --task copy --seq-len 5000 --trainer memup ... --name first
+    longrnn train --task copy --seq-len 5000 --trainer memup ... --schedule cosine --init-from runs/first
+
+(A length curriculum inside one run is ``--curriculum``, training/curriculum.py.)
 
 Shapes do not depend on the sequence length, so only the task's length changes between the two.
 The optimiser, the schedule and the step count start afresh; the new run's config records the source.
