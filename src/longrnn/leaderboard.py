@@ -28,13 +28,18 @@ from longrnn.formatting import fmt
 
 def layer_and_training_settings(config) -> list[str]:
     """``["double", "partial warm-up", "mar reg"]``: what besides the cell, its options and the trainer
-    changes a method — the double layer, warm-up (partial or full) and the regulariser."""
+    changes a method — the double layer, warm-up (partial or full), the regulariser, a length curriculum
+    and a start from another run's weights."""
     m, t = config.model, config.train
     settings = ["double"] if m.double else []
     if t.warmup:
         settings.append("partial warm-up" if m.double and t.warmup_partial else "warm-up")
     if t.reg != "none":
         settings.append(f"{t.reg} reg")
+    if t.curriculum:
+        settings.append("length curriculum")
+    if t.init_from:
+        settings.append("continued from a run")
     return settings
 
 
