@@ -282,11 +282,12 @@ def test_memup_stages_count_batches_not_rollouts(tmp_path, monkeypatch):
                          "train.curriculum=5:1")
     train(config, quiet=True)
     assert lengths == [25, 40]  # one batch of the stage: 5 rollouts (steps 0-4), then the task's own length
-    from longrnn.training.curriculum import batches_drawn
+    from longrnn.training.curriculum import batch_counter
 
-    assert [batches_drawn(config, s) for s in (0, 1, 5, 6, 9, 13, 14)] == [0, 1, 1, 2, 2, 2, 3]  # 8 rollouts of 40
+    batches = batch_counter(config)
+    assert [batches(s) for s in (0, 1, 5, 6, 9, 13, 14)] == [0, 1, 1, 2, 2, 2, 3]  # 8 rollouts of 40
     config.train.trainer = "bptt"
-    assert batches_drawn(config, 9) == 9
+    assert batch_counter(config)(9) == 9
 
 
 @pytest.mark.parametrize("curriculum, message", [

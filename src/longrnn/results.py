@@ -179,9 +179,10 @@ def _curve_x(sweep: Sweep, config):
     """step -> the curve's x: the step itself, or the training sequences seen by then (``curve_x``)."""
     if sweep.curve_x != "sequences":
         return lambda step: step
-    from longrnn.training.curriculum import batches_drawn
+    from longrnn.training.curriculum import batch_counter
 
-    return lambda step: batches_drawn(config, step) * config.train.batch_size
+    batches = batch_counter(config)
+    return lambda step: batches(step) * config.train.batch_size
 
 
 def plot_curves(sweep: Sweep, table: dict, path: Path) -> None:

@@ -63,6 +63,17 @@ class Curriculum:
             batch -= batches
         return self.task
 
+    def batches_after(self, rollouts: int, rollout_len: int) -> int:
+        """Batches drawn after ``rollouts`` MemUP rollouts of ``rollout_len`` steps (a batch lasts
+        ceil(length / r) of them, and is used up before the next is drawn)."""
+        per_batch = lambda task: -(-task.seq_len // rollout_len)  # ceil(length / r)
+        batches = 0
+        for stage_task, (_, count) in zip(self.stage_tasks, self.stages):
+            if rollouts <= count * per_batch(stage_task):
+                return batches + -(-rollouts // per_batch(stage_task))
+            batches, rollouts = batches + count, rollouts - count * per_batch(stage_task)
+        return batches + -(-rollouts // per_batch(self.task))
+
 
 def _with_length(config: RunConfig, length: int) -> RunConfig:
     """The config's task at another length, with fixed sets of one sequence (a stage never evaluates)."""
@@ -73,20 +84,11 @@ def _with_length(config: RunConfig, length: int) -> RunConfig:
     return staged
 
 
-def batches_drawn(config: RunConfig, steps: int) -> int:
-    """Training batches a run has drawn after ``steps`` optimisation steps: ``steps`` for bptt / tbptt; for
-    MemUP, whose batch lasts ceil(length / r) rollouts, counted through the curriculum's stage lengths."""
+def batch_counter(config: RunConfig):
+    """steps -> the training batches a run has drawn after that many optimisation steps: the steps
+    themselves for bptt / tbptt; for MemUP, whose batch lasts ceil(length / r) rollouts, counted through
+    the curriculum's stages (the tasks are built once, here)."""
     if config.train.trainer != "memup":
-        return steps
-    stages = parse_curriculum(config.train.curriculum)
-    lengths = {length: build_task(_with_length(config, length)).seq_len for length, _ in stages}
-    final = build_task(config).seq_len
-    rollouts = lambda length: -(-length // config.train.memup_rollout)  # ceil(length / r)
-    batches = 0
-    for length, count in stages:
-        per_batch = rollouts(lengths[length])
-        if steps <= count * per_batch:
-            return batches + -(-steps // per_batch)
-        batches, steps = batches + count, steps - count * per_batch
-    return batches + -(-steps // rollouts(final))
-
+        return lambda steps: steps
+    curriculum = Curriculum(config, build_task(config))
+    return lambda steps: curriculum.batches_after(steps, config.train.memup_rollout)
