@@ -123,9 +123,7 @@ def _per_variant(tables: dict, variant_labels: list[str], task_label: str, path:
     only (e.g. a step budget that depends on both the length and the trainer), merged after the variant."""
     if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
         raise UsageError(f"{path}: task {task_label!r}: per_variant must map variant labels to tables")
-    if strangers := sorted(set(tables) - set(variant_labels)):
-        raise UsageError(f"{path}: task {task_label!r}: per_variant names unknown variants {strangers}; "
-                         f"the variants are {variant_labels}")
+    _check_variant_labels(tables, "per_variant", variant_labels, task_label, path)
     return tables
 
 
@@ -133,10 +131,15 @@ def _only_variants(labels, variant_labels: list[str], task_label: str, path: Pat
     """A task entry's ``variants = ["LABEL", ...]``: the variants that run on this task (default: all)."""
     if not isinstance(labels, list) or not labels:
         raise UsageError(f"{path}: task {task_label!r}: variants must be a non-empty list of variant labels")
-    if strangers := sorted(set(labels) - set(variant_labels)):
-        raise UsageError(f"{path}: task {task_label!r}: variants names unknown variants {strangers}; "
-                         f"the variants are {variant_labels}")
+    _check_variant_labels(labels, "variants", variant_labels, task_label, path)
     return labels
+
+
+def _check_variant_labels(named, key: str, variant_labels: list[str], task_label: str, path: Path) -> None:
+    """A task entry's ``key`` may only name the sweep's variants."""
+    if strangers := sorted(set(named) - set(variant_labels)):
+        raise UsageError(f"{path}: task {task_label!r}: {key} names unknown variants {strangers}; "
+                         f"the variants are {variant_labels}")
 
 
 def nest(dotted: str, value) -> dict:
