@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from longrnn import runs
+from longrnn.cells import detach_state
 from longrnn.config import RunConfig, apply_overrides
 from longrnn.models import SequenceModel
+from longrnn.tasks import make_task
 from longrnn.training import train
 from longrnn.training.bptt import tbptt_loss
 
@@ -121,6 +123,56 @@ def test_truncated_bptt_cuts_gradients_at_chunk_boundaries(readout):
     grad = x.grad.abs().sum(dim=(0, 2))
     assert torch.all(grad[:8] == 0)
     assert torch.all(grad[8:] > 0)
+
+
+def _tbptt_keeping_every_chunk_graph(model, task, x, y, k):
+    """The plain reference: truncated BPTT without checkpointing."""
+    outputs, state = [], None
+    for chunk in x.split(k, dim=1):
+        y_chunk, state = model(chunk, state)
+        outputs.append(y_chunk)
+        state = [detach_state(s) for s in state]
+    return task.loss(torch.cat(outputs, dim=1), y)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_checkpointed_tbptt_has_the_gradient_of_keeping_every_chunk_graph(cell):
+    task = make_task("copy", seq_len=7)
+    model = SequenceModel(cell, task.input_size, 8, task.output_size, readout="all").double()
+    x, y = task.sample(3, torch.Generator().manual_seed(1))
+    x = x.double()
+    grads = []
+    for loss_of in (tbptt_loss, _tbptt_keeping_every_chunk_graph):
+        model.zero_grad()
+        loss_of(model, task, x, y, 5).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for checkpointed, reference in zip(*grads):
+        torch.testing.assert_close(checkpointed, reference, rtol=1e-12, atol=1e-12)
+
+
+def _saved_bytes(loss_of, seq_len):
+    task = make_task("copy", seq_len=seq_len)
+    model = SequenceModel("lstm", task.input_size, 64, task.output_size, readout="all")
+    x, y = task.sample(4, torch.Generator().manual_seed(0))
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_of(model, task, x, y, 20)
+    loss.backward()
+    return sum(sizes)
+
+
+def test_checkpointed_tbptt_keeps_a_small_part_of_the_activations():
+    # What autograd keeps until the backward: with checkpointing, the outputs and each chunk's input
+    # state; without, every step's gates and states. (The checkpointed chunks' own saved tensors are
+    # held by the checkpoint, which stores only its inputs, so the hook does not see them.)
+    checkpointed = _saved_bytes(tbptt_loss, 800)
+    everything = _saved_bytes(_tbptt_keeping_every_chunk_graph, 800)
+    assert checkpointed < 0.2 * everything
 
 
 def test_tbptt_trainer_runs(tmp_path):

@@ -7,7 +7,12 @@ Peng 1990) runs the sequence in chunks of ``k`` steps and cuts the gradient at e
 * readout "last": only the last chunk is differentiated; the chunks before it run without a graph,
   so memory is O(k) instead of O(T) and the loss sees the last ``k`` steps only.
 * readout "all": every chunk is differentiated, but gradients stop at chunk boundaries; the outputs
-  are concatenated and the task's loss is taken once, so any task loss works unchanged.
+  are concatenated and the task's loss is taken once, so any task loss works unchanged. Each chunk
+  runs under activation checkpointing (``torch.utils.checkpoint``, non-reentrant): only its input
+  state is kept, and its steps are recomputed when the backward reaches it, so memory holds one
+  chunk's graph at a time plus the outputs — O(k) in the model's activations, at the price of a second
+  forward pass. The gradient is the same as keeping every chunk's graph (tested). Under
+  DistributedDataParallel the chunks keep their graphs as before.
 
 Both return the loss with its graph; the caller calls ``backward``.
 """
@@ -15,6 +20,7 @@ Both return the loss with its graph; the caller calls ``backward``.
 from __future__ import annotations
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from longrnn.cells import detach_state
 
@@ -42,10 +48,18 @@ def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.T
         return task.loss(y_pred, y)
     outputs = []
     for chunk in chunks:
-        y_chunk, state = model(chunk, state)
+        y_chunk, state = _run_chunk(model, chunk, state)
         outputs.append(y_chunk)
         state = [detach_state(s) for s in state]
     return task.loss(torch.cat(outputs, dim=1), y)
+
+
+def _run_chunk(model, chunk: torch.Tensor, state):
+    """``model(chunk, state)``, checkpointed; under DistributedDataParallel plainly (its forward must
+    not run again inside the backward, where the recomputation would call it)."""
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return model(chunk, state)
+    return checkpoint(model, chunk, state, use_reentrant=False)
 
 
 def training_loss(train, model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
