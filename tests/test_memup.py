@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograd_memory import bytes_saved_for_backward
 from longrnn.config import RunConfig
 from longrnn.errors import UsageError
 from longrnn.models import SequenceModel
@@ -370,19 +371,11 @@ def saved_bytes_of_one_step(trainer: str, seq_len: int) -> int:
     task = make_task("copy", seq_len=seq_len)
     model = build_model(config, task)
     memup = MemUP.from_config(model, task, config.train) if trainer == "memup" else None
-    sizes = []
-
-    def pack(t):
-        sizes.append(t.numel() * t.element_size())
-        return t
-
     g = torch.Generator().manual_seed(0)
     if memup is not None:
         memup.loss(g)  # the first call also runs the detector (no graph) over the whole sequences
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = memup.loss(g) if memup is not None else bptt_loss(model, task, *task.sample(4, g))
-    loss.backward()
-    return sum(sizes)
+    return bytes_saved_for_backward(
+        lambda: memup.loss(g) if memup is not None else bptt_loss(model, task, *task.sample(4, g)))
 
 
 def test_memup_graph_memory_does_not_grow_with_the_sequence_but_bptt_does():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograd_memory import bytes_saved_for_backward
 from longrnn import runs
 from longrnn.cells import detach_state
 from longrnn.config import RunConfig, apply_overrides
@@ -154,22 +155,12 @@ def _saved_bytes(loss_of, seq_len):
     task = make_task("copy", seq_len=seq_len)
     model = SequenceModel("lstm", task.input_size, 64, task.output_size, readout="all")
     x, y = task.sample(4, torch.Generator().manual_seed(0))
-    sizes = []
-
-    def pack(t):
-        sizes.append(t.numel() * t.element_size())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_of(model, task, x, y, 20)
-    loss.backward()
-    return sum(sizes)
+    return bytes_saved_for_backward(lambda: loss_of(model, task, x, y, 20))
 
 
 def test_checkpointed_tbptt_keeps_a_small_part_of_the_activations():
     # What autograd keeps until the backward: with checkpointing, the outputs and each chunk's input
-    # state; without, every step's gates and states. (The checkpointed chunks' own saved tensors are
-    # held by the checkpoint, which stores only its inputs, so the hook does not see them.)
+    # state; without, every step's gates and states.
     checkpointed = _saved_bytes(tbptt_loss, 800)
     everything = _saved_bytes(_tbptt_keeping_every_chunk_graph, 800)
     assert checkpointed < 0.2 * everything

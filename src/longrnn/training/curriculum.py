@@ -19,6 +19,7 @@ its checkpoint keeps), so a resumed run continues exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import math
 
 from longrnn.config import RunConfig
 from longrnn.errors import UsageError
@@ -66,13 +67,13 @@ class Curriculum:
     def batches_after(self, rollouts: int, rollout_len: int) -> int:
         """Batches drawn after ``rollouts`` MemUP rollouts of ``rollout_len`` steps (a batch lasts
         ceil(length / r) of them, and is used up before the next is drawn)."""
-        per_batch = lambda task: -(-task.seq_len // rollout_len)  # ceil(length / r)
         batches = 0
         for stage_task, (_, count) in zip(self.stage_tasks, self.stages):
-            if rollouts <= count * per_batch(stage_task):
-                return batches + -(-rollouts // per_batch(stage_task))
-            batches, rollouts = batches + count, rollouts - count * per_batch(stage_task)
-        return batches + -(-rollouts // per_batch(self.task))
+            per_batch = math.ceil(stage_task.seq_len / rollout_len)
+            if rollouts <= count * per_batch:
+                return batches + math.ceil(rollouts / per_batch)
+            batches, rollouts = batches + count, rollouts - count * per_batch
+        return batches + math.ceil(rollouts / math.ceil(self.task.seq_len / rollout_len))
 
 
 def _with_length(config: RunConfig, length: int) -> RunConfig:
