@@ -117,6 +117,9 @@ def test_bad_sweep_files(tmp_path):
     bad.write_text('curve_x = "time"\n[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n')
     with pytest.raises(UsageError, match="curve_x"):
         load_sweep(bad)
+    bad.write_text('curve_rows = "model.colour"\n[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n')
+    with pytest.raises(UsageError, match=r"curve_rows = 'model.colour' names no config key \('colour'"):
+        load_sweep(bad)
     bad.write_text('colour = 1\n')
     with pytest.raises(UsageError, match="unknown keys"):
         load_sweep(bad)
@@ -130,7 +133,7 @@ PAPER_REPRODUCTIONS = {"fastgate", "warmup", "rplrnn", "convexp", "memup"}
 
 
 def test_a_task_can_run_some_variants_with_its_own_seeds(sweep_file, tmp_path):
-    text = 'curve_x = "sequences"\n' + sweep_file.read_text().replace(
+    text = 'curve_x = "sequences"\ncurve_rows = "model.gate"\n' + sweep_file.read_text().replace(
         'per_variant = {', 'variants = ["LSTM, fast gate"]\nseeds = [5]\nper_variant = {')
     sweep_file.write_text(text)
     sweep = load_sweep(sweep_file)
@@ -142,6 +145,9 @@ def test_a_task_can_run_some_variants_with_its_own_seeds(sweep_file, tmp_path):
     assert "(seeds 0, 1, 5)" in page
     copy_table = page.split("### copy T=4")[1]
     assert "| LSTM, fast gate | 1/1 |" in copy_table and "| LSTM, sigmoid |" not in copy_table
+    from matplotlib.image import imread
+
+    assert imread(tmp_path / "page.png").shape[0] == round(2 * 4.2 * 110)  # a row of panels per gate
 
 
 def test_every_shipped_sweep_loads():

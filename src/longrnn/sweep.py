@@ -15,7 +15,9 @@
     model = { cell = "lstm", gate = "fast" }
 
 ``curve_x = "sequences"`` draws the page's learning curves against training sequences seen instead of
-optimisation steps (a MemUP step is one rollout, a bptt step one batch).
+optimisation steps (a MemUP step is one rollout, a bptt step one batch). ``curve_rows = "model.cell"``
+draws one row of panels per value of that config key (each row shows only its variants: eleven
+variants in one panel cannot be told apart).
 
 A ``[budget.NAME]`` table (e.g. ``[budget.small]``, ``[budget.paper]``) holds overrides of any of the
 above (``seeds``, ``[base...]`` tables key by key, ``[[tasks]]`` lists whole) that
@@ -50,7 +52,7 @@ import os
 import re
 import tomllib
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -78,6 +80,7 @@ class Sweep:
     variant_labels: list[str]
     command: str = ""  # the command that runs this sweep again, e.g. "longrnn reproduce fastgate --budget small"
     curve_x: str = "step"  # x axis of the page's learning curves: step, or sequences (training sequences seen)
+    curve_rows: str | None = None  # a dotted config key, e.g. "model.cell": a row of curve panels per value
     runs: list[Run] = field(default_factory=list)
 
 
@@ -202,7 +205,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
     known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
-             "curve_x"}
+             "curve_x", "curve_rows"}
     unknown_keys = set(d) - known
     if unknown_keys:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
@@ -223,6 +226,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         variant_labels=[label for label, _ in variants],
         command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
         curve_x=d.get("curve_x", "step"),
+        curve_rows=d.get("curve_rows"),
     )
     if sweep.curve_x not in CURVE_X:
         raise unknown("curve_x", sweep.curve_x, CURVE_X)
@@ -241,7 +245,21 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
                 table = substitute(table, "{seq_len}", str(table.get("task", {}).get("seq_len")))
                 config = from_dict({**table, "out": sweep.out, "name": name})
                 sweep.runs.append(Run(task_label, variant_label, config))
+    if sweep.curve_rows is not None and sweep.runs:
+        config_value(sweep.runs[0].config, sweep.curve_rows, path)  # a bad key fails now, not after the runs
     return sweep
+
+
+def config_value(config: RunConfig, dotted: str, path: Path | str = "the sweep file"):
+    """The value of a dotted key such as ``model.cell`` in a run's config (``curve_rows``)."""
+    value = config
+    for part in str(dotted).split("."):
+        allowed = [f.name for f in fields(value)] if is_dataclass(value) else []
+        if part not in allowed:
+            raise UsageError(f"{path}: curve_rows = {dotted!r} names no config key ({part!r} is not one of "
+                             f"{allowed}); use a dotted key such as 'model.cell'")
+        value = getattr(value, part)
+    return value
 
 
 FAILED = "failed.json"
