@@ -102,30 +102,32 @@ def test_steps_to_solve_reads_the_first_passing_evaluation():
     assert steps_to_solve(metrics[:1], summary) is None
 
 
-def test_bad_sweep_files(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[[tasks]]\nlabel = "x"\ntask = { name = "adding" }\n')
-    with pytest.raises(UsageError, match=r"\[\[variants\]\]"):
-        load_sweep(bad)
-    bad.write_text('[[tasks]]\nlabel = "x"\nper_variant = { "GRU" = { train = { steps = 5 } } }\n'
-                   '[[variants]]\nlabel = "LSTM"\n')
-    with pytest.raises(UsageError, match=r"per_variant names unknown variants \['GRU'\]"):
-        load_sweep(bad)
-    bad.write_text('[[tasks]]\nlabel = "x"\nvariants = ["GRU"]\n[[variants]]\nlabel = "LSTM"\n')
-    with pytest.raises(UsageError, match=r"variants names unknown variants \['GRU'\]"):
-        load_sweep(bad)
-    bad.write_text('curve_x = "time"\n[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n')
-    with pytest.raises(UsageError, match="curve_x"):
-        load_sweep(bad)
-    bad.write_text('curve_rows = "model.colour"\n[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n')
-    with pytest.raises(UsageError, match=r"curve_rows = 'model.colour' names no config key \('colour'"):
-        load_sweep(bad)
-    bad.write_text('colour = 1\n')
-    with pytest.raises(UsageError, match="unknown keys"):
-        load_sweep(bad)
-    with pytest.raises(UsageError, match="no experiment 'nope'"):
-        from longrnn.cli import experiment_file
+ONE_TASK_ONE_VARIANT = '[[tasks]]\nlabel = "x"\n[[variants]]\nlabel = "LSTM"\n'
+BAD_SWEEPS = [
+    ('[[tasks]]\nlabel = "x"\ntask = { name = "adding" }\n', r"\[\[variants\]\]"),
+    ('[[tasks]]\nlabel = "x"\nper_variant = { "GRU" = { train = { steps = 5 } } }\n[[variants]]\nlabel = "LSTM"\n',
+     r"per_variant names unknown variants \['GRU'\]"),
+    ('[[tasks]]\nlabel = "x"\nvariants = ["GRU"]\n[[variants]]\nlabel = "LSTM"\n',
+     r"variants names unknown variants \['GRU'\]"),
+    ('curve_x = "time"\n' + ONE_TASK_ONE_VARIANT, "curve_x"),
+    ('curve_rows = "model.colour"\n' + ONE_TASK_ONE_VARIANT,
+     r"curve_rows = 'model.colour' names no config key \('colour'"),
+    ('colour = 1\n', "unknown keys"),
+]
 
+
+@pytest.mark.parametrize("text, message", BAD_SWEEPS)
+def test_bad_sweep_files(tmp_path, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load_sweep(bad)
+
+
+def test_an_unknown_experiment_is_a_usage_error():
+    from longrnn.cli import experiment_file
+
+    with pytest.raises(UsageError, match="no experiment 'nope'"):
         experiment_file("nope")
 
 
