@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 TINY = ["--task", "adding", "--seq-len", "8", "--cell", "lstm", "--hidden-size", "8", "--steps", "6",
         "--eval-every", "3", "--batch-size", "4", "--threads", "1", "--quiet"]
 
@@ -16,9 +18,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_one_run_with_identical_parameters(tmp_path):
+# truncated BPTT on copy reads out at every step: several forward calls of the DDP model before one backward
+@pytest.mark.parametrize("trainer", [[], ["--task", "copy", "--trainer", "tbptt", "--tbptt-len", "8"]],
+                         ids=["bptt", "tbptt"])
+def test_two_processes_train_one_run_with_identical_parameters(tmp_path, trainer):
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-              "--master-port", str(free_port()), "-m", "longrnn.cli", "train", "--ddp", *TINY,
+              "--master-port", str(free_port()), "-m", "longrnn.cli", "train", "--ddp", *TINY, *trainer,
               "--out", str(tmp_path / "runs")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(launch, check=False, capture_output=True, text=True, timeout=300, env=env)

@@ -12,7 +12,7 @@ Peng 1990) runs the sequence in chunks of ``k`` steps and cuts the gradient at e
   state is kept, and its steps are recomputed when the backward reaches it, so memory holds one
   chunk's graph at a time plus the outputs — O(k) in the model's activations, at the price of a second
   forward pass. The gradient is the same as keeping every chunk's graph (tested). Under
-  DistributedDataParallel the chunks keep their graphs as before.
+  DistributedDataParallel the chunks keep their graphs, uncheckpointed (tests/test_ddp.py trains so).
 
 Both return the loss with its graph; the caller calls ``backward``.
 """
