@@ -125,6 +125,19 @@ def test_lstm_chrono_sets_forget_once_and_input_to_minus(gate):
     torch.testing.assert_close(cell.bias_hh[:H].detach().double(), -sigmoid_space, rtol=1e-4, atol=1e-4)
 
 
+def test_chrono_input_off_keeps_the_input_gate_at_pytorch_init():
+    torch.manual_seed(1)
+    plain = make_cell("lstm", 3, 50)
+    torch.manual_seed(1)
+    cell = make_cell("lstm", 3, 50, forget_init="chrono:100", chrono_input=False)
+    H = 50
+    torch.testing.assert_close(cell.bias_hh[:H], plain.bias_hh[:H])  # input gate: untouched
+    torch.testing.assert_close(cell.bias_ih[:H], plain.bias_ih[:H])
+    assert (cell.bias_hh[H : 2 * H] >= 0).all() and (cell.bias_ih[H : 2 * H] == 0).all()  # forget: chrono
+    with pytest.raises(UsageError, match="chrono_input"):
+        make_cell("lstm", 3, 5, chrono_input="no")
+
+
 def test_gate_parity_off_keeps_raw_biases():
     torch.manual_seed(2)
     a = make_cell("lstm", 3, 8, gate="fast", forget_init="constant:1.0", gate_parity=False)

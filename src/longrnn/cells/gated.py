@@ -16,7 +16,9 @@ forget gate (LSTM) / update gate (GRU) — the gate that decides how long the st
 uniform); the bias goes into ``bias_hh`` once and the same block of ``bias_ih`` is zeroed, so it is not
 counted twice. With ``gate_parity=True`` (the default) the sigmoid-space biases are mapped into the chosen
 gate's space (`longrnn.gates.gate_bias`, asinh for the fast gate), so every gate starts from the same
-gate values. With the refine gate, r's bias is -b (Gu et al.); with chrono, the LSTM input-gate bias is -b.
+gate values. With the refine gate, r's bias is -b (Gu et al.); with chrono, the LSTM input-gate bias is -b
+(``chrono_input=False`` leaves the input gate at PyTorch's init: an ablation that separates the long
+forget time scales from the nearly closed input gates σ(-b) that chrono also starts with).
 
 Gate pre-activations and the LSTM cell state are computed in float32 even under autocast (a float16
 gate cannot hold a time scale above about 2,000 steps; bfloat16 not above 256).
@@ -156,16 +158,19 @@ class LSTMCell(_GatedCell):
         forget_init: str = "default",
         gate_parity: bool = True,
         engine: str = "auto",
+        chrono_input: bool = True,
     ):
         if engine not in ENGINES:
             raise unknown("engine", engine, ENGINES)
         self.engine = engine
+        self.chrono_input = check_bool("chrono_input", chrono_input)
         super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
 
     def companion_blocks(self) -> list[int]:
-        """With chrono, the input gate's bias is -b (Tallec & Ollivier 2018); with refine, r's is."""
+        """With chrono, the input gate's bias is -b (Tallec & Ollivier 2018; off with ``chrono_input=False``);
+        with refine, r's is."""
         kind, _ = parse_forget_init(self.forget_init)
-        return [0] if self.gate == "refine" or kind == "chrono" else []
+        return [0] if self.gate == "refine" or (kind == "chrono" and self.chrono_input) else []
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
         h = zero_state(batch_size, self.hidden_size, self.weight_hh, device, dtype)
