@@ -10,6 +10,7 @@ from longrnn.config import (
     apply_overrides,
     field_type,
     from_dict,
+    get_key,
     leaf_keys,
     load,
     parse_value,
@@ -46,6 +47,16 @@ def test_set_routes_unknown_task_and_model_keys_to_options():
     assert config.model.options == {"nonlinearity": "tanh"}
 
 
+def test_get_key_reads_what_set_key_writes_options_included():
+    config = apply_overrides(RunConfig(), ["model.chrono_input=false", "task.options.rows=true"])
+    assert get_key(config, "model.chrono_input") is False and get_key(config, "model.options.chrono_input") is False
+    assert get_key(config, "task.rows") is True and get_key(config, "model.cell") == "lstm"
+    for key, message in [("model.colour", "'colour' is not one of"), ("optimizer.lr", "'optimizer' is not one of"),
+                         ("model", "is a section")]:
+        with pytest.raises(UsageError, match=message):
+            get_key(config, key)
+
+
 @pytest.mark.parametrize("item, message", [
     ("train.lrr=0.1", "unknown config key 'train.lrr'"),
     ("optimizer.lr=0.1", "unknown config key 'optimizer.lr'"),
@@ -65,7 +76,7 @@ def test_every_leaf_key_can_be_set_to_a_value_of_its_type():
         section, _, name = key.partition(".")
         kind = field_type(SECTIONS[section], name) if name else str
         set_key(config, key, examples[kind])
-        assert (getattr(getattr(config, section), name) if name else getattr(config, section)) == examples[kind]
+        assert get_key(config, key) == examples[kind]
 
 
 def test_ints_become_floats_for_float_fields():

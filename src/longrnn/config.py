@@ -226,6 +226,29 @@ def set_key(config: RunConfig, key: str, value) -> None:
         raise UsageError(f"unknown config key {key!r}; allowed in [{parts[0]}]: {', '.join(allowed)}")
 
 
+def get_key(config: RunConfig, key: str):
+    """The value of a dotted key as `set_key` names it: ``out``, ``train.lr``, ``model.cell``, or an option
+    the config sets (``model.chrono_input`` or ``model.options.chrono_input``). A key that names nothing is
+    a UsageError saying which part is unknown and what is allowed there."""
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in ("out", "name"):
+        return getattr(config, parts[0])
+    if parts[0] not in SECTIONS:
+        raise UsageError(f"{parts[0]!r} is not one of {[*SECTIONS, 'out', 'name']}")
+    section = getattr(config, parts[0])
+    names = [f.name for f in dataclasses.fields(section) if f.name != "options"]
+    if len(parts) == 1:
+        raise UsageError(f"{key!r} is a section, not a key; its keys: {names}")
+    if len(parts) == 3 and parts[1] == "options":
+        parts = [parts[0], parts[2]]
+    name = ".".join(parts[1:])
+    if name in names:
+        return getattr(section, name)
+    if name in getattr(section, "options", {}):
+        return section.options[name]
+    raise UsageError(f"{name!r} is not one of {names} nor an option this config sets")
+
+
 def apply_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
     """Apply ``key=value`` strings (the CLI's ``--set``)."""
     for item in assignments:

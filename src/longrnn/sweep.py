@@ -52,13 +52,13 @@ import os
 import re
 import tomllib
 import traceback
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from longrnn import runs
-from longrnn.config import RunConfig, from_dict
+from longrnn.config import RunConfig, from_dict, get_key
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
 
 
@@ -245,21 +245,13 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
                 table = substitute(table, "{seq_len}", str(table.get("task", {}).get("seq_len")))
                 config = from_dict({**table, "out": sweep.out, "name": name})
                 sweep.runs.append(Run(task_label, variant_label, config))
-    if sweep.curve_rows is not None and sweep.runs:
-        config_value(sweep.runs[0].config, sweep.curve_rows, path)  # a bad key fails now, not after the runs
+    if sweep.curve_rows is not None and sweep.runs:  # a bad key fails now, not after the runs
+        try:
+            get_key(sweep.runs[0].config, sweep.curve_rows)
+        except UsageError as e:
+            raise UsageError(f"{path}: curve_rows = {sweep.curve_rows!r} names no config key ({e}); "
+                             "use a dotted key such as 'model.cell'") from None
     return sweep
-
-
-def config_value(config: RunConfig, dotted: str, path: Path | str = "the sweep file"):
-    """The value of a dotted key such as ``model.cell`` in a run's config (``curve_rows``)."""
-    value = config
-    for part in str(dotted).split("."):
-        allowed = [f.name for f in fields(value)] if is_dataclass(value) else []
-        if part not in allowed:
-            raise UsageError(f"{path}: curve_rows = {dotted!r} names no config key ({part!r} is not one of "
-                             f"{allowed}); use a dotted key such as 'model.cell'")
-        value = getattr(value, part)
-    return value
 
 
 FAILED = "failed.json"
