@@ -13,7 +13,7 @@ import sys
 import torch
 
 from longrnn import runs
-from longrnn.training import build_model, build_task
+from longrnn.training import best_model, build_task
 from longrnn.training.evaluate import predict
 
 
@@ -22,12 +22,11 @@ def recall_positions(run_dir) -> tuple[list[float], int, int]:
     right, how many, and how many of them in the right order."""
     config = runs.read_config(run_dir)
     task = build_task(config)
-    model = build_model(config, task)
-    model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
+    model = best_model(config, task, run_dir)
     x, y = task.validation_set()
     recall = task.recall
     with torch.no_grad():
-        predicted = predict(model.eval(), x, 500, "cpu").argmax(-1)[:, -recall:]
+        predicted = predict(model, x, 500, "cpu").argmax(-1)[:, -recall:]
     target = y[:, -recall:]
     per_position = (predicted == target).float().mean(0).tolist()
     distinct = torch.tensor([t.unique().numel() == recall for t in target])

@@ -85,24 +85,19 @@ def cmd_train(args) -> int:
 
 # --- eval ----------------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
-    import torch
-
     from longrnn import runs
     from longrnn.tasks import task_options
-    from longrnn.training import build_model, build_task, evaluate
+    from longrnn.training import best_model, build_task, evaluate
 
     for run_dir in runs.find_runs(args.runs):
         config = runs.read_config(run_dir)
-        if not (run_dir / runs.MODEL).exists():
-            raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
         if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
             check_positive("--seq-len", args.seq_len)
             if "seq_len" not in task_options(config.task.name):
                 raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
             config.task.seq_len = args.seq_len
         task = build_task(config)
-        model = build_model(config, task)
-        model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
+        model = best_model(config, task, run_dir)
         result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
         for split in args.split:
             result[split] = evaluate(model, task, split, config.train.eval_batch_size)

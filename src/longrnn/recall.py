@@ -15,7 +15,7 @@ import torch
 from longrnn import runs
 from longrnn.errors import require_extra
 from longrnn.sweep import Sweep
-from longrnn.training import build_model, build_task
+from longrnn.training import best_model, build_task
 
 N_PATTERNS = 4
 
@@ -41,9 +41,7 @@ def _best_on_validation(sweep: Sweep, task_label: str, variant_label: str):
 def recalled(config, run_dir: Path, n: int = N_PATTERNS):
     """(patterns, probabilities), each (n, *lattice), for the first n validation sequences."""
     task = build_task(config)
-    model = build_model(config, task)
-    model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
-    model.eval()
+    model = best_model(config, task, run_dir)
     x, y = task.validation_set()
     probabilities = torch.sigmoid(model(x[:n])[0])
     return y[:n].reshape(n, *task.lattice), probabilities.reshape(n, *task.lattice)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
+import torch
+
+from longrnn import runs
 from longrnn.cells import cell_class
 from longrnn.config import RunConfig
 from longrnn.errors import UsageError
@@ -72,3 +76,14 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     if config.train.trainer == "memup":
         return build_memup_model(model, task, config.train)
     return model
+
+
+def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceModel | MemUPModel:
+    """The model of run ``run_dir`` (built from ``config`` for ``task``) with its best-on-validation
+    weights (``model.pt``), in eval mode; a run with no ``model.pt`` yet is a UsageError."""
+    path = Path(run_dir) / runs.MODEL
+    if not path.exists():
+        raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
+    model = build_model(config, task)
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model.eval()

@@ -27,7 +27,7 @@ from longrnn.dsr.metrics import power_spectra, power_spectrum_distance, state_sp
 from longrnn.dsr.rollout import generate, prediction_error
 from longrnn.errors import UsageError, require_extra
 from longrnn.tasks.dynamical import DynamicalSystemTask
-from longrnn.training.build import build_model, build_task
+from longrnn.training.build import best_model, build_task
 
 PE_STARTS = 1000  # evenly spaced starting points for PE(n)
 GENERATED = "generated.npy"
@@ -48,11 +48,7 @@ def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float 
     task = build_task(config)
     if not isinstance(task, DynamicalSystemTask):
         raise UsageError(f"run {str(run_dir)!r} is on task {config.task.name!r}, not a dynamical system")
-    if not (run_dir / runs.MODEL).exists():
-        raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
-    model = build_model(config, task)
-    model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
-    model.eval()
+    model = best_model(config, task, run_dir)
 
     true = task.test_trajectory[None]  # (1, T, N)
     length = true.shape[1]
