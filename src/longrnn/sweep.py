@@ -245,9 +245,10 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
                 table = substitute(table, "{seq_len}", str(table.get("task", {}).get("seq_len")))
                 config = from_dict({**table, "out": sweep.out, "name": name})
                 sweep.runs.append(Run(task_label, variant_label, config))
-    if sweep.curve_rows is not None and sweep.runs:  # a bad key fails now, not after the runs
+    if sweep.curve_rows is not None:  # a key some run lacks fails now, not when the page is drawn
         try:
-            get_key(sweep.runs[0].config, sweep.curve_rows)
+            for run in sweep.runs:
+                get_key(run.config, sweep.curve_rows)
         except UsageError as e:
             raise UsageError(f"{path}: curve_rows = {sweep.curve_rows!r} names no config key ({e}); "
                              "use a dotted key such as 'model.cell'") from None
