@@ -11,8 +11,8 @@ from torch.func import functional_call
 
 from longrnn.cells import make_cell
 from longrnn.cells.double import DoubleCell
-from longrnn.diagnostics import gate_statistics
 from longrnn.errors import UsageError
+from longrnn.methods.diagnostics import gate_statistics
 from longrnn.models import Recurrent, SequenceModel
 from longrnn.tasks import make_task
 

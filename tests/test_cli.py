@@ -22,7 +22,8 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
     config = tmp_path / "tiny.toml"
     config.write_text('[task]\nname = "adding"\nseq_len = 10\n[model]\ncell = "gru"\nhidden_size = 8\n'
                       '[train]\nsteps = 20\neval_every = 10\nbatch_size = 8\n')
-    assert main(["train", "--config", str(config), "--set", "train.seed=3", "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    assert main(["train", "--config", str(config), "--set", "train.seed=3", "--out", str(tmp_path / "runs"),
+                 "--quiet"]) == 0
     assert main(["train", *TINY, "--out", str(tmp_path / "runs")]) == 0
     assert main(["train", *TINY, "--seed", "1", "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
@@ -38,7 +39,8 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     assert (tmp_path / "rep" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     page = (tmp_path / "rep" / "report.html").read_text()
-    assert "<td>adding</td>" in page and 'src="data:image/png;base64,iVBOR' in page and "curves.png" not in page.split("alt=")[0]
+    assert ("<td>adding</td>" in page and 'src="data:image/png;base64,iVBOR' in page
+            and "curves.png" not in page.split("alt=")[0])
 
     assert main(["eval", str(run_dirs[0])]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -64,7 +66,8 @@ def test_existing_run_needs_resume(tmp_path, capsys):
 def test_list_names_every_section(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for word in ("cells:", "tasks:", "trainers:", "gates:", "lstm", "orthogonal", "copy_first", "digits", "tbptt", "refine"):
+    for word in ("cells:", "tasks:", "trainers:", "gates:", "lstm", "orthogonal", "copy_first", "digits", "tbptt",
+                 "refine"):
         assert word in out
 
 

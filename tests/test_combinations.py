@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from longrnn.cells import available as available_cells
-from longrnn.config import RunConfig, from_dict
 from longrnn.errors import UsageError
-from longrnn.regularizers import model_penalty
+from longrnn.methods.regularizers import model_penalty
+from longrnn.runs.config import RunConfig, from_dict
 from longrnn.tasks import available as available_tasks
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longrnn.config import (
+from longrnn.errors import UsageError
+from longrnn.runs.config import (
     SECTIONS,
     RunConfig,
     apply_overrides,
@@ -17,7 +18,6 @@ from longrnn.config import (
     set_key,
     to_toml,
 )
-from longrnn.errors import UsageError
 
 
 def test_toml_round_trip(tmp_path):

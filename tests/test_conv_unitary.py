@@ -9,11 +9,11 @@ from torch.nn.utils import parametrize
 
 from longrnn.cells import make_cell
 from longrnn.cells.conv_unitary import KernelSpectrum, magnasco
-from longrnn.config import RunConfig, apply_overrides
-from longrnn.convexp import apply_spectrum, conv_exp, dense_operator
 from longrnn.errors import UsageError
-from longrnn.lattice import parse_lattice
+from longrnn.functional.convexp import apply_spectrum, conv_exp, dense_operator
+from longrnn.functional.lattice import parse_lattice
 from longrnn.models import Recurrent, SequenceModel
+from longrnn.runs.config import RunConfig, apply_overrides
 from longrnn.tasks import make_task
 from longrnn.training import build_model, build_task, train
 
@@ -325,8 +325,8 @@ def test_reproduce_draws_recalled_patterns_for_spatial_tasks(tmp_path, capsys):
 
 def test_recall_pictures_show_the_seed_best_on_validation(tmp_path):
     from longrnn import runs
-    from longrnn.recall import _best_on_validation
-    from longrnn.sweep import load_sweep
+    from longrnn.experiment.sweep import load_sweep
+    from longrnn.reporting.recall_plot import _best_on_validation
 
     sweep_file = tmp_path / "tiny_spatial.toml"
     sweep_file.write_text(SPATIAL_SWEEP.format(root=tmp_path).replace("seeds = [0]", "seeds = [0, 1, 2]"))

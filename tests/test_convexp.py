@@ -1,4 +1,4 @@
-"""The convolutional exponential (longrnn.convexp), in float64 on small lattices.
+"""The convolutional exponential (longrnn.functional.convexp), in float64 on small lattices.
 
 Reference results come from the definition, not from the FFT path: the dense operator is built by
 shifting the kernel site by site, and its exponential by `torch.linalg.matrix_exp`.
@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longrnn.convexp import (
+from longrnn.functional.convexp import (
     adjoint,
     apply_conv_exp,
     apply_spectrum,
@@ -94,7 +94,8 @@ def test_first_difference_generator_gives_bessel_kernel_1d(N, a):
     A[0, 0, 1], A[0, 0, -1] = a, -a  # a (δ_{+1} - δ_{-1}): already anti-symmetric
     assert torch.equal(skew(A) / 2, A)
     U = conv_exp(A)[0, 0]
-    expected = torch.tensor([aliased_bessel(n if n <= N // 2 else n - N, 2 * a, N) for n in range(N)], dtype=torch.float64)
+    expected = torch.tensor([aliased_bessel(n if n <= N // 2 else n - N, 2 * a, N) for n in range(N)],
+                            dtype=torch.float64)
     assert torch.allclose(U, expected, atol=1e-12, rtol=0)
     assert U[1] > 0 > U[-1]  # orientation: the kernel leans towards +1, which a mirrored operator would not
 
@@ -136,7 +137,8 @@ def test_dc_gain_is_one_for_a_real_single_channel_kernel():
     assert torch.allclose(y.mean(dim=(1, 2, 3)), h.mean(dim=(1, 2, 3)), atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("c,complex_,lattice", [(1, False, (5,)), (2, False, (3, 4)), (2, True, (4,)), (1, True, (3, 3))])
+@pytest.mark.parametrize("c,complex_,lattice",
+                         [(1, False, (5,)), (2, False, (3, 4)), (2, True, (4,)), (1, True, (3, 3))])
 def test_gradcheck(c, complex_, lattice):
     P = random_kernel(c, lattice, complex_, seed=6, scale=0.5).requires_grad_()
     h = random_kernel(2, (c, *lattice), complex_, seed=7)[0].requires_grad_()
@@ -147,7 +149,8 @@ def test_gradcheck(c, complex_, lattice):
 def test_stencil_generator_gradcheck_through_the_embedding():
     stencil = (0.3 * torch.randn(2, 2, 3, 3, dtype=torch.float64)).requires_grad_()
     h = torch.randn(1, 2, 5, 4, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda s: apply_conv_exp(skew(embed_stencil(s, (5, 4))), h), (stencil,), fast_mode=True)
+    assert torch.autograd.gradcheck(lambda s: apply_conv_exp(skew(embed_stencil(s, (5, 4))), h), (stencil,),
+                                    fast_mode=True)
 
 
 @settings(max_examples=25, deadline=None)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from longrnn.diagnostics import gate_statistics, keep_gate_values, states_before_each_step
+from longrnn.methods.diagnostics import gate_statistics, keep_gate_values, states_before_each_step
 from longrnn.models import SequenceModel
 
 

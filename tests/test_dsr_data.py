@@ -21,7 +21,9 @@ def spectrum(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_rk4_is_fourth_order_on_the_harmonic_oscillator():
-    field = lambda x: np.stack([x[..., 1], -x[..., 0]], -1)
+    def field(x):
+        return np.stack([x[..., 1], -x[..., 0]], -1)
+
     errors = []
     for n in (10, 20, 40):
         end = integrate(field, np.array([1.0, 0.0]), 1.0 / n, n + 1)[-1]
@@ -76,7 +78,10 @@ def test_bursting_neuron_shows_its_two_time_scales_in_the_spectrum(burst):
     low = (f > 0) & (f < 20)
     burst_frequency = f[low][np.argmax(p_v[low])]
     assert 3 < burst_frequency < 15  # the slow bursts (the paper's data: about 6.7 Hz)
-    high_share = lambda p: p[f > 50].sum() / p[1:].sum()
+
+    def high_share(p):
+        return p[f > 50].sum() / p[1:].sum()
+
     assert high_share(p_v) > 0.05  # fast spikes put power far above the burst frequency
     assert high_share(spectrum(burst[:, 2], dt_s)[1]) < 0.02  # the slow gate h has almost none
     assert burst[:, 0].max() > -20 and burst[:, 0].min() < -50  # spikes and hyperpolarised troughs

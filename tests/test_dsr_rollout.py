@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from longrnn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from longrnn.dsr import make_data
 from longrnn.dsr.metrics import power_spectrum_distance, state_space_divergence
 from longrnn.dsr.rollout import forced_rollout, generate, prediction_error
 from longrnn.errors import UsageError
 from longrnn.models import SequenceModel
+from longrnn.runs.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from longrnn.training.trainer import train
 
 
@@ -122,7 +122,10 @@ def test_binned_divergence_by_hand():
 def test_divergence_zero_for_itself_large_for_unrelated_and_order_blind(lorenz, method):
     a, b = lorenz.train[0], lorenz.test[0]
     unrelated = 0.5 * torch.randn(a.shape, generator=torch.Generator().manual_seed(0)) + 1.5  # a blob off the attractor
-    d = lambda x, y: state_space_divergence(x, y, method=method)
+
+    def d(x, y):
+        return state_space_divergence(x, y, method=method)
+
     assert d(a, a) == pytest.approx(0.0, abs=1e-12)
     assert d(a, b) < 0.5 * d(a, unrelated)  # another stretch of the same attractor is much closer
     shuffled = b[torch.randperm(b.shape[0], generator=torch.Generator().manual_seed(1))]

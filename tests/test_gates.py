@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longrnn.cells import make_cell
-from longrnn.cells.gate_init import forget_biases, parse_forget_init
+from longrnn.cells.init import forget_biases, parse_forget_init
 from longrnn.errors import UsageError
-from longrnn.gates import GATES, fast_gate, gate_bias, refine_gate, softsign_gate
+from longrnn.functional.gates import GATES, fast_gate, gate_bias, refine_gate, softsign_gate
 from longrnn.models import SequenceModel
 
 finite = st.floats(-50, 50, allow_nan=False)

@@ -2,7 +2,7 @@
 
 import base64
 
-from longrnn.html import to_html
+from longrnn.reporting.html import to_html
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from longrnn.cli import main
-from longrnn.config import RunConfig, to_toml
-from longrnn.leaderboard import BEGIN, collect, entries, longest_solved, method_name
+from longrnn.reporting.leaderboard import BEGIN, collect, entries, longest_solved, method_name
+from longrnn.runs.config import RunConfig, to_toml
 
 
 def fake_run(root, name, *, seq_len, lr, seed, val, test, gate=None, forget_init=None):

@@ -8,7 +8,7 @@ import torch
 from longrnn.cells import make_cell
 from longrnn.cells.lstm_sequence import CompiledOrEager, lstm_sequence, pointwise_backward
 from longrnn.errors import UsageError
-from longrnn.gates import GATES, gate_with_derivative
+from longrnn.functional.gates import GATES, gate_with_derivative
 
 
 @pytest.mark.parametrize("gate", ["sigmoid", "fast", "softsign"])

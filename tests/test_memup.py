@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograd_memory import bytes_saved_for_backward
-from longrnn.config import RunConfig
 from longrnn.errors import UsageError
 from longrnn.models import SequenceModel
+from longrnn.runs.config import RunConfig
 from longrnn.tasks import make_task
 from longrnn.tasks.copy import BLANK
 from longrnn.training import memup as memup_module
@@ -278,7 +278,8 @@ def test_bad_memup_settings_are_usage_errors(tmp_path):
                        ("memup_ema_decay", 1.0), ("memup_targets", -1)]:
         config = memup_config(**{key: value})
         config.out = str(tmp_path)
-        with pytest.raises(UsageError, match=key.replace("memup_", "") if key.endswith(("predictor", "detector")) else key):
+        with pytest.raises(UsageError,
+                           match=key.replace("memup_", "") if key.endswith(("predictor", "detector")) else key):
             train(config, quiet=True)
 
 
@@ -319,7 +320,10 @@ def test_memup_resume_continues_like_an_uninterrupted_run(tmp_path, monkeypatch)
     assert resumed["steps"] == straight["steps"] == 12
     assert resumed["test"] == straight["test"]
     lines = [(tmp_path / d / "r" / "metrics.jsonl").read_text().splitlines() for d in "ab"]
-    strip = lambda line: {k: v for k, v in __import__("json").loads(line).items() if k != "time"}
+
+    def strip(line):
+        return {k: v for k, v in __import__("json").loads(line).items() if k != "time"}
+
     assert [strip(x) for x in lines[0]] == [strip(x) for x in lines[1]]
 
 
@@ -386,7 +390,7 @@ def test_memup_graph_memory_does_not_grow_with_the_sequence_but_bptt_does():
 
 
 def test_memory_bench_pieces(tmp_path):
-    from longrnn.bench_memory import measure, memory, memory_table
+    from longrnn.bench.memory import measure, memory, memory_table
 
     config = memup_config(batch_size=4, memup_rollout=10)
     d = {s: {k: v for k, v in table.items() if v is not None} for s, table in config.to_dict().items()

@@ -117,7 +117,8 @@ def test_backward_is_linear_in_sequence_length(cell):
     torch.manual_seed(0)
     cell = make_cell(cell, 4, 16)
     layer = Recurrent(cell, fused=False)
-    ratio = _backward_allocated_bytes(lambda x: layer(x)[0], 200) / _backward_allocated_bytes(lambda x: layer(x)[0], 100)
+    ratio = (_backward_allocated_bytes(lambda x: layer(x)[0], 200)
+             / _backward_allocated_bytes(lambda x: layer(x)[0], 100))
     assert ratio < 2.5, f"backward allocation grows {ratio:.2f}× from T=100 to T=200"
     trap = _backward_allocated_bytes(_indexing_loop(cell), 200) / _backward_allocated_bytes(_indexing_loop(cell), 100)
     assert trap > 3.0  # the measure does tell the two apart

@@ -184,8 +184,8 @@ def test_rplrnn_experiment_builds_every_model():
     """Every variant of experiments/rplrnn.toml builds, and only the rPLRNN carries the penalty."""
     from pathlib import Path
 
-    from longrnn.regularizers import model_penalty
-    from longrnn.sweep import load_sweep
+    from longrnn.experiment.sweep import load_sweep
+    from longrnn.methods.regularizers import model_penalty
     from longrnn.training.build import build_model, build_task
 
     sweep = load_sweep(Path(__file__).parent.parent / "experiments" / "rplrnn.toml")

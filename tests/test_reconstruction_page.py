@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from longrnn.cli import main
-from longrnn.formatting import seeds_text
-from longrnn.reconstruction_page import _median_seed
+from longrnn.reporting.formatting import seeds_text
+from longrnn.reporting.reconstruction_page import _median_seed
 
 SWEEP = """
 name = "tiny-dsr"

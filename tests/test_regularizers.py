@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longrnn.cells import make_cell
-from longrnn.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from longrnn.errors import UsageError
+from longrnn.methods.regularizers import manifold_attractor_penalty, model_penalty
 from longrnn.models import SequenceModel
-from longrnn.regularizers import manifold_attractor_penalty, model_penalty
+from longrnn.runs.config import ModelConfig, RunConfig, TaskConfig, TrainConfig
 from longrnn.training.trainer import train
 
 
@@ -135,6 +135,7 @@ def test_trainer_rejects_mar_on_a_cell_without_plrnn_parameters(tmp_path):
 def test_cli_flags_reach_the_train_config():
     from longrnn.cli import build_parser, config_from_args
 
-    args = build_parser().parse_args(["train", "--cell", "plrnn", "--reg", "mar", "--tau", "5", "--reg-fraction", "0.25"])
+    args = build_parser().parse_args(["train", "--cell", "plrnn", "--reg", "mar", "--tau", "5",
+                                      "--reg-fraction", "0.25"])
     config = config_from_args(args)
     assert (config.train.reg, config.train.tau, config.train.reg_fraction) == ("mar", 5.0, 0.25)

@@ -8,8 +8,8 @@ import pytest
 
 from longrnn.cli import main
 from longrnn.errors import UsageError
-from longrnn.results import BEGIN, END, steps_to_solve
-from longrnn.sweep import load_sweep, merge, run_sweep
+from longrnn.experiment.sweep import load_sweep, merge, run_sweep
+from longrnn.reporting.results_page import BEGIN, END, steps_to_solve
 
 SWEEP = """
 name = "tiny"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from longrnn.cli import main
-from longrnn.sweep import load_sweep, run_sweep
+from longrnn.experiment.sweep import load_sweep, run_sweep
 
 # Token authentication off (a fresh head's token would not be this driver's), and every address kept
 # on the loopback interface (by default Ray swaps 127.0.0.1 for the machine's network address). Ray

@@ -14,8 +14,8 @@ import torch
 from autograd_memory import bytes_saved_for_backward
 from longrnn import runs
 from longrnn.cells import detach_state
-from longrnn.config import RunConfig, apply_overrides
 from longrnn.models import SequenceModel
+from longrnn.runs.config import RunConfig, apply_overrides
 from longrnn.tasks import make_task
 from longrnn.training import train
 from longrnn.training.bptt import tbptt_loss
@@ -200,8 +200,8 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path, extra):
     proc.wait()
     assert not (killed_dir / runs.SUMMARY).exists(), "the run finished before it could be killed"
 
-    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume", *extra), env=env, capture_output=True, text=True,
-                             check=False)
+    resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume", *extra), env=env, capture_output=True,
+                             text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert _curve(killed_dir) == _curve(tmp_path / "whole" / "run")
     a = json.loads((killed_dir / runs.SUMMARY).read_text())

@@ -1,4 +1,4 @@
-"""Tests of the warm-up (longrnn.warmup): the measures on constructed states, gradients, reachable states,
+"""Tests of the warm-up (longrnn.methods.warmup): the measures on constructed states, gradients, reachable states,
 monostability at initialisation, warm-up reaching its target, and the readout left alone."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longrnn.errors import UsageError
-from longrnn.models import SequenceModel
-from longrnn.warmup import (
+from longrnn.methods.warmup import (
     measure_vaa,
     reachable_states,
     stabilization_length,
@@ -21,6 +20,7 @@ from longrnn.warmup import (
     vaa_star_per_layer,
     warm_up,
 )
+from longrnn.models import SequenceModel
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ import torch
 
 from longrnn import runs
 from longrnn.cells.double import DoubleCell
-from longrnn.config import RunConfig, apply_overrides
-from longrnn.report import report
-from longrnn.results import vaa_table
-from longrnn.sweep import Sweep
+from longrnn.experiment.sweep import Sweep
+from longrnn.reporting.report import report
+from longrnn.reporting.results_page import vaa_table
+from longrnn.runs.config import RunConfig, apply_overrides
 from longrnn.training import train
 from longrnn.training.build import build_model, build_task
 

@@ -1,13 +1,61 @@
 """longrnn: recurrent networks that learn very long-term dependencies.
 
-Layers (each imports only from the ones above it):
-    gates, convexp        pure math
-    cells                 one Cell protocol, one file per family
-    models                Recurrent layer, SequenceModel
-    tasks                 long-dependency tasks with honest memoryless baselines
-    training              BPTT trainer, checkpoints
-    runs, report, bench   run directories, tables and plots, speed ratios
-    cli                   the `longrnn` command
+The public API, importable from here (each name is loaded when first used, so ``import longrnn`` and
+the ``longrnn`` command stay quick):
+
+    make_cell, available_cells     a registered cell by name (longrnn.cells)
+    Recurrent, SequenceModel       a cell over time; stacked layers with a readout (longrnn.models)
+    make_task, available_tasks     a long-dependency task by name (longrnn.tasks)
+    RunConfig, train, evaluate     one run: its configuration, training, scoring (longrnn.runs, .training)
+    warm_up, vaa, vaa_star         the warm-up to reachable multistability (longrnn.methods.warmup)
+    UsageError                     bad input a person can fix (longrnn.errors)
+
+The package's rooms, each importing only from the ones below it (docs/architecture.md; tested by
+tests/test_layering.py):
+
+    cli                  the `longrnn` command
+    reporting, bench     results pages, reports, the leaderboard; speed and memory ratios
+    experiment           grids of runs from TOML files
+    training             trainers (BPTT, truncated, MemUP, teacher forcing), checkpoints, evaluation
+    runs                 a run's configuration and its directory
+    methods              warm-up and VAA, regularisers, gate diagnostics
+    models, tasks        the time loop and stacked layers; tasks with memoryless baselines
+    cells, dsr           one file per cell family; dynamical systems, their data and metrics
+    functional           pure math: gates, the convolutional exponential, lattices
+    errors               UsageError
 """
 
-__version__ = "0.1.0"
+import importlib
+
+from longrnn._version import __version__
+
+_API = {
+    "make_cell": ("longrnn.cells", "make_cell"),
+    "available_cells": ("longrnn.cells", "available"),
+    "Recurrent": ("longrnn.models", "Recurrent"),
+    "SequenceModel": ("longrnn.models", "SequenceModel"),
+    "make_task": ("longrnn.tasks", "make_task"),
+    "available_tasks": ("longrnn.tasks", "available"),
+    "RunConfig": ("longrnn.runs.config", "RunConfig"),
+    "train": ("longrnn.training", "train"),
+    "evaluate": ("longrnn.training", "evaluate"),
+    "warm_up": ("longrnn.methods.warmup", "warm_up"),
+    "vaa": ("longrnn.methods.warmup", "vaa"),
+    "vaa_star": ("longrnn.methods.warmup", "vaa_star"),
+    "UsageError": ("longrnn.errors", "UsageError"),
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'longrnn' has no attribute {name!r}")
+    module, attribute = _API[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -1,6 +1,6 @@
 """The ``longrnn`` command: train, eval, list, report, bench, demo.
 
-Flags of ``train`` are the config keys with dashes (see `longrnn.config`); ``--config FILE.toml``
+Flags of ``train`` are the config keys with dashes (see `longrnn.runs.config`); ``--config FILE.toml``
 and ``--set key=value`` reach every key. Precedence: defaults < config file < flags < --set.
 Bad input prints one line naming the bad value and what is allowed, and exits with status 2.
 """
@@ -12,18 +12,32 @@ import dataclasses
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
-from longrnn.errors import UsageError, check_positive
+from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive, deprecated
 
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
 DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
 
 
+class _RenamedFlag(argparse.Action):
+    """The old spelling of a renamed flag, kept for one release: it stores what the new flag stores and
+    prints a one-line deprecation message naming the new flag."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        deprecated(option_string, self.new)
+        setattr(namespace, self.dest, values)
+
+
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from longrnn.config import FLAG_HELP, SECTIONS, RunConfig, field_type, flag_name
+    from longrnn.runs.config import FLAG_HELP, RENAMED, SECTIONS, RunConfig, field_type, flag_name
 
     defaults = RunConfig()
     for section, cls in SECTIONS.items():
@@ -43,15 +57,21 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                                    metavar=kind.__name__.upper(),
                                    help=described + ("default: the task's or cell's own" if default is None
                                                      else f"default {default}"))
-    parser.add_argument("--out", dest="out", default=argparse.SUPPRESS, help="folder for run directories (default runs)")
-    parser.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="run directory name (default: from the config)")
+    for old, new in RENAMED.items():
+        section, name = new.split(".")
+        parser.add_argument(f"--{flag_name(old)}", dest=new, type=field_type(SECTIONS[section], name),
+                            default=argparse.SUPPRESS, action=_RenamedFlag, new=f"--{flag_name(new)}")
+    parser.add_argument("--out", dest="out", default=argparse.SUPPRESS,
+                        help="folder for run directories (default runs)")
+    parser.add_argument("--name", dest="name", default=argparse.SUPPRESS,
+                        help="run directory name (default: from the config)")
     parser.add_argument("--config", help="a TOML config file (see experiments/)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any key, e.g. --set task.permuted=true --set train.clip=0")
 
 
 def config_from_args(args) -> RunConfig:  # noqa: F821
-    from longrnn.config import RunConfig, apply_overrides, leaf_keys, load, set_key
+    from longrnn.runs.config import RunConfig, apply_overrides, leaf_keys, load, set_key
 
     config = load(args.config) if args.config else RunConfig()
     for key in leaf_keys():
@@ -66,8 +86,12 @@ def _print_result(summary: dict) -> None:
     test = (summary["test"] or {}).get(metric)
     base = summary["baseline"].get(metric)
     expected = summary["expected_baseline"].get(metric)
-    fmt = lambda v: "—" if v is None else f"{v:.4g}"
-    print(f"{summary['status']}: {summary['task']} T={summary['seq_len']} {summary['cell']} after {summary['steps']} steps"
+
+    def fmt(v):
+        return "—" if v is None else f"{v:.4g}"
+
+    print(f"{summary['status']}: {summary['task']} T={summary['seq_len']} {summary['cell']}"
+          f" after {summary['steps']} steps"
           f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)},"
           f" memoryless baseline {fmt(base)} on the test set (expected {fmt(expected)})")
     print(f"run directory: {summary['run_dir']}")
@@ -111,7 +135,7 @@ def cmd_dsr_eval(args) -> int:
     from longrnn.training.reconstruction import reconstruct
 
     for run_dir in runs.find_runs(args.runs):
-        result = reconstruct(run_dir, args.warmup, args.pe_steps, args.smoothing, plots=not args.no_plots)
+        result = reconstruct(run_dir, args.burn_in, args.pe_steps, args.smoothing, plots=not args.no_plots)
         print(json.dumps({"run": str(run_dir), **result}, indent=2))
     return 0
 
@@ -119,7 +143,7 @@ def cmd_dsr_eval(args) -> int:
 # --- list ----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
     from longrnn import cells, tasks
-    from longrnn.gates import GATES, refine_gate
+    from longrnn.functional.gates import GATES, refine_gate
     from longrnn.training.bptt import TRAINERS
     from longrnn.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -143,14 +167,14 @@ def cmd_list(args) -> int:
 # --- report --------------------------------------------------------------------------------------
 def cmd_report(args) -> int:
     if args.leaderboard:
-        from longrnn.leaderboard import write_leaderboard
+        from longrnn.reporting.leaderboard import write_leaderboard
 
         page = write_leaderboard(args.runs or ["results"], args.page)
         print(f"leaderboard written: {page}")
         return 0
     if not args.runs:
         raise UsageError("give run directories (or folders holding them), e.g. longrnn report runs/")
-    from longrnn.report import report
+    from longrnn.reporting.report import report
 
     print(report(args.runs, args.out, plots=not args.no_plots, html=args.html), end="")
     return 0
@@ -160,13 +184,13 @@ def cmd_report(args) -> int:
 def cmd_bench(args) -> int:
     import torch
 
-    from longrnn.bench import cpu_name, speed, speed_table
+    from longrnn.bench.speed import cpu_name, speed, speed_table
 
     rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
-                 args.threads, args.warmup, args.repeats, quiet=args.quiet, device=args.device)
+                 args.threads, args.warmup_rounds, args.repeats, quiet=args.quiet, device=args.device)
     machine = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else cpu_name()
     setup = (f"B={args.batch_size}, T={args.seq_len}, H={args.hidden_size}, I={args.input_size}, "
-             f"{args.threads} thread(s), median of {args.repeats} after {args.warmup} warm-up; "
+             f"{args.threads} thread(s), median of {args.repeats} after {args.warmup_rounds} warm-up rounds; "
              f"torch {torch.__version__}, {machine}")
     print(speed_table(rows, setup), end="")
     return 0
@@ -175,15 +199,15 @@ def cmd_bench(args) -> int:
 def cmd_bench_convexp(args) -> int:
     import torch
 
-    from longrnn.bench import cpu_name
-    from longrnn.bench_convexp import convexp_scaling, scaling_table
+    from longrnn.bench.convexp import convexp_scaling, scaling_table
+    from longrnn.bench.speed import cpu_name
 
     rows = convexp_scaling(args.sizes, args.channels, args.batch_size, args.complex_state, args.stencil,
-                           args.dense_max, args.threads, args.warmup, args.repeats, quiet=args.quiet)
+                           args.dense_max, args.threads, args.warmup_rounds, args.repeats, quiet=args.quiet)
     kind = "complex (unitary)" if args.complex_state else "real (orthogonal)"
     setup = (f"square lattices, c={args.channels}, {kind}, stencil {args.stencil}, B={args.batch_size}, dense "
              f"variants up to {args.dense_max} units, {args.threads} thread(s), median of {args.repeats} after "
-             f"{args.warmup} warm-up; torch {torch.__version__}, {cpu_name()}")
+             f"{args.warmup_rounds} warm-up rounds; torch {torch.__version__}, {cpu_name()}")
     print(scaling_table(rows, setup), end="")
     return 0
 
@@ -191,9 +215,9 @@ def cmd_bench_convexp(args) -> int:
 def cmd_bench_memory(args) -> int:
     import torch
 
-    from longrnn.bench import cpu_name
-    from longrnn.bench_memory import memory, memory_plot, memory_table
-    from longrnn.config import RunConfig, apply_overrides, load, set_key
+    from longrnn.bench.memory import memory, memory_plot, memory_table
+    from longrnn.bench.speed import cpu_name
+    from longrnn.runs.config import RunConfig, apply_overrides, load, set_key
 
     config = load(args.config) if args.config else RunConfig()
     task = args.task or (None if args.config else "copy")
@@ -236,8 +260,8 @@ def experiment_file(name: str) -> Path:
 
 def cmd_reproduce(args) -> int:
     """`longrnn reproduce NAME` and `longrnn sweep FILE`: run what has not finished, then write the page."""
-    from longrnn.results import write_results_page
-    from longrnn.sweep import load_sweep, run_sweep
+    from longrnn.experiment.sweep import load_sweep, run_sweep
+    from longrnn.reporting.results_page import write_results_page
 
     sweep = load_sweep(experiment_file(args.name or args.file), budget=args.budget)
     code = 0
@@ -260,7 +284,7 @@ def cmd_reproduce(args) -> int:
 
 # --- demo ----------------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
-    from longrnn.report import report
+    from longrnn.reporting.report import report
 
     out = args.out or tempfile.mkdtemp(prefix="longrnn-demo-")
     print("demo: the adding problem at T=100 on the CPU, an LSTM against a plain tanh RNN, three seeds each;"
@@ -296,8 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dsr", help="dynamical-systems reconstruction: evaluate a trained model")
     dsr = p.add_subparsers(dest="dsr", required=True)
     s = dsr.add_parser("eval", help="D_stsp, D_H and PE(n) of free-running generation into summary.json, and plots")
-    s.add_argument("runs", nargs="+", help="run directories (lorenz63, bursting, hindmarsh_rose), or folders holding them")
-    s.add_argument("--warmup", type=int, default=50, help="test samples teacher-forced before free running (default 50)")
+    s.add_argument("runs", nargs="+",
+                   help="run directories (lorenz63, bursting, hindmarsh_rose), or folders holding them")
+    s.add_argument("--burn-in", type=int, default=50,
+                   help="test samples teacher-forced before free running (default 50)")
+    s.add_argument("--warmup", dest="burn_in", type=int, action=_RenamedFlag, new="--burn-in")
     s.add_argument("--pe-steps", type=int, default=20, help="n of the n-step prediction error (default 20)")
     s.add_argument("--smoothing", type=float, default=20.0, help="power-spectrum smoothing in bins (default 20)")
     s.add_argument("--no-plots", action="store_true", help="skip attractor.png, series.png, spectra.png")
@@ -326,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hidden-size", type=int, default=128)
     s.add_argument("--input-size", type=int, default=32)
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--warmup", type=int, default=2)
+    s.add_argument("--warmup-rounds", type=int, default=2, help="untimed rounds first (default 2)")
+    s.add_argument("--warmup", dest="warmup_rounds", type=int, action=_RenamedFlag, new="--warmup-rounds")
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference is then cuDNN's LSTM)")
     s.add_argument("--quiet", action="store_true")
@@ -342,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--device")
     s.add_argument("--config", help="a TOML config for everything else")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. train.memup_rollout=100")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key, e.g. train.memup_rollout=100")
     s.add_argument("--out", help="folder for memory.md, memory.json and memory.png")
     s.add_argument("--no-plots", action="store_true")
     s.add_argument("--quiet", action="store_true")
@@ -357,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stencil", type=int, default=3, help="generator stencil (odd; 0: the whole lattice)")
     s.add_argument("--dense-max", type=int, default=2048, help="largest state (units) for the dense variants")
     s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--warmup", type=int, default=1)
+    s.add_argument("--warmup-rounds", type=int, default=1, help="untimed rounds first (default 1)")
+    s.add_argument("--warmup", dest="warmup_rounds", type=int, action=_RenamedFlag, new="--warmup-rounds")
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench_convexp)
@@ -386,7 +416,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Deprecation messages as one line, like errors; other warnings as Python prints them."""
+    if issubclass(category, LongrnnDeprecationWarning):
+        print(f"longrnn: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv=None) -> int:
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

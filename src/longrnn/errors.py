@@ -1,9 +1,26 @@
-"""User-facing errors.
+"""User-facing errors and deprecations.
 
 `UsageError` is raised for bad input a person can fix (an unknown name, a negative length, a config key
 that does not exist, a missing optional extra). Its message names the bad value and what is allowed.
 The CLI prints it as one line and exits with status 2.
+
+`deprecated(old, new)` warns (`LongrnnDeprecationWarning`, a FutureWarning, so users see it by default)
+that a name still works but has a new one; the CLI prints it as one line.
 """
+
+import warnings
+
+REMOVED_IN = "0.3.0"  # the release that drops the names deprecated in this one
+
+
+class LongrnnDeprecationWarning(FutureWarning):
+    """A flag, config key or import path that still works in this release but has a new name."""
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` is deprecated in favour of ``new`` (once per message and calling place)."""
+    warnings.warn(f"{old} is deprecated; use {new} (the old name goes in {REMOVED_IN})",
+                  LongrnnDeprecationWarning, stacklevel=3)
 
 
 class UsageError(ValueError):
@@ -13,6 +30,13 @@ class UsageError(ValueError):
 def unknown(kind: str, name: object, allowed) -> UsageError:
     """An error for an unknown name, e.g. ``unknown("cell", "lstn", ["gru", "lstm"])``."""
     return UsageError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(map(str, allowed)))}")
+
+
+def check_choice(kind: str, value, allowed):
+    """Return ``value`` if it is one of ``allowed``, else raise the `unknown` UsageError."""
+    if value not in allowed:
+        raise unknown(kind, value, allowed)
+    return value
 
 
 def require_extra(module: str, extra: str):

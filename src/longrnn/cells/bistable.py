@@ -28,15 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, zero_state
-
-
-def xavier_uniform_blocks(weight: torch.Tensor, n_blocks: int) -> None:
-    """Xavier-uniform initialisation of each of the ``n_blocks`` row blocks of ``weight`` on its own."""
-    with torch.no_grad():
-        for block in weight.chunk(n_blocks, 0):
-            nn.init.xavier_uniform_(block)
+from longrnn.cells.init import xavier_uniform_blocks
+from longrnn.cells.registry import register
 
 
 class _BistableCell(Cell):

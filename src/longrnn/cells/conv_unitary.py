@@ -8,7 +8,7 @@ arXiv:2302.07396; the author's page gives the recursion Z_{n+1} = φ(U ⊛ Z_n +
 The state h lives on a 1-D or 2-D periodic lattice with c channels; it is real (U orthogonal) or
 complex (U unitary). U is never formed in space: its spectrum Û(k) = expm(Â(k)) is computed once per
 sequence (a `torch.nn.utils.parametrize` parametrization, cached by `longrnn.models.Recurrent`) and
-applied by FFT every step (`longrnn.convexp`). The generator P is learned on a small odd stencil
+applied by FFT every step (`longrnn.functional.convexp`). The generator P is learned on a small odd stencil
 (``stencil=3``, the default: 3 or 3×3 taps per channel pair) or on the whole lattice (``stencil=0``,
 also the default on lattices narrower than 3 sites).
 
@@ -46,10 +46,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell
-from longrnn.cells.orthogonal import ModReLU, check_choice
-from longrnn.convexp import (
+from longrnn.cells.modrelu import ModReLU
+from longrnn.cells.registry import register
+from longrnn.errors import UsageError, check_bool, check_choice, check_positive
+from longrnn.functional.convexp import (
     apply_spectrum,
     conv_exp_spectrum,
     embed_stencil,
@@ -57,8 +58,7 @@ from longrnn.convexp import (
     skew,
     spectrum_to_kernel,
 )
-from longrnn.errors import UsageError, check_bool, check_positive
-from longrnn.lattice import parse_lattice, sites
+from longrnn.functional.lattice import parse_lattice, sites
 
 NONLINEARITIES = ("magnasco", "modrelu", "tanh")
 INPUT_MAPS = ("linear", "conv")
@@ -169,7 +169,8 @@ class ConvUnitaryCell(Cell):
         if lattice is not None:
             return parse_lattice(lattice)
         if hidden_size % channels:
-            raise UsageError(f"hidden_size ({hidden_size}) must be a multiple of channels ({channels}) without a lattice")
+            raise UsageError(f"hidden_size ({hidden_size}) must be a multiple of channels ({channels}) "
+                             "without a lattice")
         return (hidden_size // channels,)
 
     def _stencil(self, name: str, value: int, allow_full: bool) -> int:
@@ -227,7 +228,8 @@ class ConvUnitaryCell(Cell):
         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """input_map(x) (+ b unless modReLU holds it): (..., input_size) -> (..., hidden_size), complex for complex states."""
+        """input_map(x) (+ b unless modReLU holds it): (..., input_size) -> (..., hidden_size), complex for
+        complex states."""
         if self.input_map == "linear":
             drive = self.input_kernel(x)
         else:

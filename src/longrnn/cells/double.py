@@ -5,7 +5,7 @@ structure" of its v1):
     h_t = [h¹_t ; h²_t],   h¹_t = cell₁(x_t, h¹_{t-1}),   h²_t = cell₂(x_t, h²_{t-1})
 
 two independent cells of half the width read the same input and their outputs and states are
-concatenated. With a partial warm-up (`longrnn.warmup.warm_up`) only ``first`` is warmed (made
+concatenated. With a partial warm-up (`longrnn.methods.warmup.warm_up`) only ``first`` is warmed (made
 multistable, for long memory) and ``second`` keeps its standard initialisation (for precision).
 
 `DoubleCell` is itself a Cell, so `Recurrent`, `SequenceModel(double=True)`, the diagnostics and the

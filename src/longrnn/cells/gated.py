@@ -5,17 +5,17 @@ Each cell has its own step and a `fused_forward` that calls torch's whole-sequen
 forget gate (LSTM) / update gate (GRU) — the gate that decides how long the state is kept — can be:
 
 * ``gate="sigmoid"``   σ, as in PyTorch (the only one the fused kernels compute);
-* ``gate="fast"``      σ(sinh z) (Ohno et al., AAAI 2023), see `longrnn.gates`;
+* ``gate="fast"``      σ(sinh z) (Ohno et al., AAAI 2023), see `longrnn.functional.gates`;
 * ``gate="softsign"``  the normalized softsign (the slowly saturating baseline of that paper);
 * ``gate="refine"``    the refine gate of Gu et al. (ICML 2020): g = r(1-(1-f)²) + (1-r)f² with its own
                         gate r. For the LSTM this is the UR-LSTM cell: r takes the input gate's block
                         (same parameter count) and the input gate is tied to 1 - g. For the GRU, r is a
                         fourth gate block.
 
-``forget_init`` sets that gate's bias (`longrnn.cells.gate_init`: default, constant:V, chrono:T_MAX,
+``forget_init`` sets that gate's bias (`longrnn.cells.init`: default, constant:V, chrono:T_MAX,
 uniform); the bias goes into ``bias_hh`` once and the same block of ``bias_ih`` is zeroed, so it is not
 counted twice. With ``gate_parity=True`` (the default) the sigmoid-space biases are mapped into the chosen
-gate's space (`longrnn.gates.gate_bias`, asinh for the fast gate), so every gate starts from the same
+gate's space (`longrnn.functional.gates.gate_bias`, asinh for the fast gate), so every gate starts from the same
 gate values. With the refine gate, r's bias is -b (Gu et al.); with chrono, the LSTM input-gate bias is -b
 (``chrono_input=False`` leaves the input gate at PyTorch's init: an ablation that separates the long
 forget time scales from the nearly closed input gates σ(-b) that chrono also starts with).
@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, fused_sequence, zero_state
-from longrnn.cells.gate_init import forget_biases, parse_forget_init
+from longrnn.cells.init import forget_biases, parse_forget_init
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
+from longrnn.cells.registry import register
 from longrnn.errors import check_bool, unknown
-from longrnn.gates import GATES, gate_bias, refine_gate
+from longrnn.functional.gates import GATES, gate_bias, refine_gate
 
 GATE_CHOICES = (*GATES, "refine")
 

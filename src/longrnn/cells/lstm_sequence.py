@@ -30,7 +30,7 @@ import warnings
 
 import torch
 
-from longrnn.gates import gate_with_derivative
+from longrnn.functional.gates import gate_with_derivative
 
 ENGINES = ("eager", "compiled", "auto")
 
@@ -135,7 +135,8 @@ class _LSTMSequence(torch.autograd.Function):
         for t in range(T - 1, -1, -1):
             da, dc = ctx.step_back(dc, dh, ctx.factors[t], ctx.carry[t], ctx.forget[t])
             da_all[t] = da
-            dh = da @ weight_hh if t == 0 or grad_steps[t - 1] is None else torch.addmm(grad_steps[t - 1], da, weight_hh)
+            dh = (da @ weight_hh if t == 0 or grad_steps[t - 1] is None
+                  else torch.addmm(grad_steps[t - 1], da, weight_hh))
         da = torch.stack(da_all)  # (T, B, 4H): the gradient of x_proj
         H4 = da.shape[-1]
         grad_weight = da[0].t() @ h0 + da[1:].reshape(-1, H4).t() @ outputs[:-1].reshape(-1, H4 // 4)

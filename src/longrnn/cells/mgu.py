@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, zero_state
-from longrnn.cells.bistable import xavier_uniform_blocks
+from longrnn.cells.init import xavier_uniform_blocks
+from longrnn.cells.registry import register
 
 
 @register("mgu", "minimal gated unit, one gate (Zhou et al. 2016); warm-up paper init")

@@ -16,32 +16,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, zero_state
-from longrnn.errors import unknown
+from longrnn.cells.modrelu import ModReLU
+from longrnn.cells.registry import register
+from longrnn.errors import check_choice
 
 ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
 NONLINEARITIES = ("modrelu", "tanh")
-
-
-class ModReLU(nn.Module):
-    """modReLU (Arjovsky et al. 2016, eq. 8, for real inputs): ``sign(z) * relu(|z| + b)``.
-
-    ``b`` is a learned per-unit bias, initialised uniform(-0.01, 0.01) as in the expRNN code.
-    """
-
-    def __init__(self, features: int, init_range: float = 0.01):
-        super().__init__()
-        self.bias = nn.Parameter(torch.empty(features).uniform_(-init_range, init_range))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sign(z) * torch.relu(z.abs() + self.bias)
-
-
-def check_choice(kind: str, value: str, allowed) -> str:
-    if value not in allowed:
-        raise unknown(kind, value, allowed)
-    return value
 
 
 @register("orthogonal", "RNN with an orthogonal recurrent matrix and modReLU (expRNN-style)")

@@ -29,7 +29,7 @@ Initialisations (``init``):
 * ``"identity"`` (iPLRNN): the paper's init, then the first ``int(M * integrators)`` units are set to
   perfect integrators, A_ii = 1, W_i: = 0, h_i = 0 (the code's ``initialize_regulated = "AWh"``; C is
   left as drawn). ``integrators=1.0`` is the paper's iPLRNN; ``integrators=0.5`` with the manifold-
-  attractor penalty (`longrnn.regularizers`) on the same units is its rPLRNN.
+  attractor penalty (`longrnn.methods.regularizers`) on the same units is its rPLRNN.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ import math
 import torch
 from torch import nn
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.registry import register
 from longrnn.errors import UsageError, unknown
 
 INITS = ("plain", "paper", "identity")

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells import register
 from longrnn.cells.base import Cell, fused_sequence, zero_state
+from longrnn.cells.registry import register
 
 
 @register("rnn", "Elman RNN, h = tanh(W_ih x + b_ih + W_hh h + b_hh) (torch.nn.RNNCell)")

@@ -104,5 +104,8 @@ def make_data(
     train, test = standardizer.transform(train), standardizer.transform(test)
     if noise > 0:
         train = train + noise * rng.normal(size=train.shape)
-    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)
+
+    def as_tensor(a):
+        return torch.as_tensor(a, dtype=torch.float32)
+
     return DSRData(system, spec.variables, spec.dt, as_tensor(train), as_tensor(test), standardizer)

@@ -15,8 +15,9 @@
 
   Fast spikes (τ_n = 1 ms) ride on slow bursts set by the M-current gate h (τ_h = 200 ms). Sampled at
   dt = 0.5 ms as in the paper, integrated with 5 RK4 substeps of 0.1 ms (one RK4 step of 0.5 ms is
-  stable but misplaces spikes; 0.1 ms stays within 0.1 mV of a 40-substep reference). The paper's observation noise has variances
-  Γ = diag(0.17, 1e-3, 3e-5) in these raw units (``raw_noise_variance``), added before standardising.
+  stable but misplaces spikes; 0.1 ms stays within 0.1 mV of a 40-substep reference). The paper's
+  observation noise has variances Γ = diag(0.17, 1e-3, 3e-5) in these raw units (``raw_noise_variance``),
+  added before standardising.
 
 * ``hindmarsh_rose`` — the Hindmarsh & Rose (1984) neuron, a second fast-slow burster:
 

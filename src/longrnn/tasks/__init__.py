@@ -1,58 +1,15 @@
-"""The task registry: `make_task(name, **options)` and `available()`.
+"""Long-dependency tasks: one `Task` protocol (`base.py`), one file per family, and a registry.
 
-Each task family lives in its own file and registers its names with `register`. Unknown names and
-unknown options give a `UsageError` naming the bad value and the allowed ones.
+    make_task(name, **options)      # a Task, options checked
+    available()                     # {name: one-line description}
+
+Each family file registers its names with `register` (`registry.py`); importing this package imports
+them all.
 """
 
-from __future__ import annotations
-
-import inspect
-
-from longrnn.errors import UsageError, unknown
-from longrnn.tasks.base import Task
-
-_REGISTRY: dict[str, tuple[type, str]] = {}
-
-
-def register(name: str, description: str):
-    """Class decorator: make a Task subclass available under ``name`` with a one-line description."""
-
-    def add(cls):
-        cls.name = name
-        _REGISTRY[name] = (cls, description)
-        return cls
-
-    return add
-
-
-def available() -> dict[str, str]:
-    """Registered task names, each with its one-line description."""
-    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
-
-
-def task_class(name: str) -> type:
-    """The Task subclass registered as ``name``."""
-    if name not in _REGISTRY:
-        raise unknown("task", name, _REGISTRY)
-    return _REGISTRY[name][0]
-
-
-def task_options(name: str) -> list[str]:
-    """The option names the task ``name`` accepts."""
-    params = inspect.signature(task_class(name).__init__).parameters
-    return [p for p in params if p != "self"]
-
-
-def make_task(name: str, **options) -> Task:
-    """Build the task registered as ``name``; options are checked against its constructor."""
-    allowed = task_options(name)
-    for key in options:
-        if key not in allowed:
-            raise UsageError(f"task {name!r} has no option {key!r}; allowed: {', '.join(allowed)}")
-    return task_class(name)(**options)
-
-
 # Importing the family modules registers their tasks.
-from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401
+from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401, E402
+from longrnn.tasks.base import Task
+from longrnn.tasks.registry import available, make_task, register, task_class, task_options
 
-__all__ = ["Task", "available", "make_task", "register", "task_options"]
+__all__ = ["Task", "available", "make_task", "register", "task_class", "task_options"]

@@ -34,8 +34,8 @@ import math
 import torch
 
 from longrnn.errors import UsageError, check_positive, unknown
-from longrnn.tasks import register
 from longrnn.tasks.base import SquaredErrorLoss, Task
+from longrnn.tasks.registry import register
 
 VARIANTS = ("standard", "rplrnn")
 MIN_SEQ_LEN = {"standard": 2, "rplrnn": 10}

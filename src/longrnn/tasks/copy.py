@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 
 from longrnn.errors import check_bool, check_positive
-from longrnn.tasks import register
 from longrnn.tasks.base import SquaredErrorLoss, Task
+from longrnn.tasks.registry import register
 
 N_SYMBOLS = 8  # symbols 0..7
 BLANK = 8

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_positive
-from longrnn.tasks import register
 from longrnn.tasks.base import Task
+from longrnn.tasks.registry import register
 
 
 @register("denoising", "replay n_values marked noise values at the end (warm-up paper, BRC)")

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_bool, check_positive, require_extra, unknown
-from longrnn.tasks import register
 from longrnn.tasks.base import Task
+from longrnn.tasks.registry import register
 
 SOURCES = ("sklearn", "mnist")
 N_CLASSES = 10

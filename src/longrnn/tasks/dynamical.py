@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from longrnn.dsr import make_data
 from longrnn.errors import UsageError, check_positive
-from longrnn.tasks import register
 from longrnn.tasks.base import SquaredErrorLoss, Task
+from longrnn.tasks.registry import register
 
 
 class DynamicalSystemTask(SquaredErrorLoss, Task):

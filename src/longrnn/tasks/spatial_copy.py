@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_positive
-from longrnn.lattice import lattice_text, parse_lattice, sites
-from longrnn.tasks import register
+from longrnn.functional.lattice import lattice_text, parse_lattice, sites
 from longrnn.tasks.base import Task
+from longrnn.tasks.registry import register
 
 PATTERN, CUE = 0, 1
 CHANNELS = 2

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_bool, check_positive
-from longrnn.tasks import register
 from longrnn.tasks.base import Task
+from longrnn.tasks.registry import register
 
 
 @register("tmaze", "turn where the hint at step 0 said, after a noisy corridor of seq_len steps (T-maze, LNR)")

@@ -27,8 +27,10 @@ from longrnn.cells import detach_state
 TRAINERS = {
     "bptt": "full backpropagation through time",
     "tbptt": "truncated BPTT: gradients cut every --tbptt-len steps, state carried forward",
-    "teacher_forcing": "DSR: sparse (--tf-interval) / generalised (--tf-alpha) teacher forcing, BPTT through the window",
-    "memup": "MemUP (training/memup.py): predict the most uncertain future outcomes from rollouts of --memup-rollout steps",
+    "teacher_forcing": ("DSR: sparse (--tf-interval) / generalised (--tf-alpha) teacher forcing, "
+                        "BPTT through the window"),
+    "memup": ("MemUP (training/memup.py): predict the most uncertain future outcomes from rollouts of "
+              "--memup-rollout steps"),
 }
 
 

@@ -9,10 +9,10 @@ import torch
 
 from longrnn import runs
 from longrnn.cells import cell_class
-from longrnn.config import RunConfig
 from longrnn.errors import UsageError
-from longrnn.lattice import lattice_text, parse_lattice
+from longrnn.functional.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
+from longrnn.runs.config import RunConfig
 from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
 

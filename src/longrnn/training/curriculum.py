@@ -21,8 +21,8 @@ from __future__ import annotations
 import copy
 import math
 
-from longrnn.config import RunConfig
 from longrnn.errors import UsageError
+from longrnn.runs.config import RunConfig
 from longrnn.tasks import Task, task_options
 from longrnn.training.build import build_task
 

@@ -123,7 +123,8 @@ def select_targets(
 
 # --- predictors ----------------------------------------------------------------------------------
 class MLPPredictor(nn.Module):
-    """f_φ(y_k | m_t, x_{k-w+1..k}) = W_3 ReLU(W_2 ReLU(W_1 [m_t, ReLU(E vec(window_k))])) (official ``MemUPPredictor``)."""
+    """f_φ(y_k | m_t, x_{k-w+1..k}) = W_3 ReLU(W_2 ReLU(W_1 [m_t, ReLU(E vec(window_k))]))
+    (official ``MemUPPredictor``)."""
 
     def __init__(self, memory_size: int, input_size: int, output_size: int, hidden: int = 256, context_len: int = 1):
         super().__init__()
@@ -322,7 +323,8 @@ class MemUP:
                  device="cpu", random_phase: bool = False, curriculum=None):
         self.model, self.task, self.batch_size = model, task, batch_size
         self.curriculum = curriculum  # batch index -> the task to draw it from (training/curriculum.py)
-        self.rollout, self.targets, self.predict_every, self.current_step = rollout, targets, predict_every, current_step
+        (self.rollout, self.targets, self.predict_every,
+         self.current_step) = rollout, targets, predict_every, current_step
         self.random_phase = random_phase
         self.detector = detector if detector is not None else EMADetector(model, task)
         self.device = torch.device(device)

@@ -30,13 +30,13 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_d
     raise unknown("optimizer", name, OPTIMIZERS)
 
 
-def schedule_factor(name: str, step: int, total: int, warmup: int = 0) -> float:
+def schedule_factor(name: str, step: int, total: int, lr_warmup_steps: int = 0) -> float:
     """The multiplier of the base learning rate at ``step`` (0-based) of ``total``."""
     if name not in SCHEDULES:
         raise unknown("schedule", name, SCHEDULES)
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
+    if lr_warmup_steps > 0 and step < lr_warmup_steps:
+        return (step + 1) / lr_warmup_steps
+    progress = (step - lr_warmup_steps) / max(1, total - lr_warmup_steps)
     if name == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     if name == "step":
@@ -44,8 +44,8 @@ def schedule_factor(name: str, step: int, total: int, warmup: int = 0) -> float:
     return 1.0
 
 
-def make_schedule(optimizer, name: str, total: int, warmup: int = 0):
-    schedule_factor(name, 0, total, warmup)  # validates the name before anything runs
+def make_schedule(optimizer, name: str, total: int, lr_warmup_steps: int = 0):
+    schedule_factor(name, 0, total, lr_warmup_steps)  # validates the name before anything runs
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: schedule_factor(name, step, total, warmup)
+        optimizer, lambda step: schedule_factor(name, step, total, lr_warmup_steps)
     )

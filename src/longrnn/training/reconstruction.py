@@ -1,7 +1,7 @@
 """``longrnn dsr eval RUN``: how well a trained model reconstructs its dynamical system.
 
 For a run on a next-step task (``lorenz63``, ``bursting``, ``hindmarsh_rose``), the best-on-validation
-model is teacher-forced on the first ``warmup`` samples of the test trajectory and then runs freely for
+model is teacher-forced on the first ``burn_in`` samples of the test trajectory and then runs freely for
 T + T/4 steps; the first T/4 free steps are dropped as a transient (the GTF protocol, research/rplrnn.md
 §5.3) and the remaining T are compared with the T-sample test trajectory:
 
@@ -41,7 +41,7 @@ def is_reconstruction_task(name: str) -> bool:
 
 
 @torch.no_grad()
-def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float = 20.0, plots: bool = True) -> dict:
+def reconstruct(run_dir, burn_in: int = 50, pe_steps: int = 20, smoothing: float = 20.0, plots: bool = True) -> dict:
     """Score (and draw) a run's reconstruction; returns the ``reconstruction`` entry of its summary."""
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
@@ -52,13 +52,13 @@ def reconstruct(run_dir, warmup: int = 50, pe_steps: int = 20, smoothing: float 
 
     true = task.test_trajectory[None]  # (1, T, N)
     length = true.shape[1]
-    generated = generate(model, true[:, :warmup], length + length // 4)[:, length // 4 :]
+    generated = generate(model, true[:, :burn_in], length + length // 4)[:, length // 4 :]
     result = {
         "state_space_divergence": state_space_divergence(true, generated),
         "power_spectrum_distance": power_spectrum_distance(true, generated, smoothing),
         f"prediction_error_{pe_steps}": prediction_error(model, true, pe_steps, starts=PE_STARTS),
         "generated_finite": bool(torch.isfinite(generated).all()),
-        "warmup": warmup,
+        "burn_in": burn_in,
         "length": length,
         "smoothing": smoothing,
     }

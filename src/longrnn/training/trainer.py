@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import longrnn
 from longrnn import runs
-from longrnn.config import RunConfig, to_toml
-from longrnn.diagnostics import gate_statistics
+from longrnn._version import __version__
 from longrnn.errors import UsageError, check_positive, unknown
-from longrnn.regularizers import REGULARIZERS, model_penalty
+from longrnn.methods.diagnostics import gate_statistics
+from longrnn.methods.regularizers import REGULARIZERS, model_penalty
+from longrnn.runs.config import RunConfig, to_toml
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.curriculum import Curriculum, parse_curriculum
@@ -71,7 +71,7 @@ def _check(config: RunConfig) -> None:
         raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
     for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
         check_positive(key, getattr(t, key))
-    check_positive("warmup_steps", t.warmup_steps, allow_zero=True)
+    check_positive("lr_warmup_steps", t.lr_warmup_steps, allow_zero=True)
     check_positive("threads", t.threads, allow_zero=True)
     if not t.lr > 0:
         raise UsageError(f"lr must be positive, got {t.lr!r}")
@@ -109,7 +109,7 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 def _versions() -> dict:
     return {
-        "longrnn": longrnn.__version__,
+        "longrnn": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
@@ -172,7 +172,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     model_penalty(model, t.reg, t.tau, t.reg_fraction)  # a cell the penalty cannot act on fails here
     train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
-    schedule = make_schedule(optimizer, t.schedule, t.steps, t.warmup_steps)
+    schedule = make_schedule(optimizer, t.schedule, t.steps, t.lr_warmup_steps)
     generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
     curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
     memup = MemUP.from_config(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None

@@ -1,12 +1,12 @@
 """The trainer's side of warm-up (``--warmup``) and of VAA monitoring (``--vaa``).
 
 Before the first training step, `warm_up_before_training` warms the model's recurrent layers up with
-`longrnn.warmup.warm_up` on input sequences drawn from the task's training distribution by a
+`longrnn.methods.warmup.warm_up` on input sequences drawn from the task's training distribution by a
 generator of their own (seeded from the run's seed). The training batches, the global random state and
 so the training run itself are therefore the same with and without warm-up: only the starting weights
 differ. Training then starts with its own, fresh optimizer, as in the official code.
 
-`measure` is the hard VAA of `longrnn.warmup.measure_vaa` on the first ``vaa_samples`` validation
+`measure` is the hard VAA of `longrnn.methods.warmup.measure_vaa` on the first ``vaa_samples`` validation
 sequences, with one fixed generator: every measurement of a run uses the same prefix lengths and the
 same constant input, so VAA over training compares like with like.
 """
@@ -17,11 +17,11 @@ import math
 
 import torch
 
-from longrnn.config import RunConfig
 from longrnn.errors import UsageError, check_positive
+from longrnn.methods.warmup import measure_vaa, warm_up
 from longrnn.models import SequenceModel
+from longrnn.runs.config import RunConfig
 from longrnn.tasks import Task
-from longrnn.warmup import measure_vaa, warm_up
 
 WARMUP_SEED_OFFSET = 7_919  # warm-up inputs and noise: a generator apart from the training batches'
 
@@ -59,7 +59,7 @@ def measure(config: RunConfig, model, task: Task, device: torch.device) -> float
 
 
 def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.device, quiet: bool) -> dict:
-    """Warm ``model`` up in place as ``config.train`` says; returns `longrnn.warmup.warm_up`'s history.
+    """Warm ``model`` up in place as ``config.train`` says; returns `longrnn.methods.warmup.warm_up`'s history.
 
     Draws ``warmup_batch_size × warmup_num_steps`` training input sequences, so that each warm-up step
     sees a fresh minibatch. A non-finite VAA* raises FloatingPointError (the trainer records a divergence).

@@ -14,7 +14,7 @@ import torch
 
 from longrnn import runs
 from longrnn.errors import require_extra
-from longrnn.sweep import Sweep
+from longrnn.experiment.sweep import Sweep
 from longrnn.training import best_model, build_task
 
 N_PATTERNS = 4

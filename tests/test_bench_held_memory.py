@@ -2,7 +2,7 @@
 
 import torch
 
-from longrnn.bench import held_after_forward_bytes
+from longrnn.bench.speed import held_after_forward_bytes
 from longrnn.cells import make_cell
 from longrnn.models import Recurrent
 

@@ -31,7 +31,7 @@ from longrnn.models import Recurrent
 
 def parse_variant(text: str) -> tuple[str, dict]:
     """``"lstm:gate=fast,forget_init=chrono:100"`` -> ``("lstm", {"gate": "fast", ...})``."""
-    from longrnn.config import parse_value
+    from longrnn.runs.config import parse_value
 
     name, _, rest = text.partition(":")
     if name not in available():
@@ -121,7 +121,7 @@ def speed(
     hidden_size: int = 128,
     input_size: int = 32,
     threads: int = 1,
-    warmup: int = 2,
+    warmup_rounds: int = 2,
     repeats: int = 5,
     seed: int = 0,
     quiet: bool = False,
@@ -140,7 +140,7 @@ def speed(
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len), ("hidden_size", hidden_size),
                         ("input_size", input_size), ("threads", threads), ("repeats", repeats)):
         check_positive(name, value)
-    check_positive("warmup", warmup, allow_zero=True)
+    check_positive("warmup_rounds", warmup_rounds, allow_zero=True)
     cells = default_variants() if not cells else cells
     specs = [parse_variant(c) for c in cells]
     torch.set_num_threads(threads)
@@ -160,11 +160,11 @@ def speed(
     # variants alike; each ratio is the median over rounds of (variant / reference in that round).
     times = {label: [] for label, _ in variants}
     inference = {label: [] for label, _ in variants}
-    rounds = tqdm(range(warmup + repeats), disable=quiet, desc="bench speed")
+    rounds = tqdm(range(warmup_rounds + repeats), disable=quiet, desc="bench speed")
     for round_ in rounds:
         for label, module in variants:
             t, t_inference = _train_step_seconds(module, x), _inference_seconds(module, x)
-            if round_ >= warmup:
+            if round_ >= warmup_rounds:
                 times[label].append(t)
                 inference[label].append(t_inference)
     held = {label: held_after_forward_bytes(module, x) for label, module in variants}
@@ -207,5 +207,6 @@ def speed_table(rows: list[dict], setup: str) -> str:
     for r in rows:
         plain = "" if r["vs_plain"] is None else f"{r['vs_plain']:.2f}"
         lines.append(f"| {r['variant']} | {r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} "
-                     f"| {plain} | {r['inference_ms']:.1f} | {r['inference_ratio']:.2f} | {r['held_mib']:.1f} | {r['memory_ratio']:.2f} |")
+                     f"| {plain} | {r['inference_ms']:.1f} | {r['inference_ratio']:.2f} | {r['held_mib']:.1f} "
+                     f"| {r['memory_ratio']:.2f} |")
     return "\n".join(lines) + "\n"

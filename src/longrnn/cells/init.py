@@ -1,7 +1,11 @@
-"""Initialisations of the forget-gate (LSTM) / update-gate (GRU) bias: ``forget_init=`` of the gated cells.
+"""Initialisations shared by cells.
 
-Each returns biases in sigmoid space, b with initial gate value σ(b) (the cell maps them into its
-gate's space with `longrnn.gates.gate_bias` when ``gate_parity`` is on):
+``xavier_uniform_blocks``: Xavier-uniform per gate block of a stacked weight (the bistable cells and the
+MGU, as the warm-up paper's code initialises them).
+
+The forget-gate (LSTM) / update-gate (GRU) bias, ``forget_init=`` of the gated cells; each returns
+biases in sigmoid space, b with initial gate value σ(b) (the cell maps them into its gate's space with
+`longrnn.functional.gates.gate_bias` when ``gate_parity`` is on):
 
 * ``default``          PyTorch's uniform(-1/√H, 1/√H) init is left as it is.
 * ``constant:VALUE``   b = VALUE for every unit (VALUE = 1 is the classic forget bias of Gers et al. 2000
@@ -18,8 +22,17 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from longrnn.errors import UsageError
+
+
+def xavier_uniform_blocks(weight: torch.Tensor, n_blocks: int) -> None:
+    """Xavier-uniform initialisation of each of the ``n_blocks`` row blocks of ``weight`` on its own."""
+    with torch.no_grad():
+        for block in weight.chunk(n_blocks, 0):
+            nn.init.xavier_uniform_(block)
+
 
 FORMS = "default, constant:VALUE, chrono:T_MAX, uniform"
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from longrnn.colours import colour
 from longrnn.errors import require_extra
-from longrnn.formatting import seeds_text
-from longrnn.sweep import Sweep
+from longrnn.experiment.sweep import Sweep
+from longrnn.reporting.colours import colour
+from longrnn.reporting.formatting import seeds_text
 from longrnn.training.reconstruction import GENERATED
 
 

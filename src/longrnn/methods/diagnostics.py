@@ -83,6 +83,7 @@ def gate_statistics(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHUN
     stats = {"gate_at_1": at_1 / total, "gate_at_0": at_0 / total}
     below = torch.cat(below)
     if len(below):
-        timescales = torch.quantile(1.0 / (1.0 - below.double()), torch.tensor(QUANTILES, dtype=torch.float64, device=below.device))
+        timescales = torch.quantile(1.0 / (1.0 - below.double()),
+                                    torch.tensor(QUANTILES, dtype=torch.float64, device=below.device))
         stats.update({f"timescale_p{round(100 * q)}": float(t) for q, t in zip(QUANTILES, timescales)})
     return stats

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longrnn.errors import UsageError
+from longrnn.errors import UsageError, deprecated
 
 
 @dataclass
@@ -56,11 +56,11 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.regularizers)
+    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.methods.regularizers)
     tau: float = 5.0  # mar: tau_A = tau_W (the paper's 5, on means)
     reg_fraction: float = 0.5  # mar: the first int(M * reg_fraction) units are regularised
     schedule: str = "constant"  # constant, cosine, step
-    warmup_steps: int = 0  # linear learning-rate warm-up
+    lr_warmup_steps: int = 0  # linear learning-rate warm-up (was warmup_steps, accepted until 0.3.0)
     eval_every: int = 100
     eval_batch_size: int = 500
     diagnostics: bool = True  # log gate saturation and time scales at each evaluation (gated cells)
@@ -86,9 +86,9 @@ class TrainConfig:
     memup_detector_lr: float = 1e-3  # local detector: Adam learning rate
     memup_local_samples: int = 1024  # local detector: (sequence, step) pairs per update
     memup_chunk_len: int = 1000  # steps per chunk when whole sequences run without gradients
-    # warm-up before training (longrnn.warmup); defaults from the official code's supervised.py
+    # warm-up before training (longrnn.methods.warmup); defaults from the official code's supervised.py
     warmup: bool = False  # maximise reachable multistability (VAA*) before training
-    warmup_num_steps: int = 100  # warm-up gradient steps (not warmup_steps, the learning-rate warm-up)
+    warmup_num_steps: int = 100  # warm-up gradient steps (not lr_warmup_steps, the learning-rate warm-up)
     warmup_lr: float = 1e-2  # warm-up Adam learning rate (its own optimiser; training starts a fresh one)
     warmup_batch_size: int = 32  # input sequences per warm-up step (n in VAA*)
     warmup_eps: float = 1e-4  # ε of VAA and VAA*: states closer than this share an attractor
@@ -96,7 +96,8 @@ class TrainConfig:
     warmup_stabilization_increment: int = 10  # curriculum: S ~ U{1..min(1 + k·increment, max)} at step k
     warmup_stabilization_max: int = 200
     warmup_partial: bool = True  # double layers: warm only the first half of each layer
-    vaa: bool = False  # measure the hard VAA at initialisation and at each evaluation (with --warmup: always before/after it)
+    # measure the hard VAA at initialisation and at each evaluation (with --warmup: always before/after it)
+    vaa: bool = False
     vaa_steps: int = 10_000  # constant-input steps of the VAA measurement
     vaa_samples: int = 32  # validation sequences of the VAA measurement (VAA lies in [1/n, 1])
 
@@ -125,13 +126,18 @@ class RunConfig:
         d["train"].pop("seed")
         d["train"].pop("threads")
         d = _non_default(d, RunConfig().to_dict())
+        for old, new in RENAMED.items():  # hashed under the name the key had when identities began
+            (section, new_name), old_name = new.split("."), old.split(".")[1]
+            if new_name in d.get(section, {}):
+                d[section][old_name] = d[section].pop(new_name)
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
         if self.name:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
-        return f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+        return (f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}"
+                f"-s{self.train.seed}")
 
 
 def _non_default(d: dict, default: dict) -> dict:
@@ -147,11 +153,15 @@ def _non_default(d: dict, default: dict) -> dict:
     return out
 
 
+# Keys renamed in 0.2.0 (one meaning per name): old key -> new key. The old keys are read, with a
+# deprecation message, until 0.3.0; identity hashes keep the old names, so runs keep their identity.
+RENAMED = {"train.warmup_steps": "train.lr_warmup_steps"}
+
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 FLAG_NAMES = {"task.name": "task", "model.cell": "cell"}
 FLAG_HELP = {  # flags whose names alone could mislead
-    "train.warmup_steps": "linear learning-rate warm-up steps (not the VAA warm-up: see --warmup-num-steps)",
-    "train.warmup": "warm the recurrent layers up to reachable multistability before training (longrnn.warmup)",
+    "train.lr_warmup_steps": "linear learning-rate warm-up steps (not the multistability warm-up: see --warmup)",
+    "train.warmup": "warm the recurrent layers up to reachable multistability before training (longrnn.methods.warmup)",
     "train.warmup_num_steps": "gradient steps of that warm-up",
     "train.warmup_partial": "with --double: warm up only the first half of each layer",
     "train.vaa": "log the reachable multistability VAA at initialisation and at every evaluation",
@@ -197,13 +207,18 @@ def _coerce(key: str, value, kind: type):
             return value
     elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    elif kind is int and isinstance(value, int) and not isinstance(value, bool) or kind is str and isinstance(value, str):
+    elif (kind is int and isinstance(value, int) and not isinstance(value, bool)
+          or kind is str and isinstance(value, str)):
         return value
     raise UsageError(f"{key} must be of type {kind.__name__}, got {value!r}")
 
 
 def set_key(config: RunConfig, key: str, value) -> None:
-    """Set a dotted key, e.g. ``set_key(c, "train.lr", 1e-3)`` or ``set_key(c, "task.permuted", True)``."""
+    """Set a dotted key, e.g. ``set_key(c, "train.lr", 1e-3)`` or ``set_key(c, "task.permuted", True)``.
+    A key renamed in this release (`RENAMED`) sets the new key, with a deprecation message naming it."""
+    if key in RENAMED:
+        deprecated(f"config key {key}", RENAMED[key])
+        key = RENAMED[key]
     parts = key.split(".")
     if len(parts) == 1 and parts[0] in ("out", "name"):
         setattr(config, parts[0], _coerce(key, value, str))
@@ -230,6 +245,9 @@ def get_key(config: RunConfig, key: str):
     """The value of a dotted key as `set_key` names it: ``out``, ``train.lr``, ``model.cell``, or an option
     the config sets (``model.chrono_input`` or ``model.options.chrono_input``). A key that names nothing is
     a UsageError saying which part is unknown and what is allowed there."""
+    if key in RENAMED:
+        deprecated(f"config key {key}", RENAMED[key])
+        key = RENAMED[key]
     parts = key.split(".")
     if len(parts) == 1 and parts[0] in ("out", "name"):
         return getattr(config, parts[0])

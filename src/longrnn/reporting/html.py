@@ -59,7 +59,8 @@ def _blocks(markdown: str) -> list[list[str]]:
         kind = _kind(line)
         if kind == "blank":
             blocks.append([])
-        elif blocks and blocks[-1] and (_kind(blocks[-1][0]) == kind or (kind == "text" and _kind(blocks[-1][0]) == "list")):
+        elif blocks and blocks[-1] and (_kind(blocks[-1][0]) == kind
+                                        or (kind == "text" and _kind(blocks[-1][0]) == "list")):
             blocks[-1].append(line)
         else:
             blocks.append([line])

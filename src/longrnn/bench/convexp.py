@@ -26,8 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from longrnn.cells import make_cell
-from longrnn.convexp import dense_operator
 from longrnn.errors import check_positive
+from longrnn.functional.convexp import dense_operator
 
 INPUT_SIZE = 8
 
@@ -70,7 +70,7 @@ def convexp_scaling(
     stencil: int = 3,
     dense_max: int = 2048,
     threads: int = 1,
-    warmup: int = 1,
+    warmup_rounds: int = 1,
     repeats: int = 5,
     seed: int = 0,
     quiet: bool = False,
@@ -79,7 +79,7 @@ def convexp_scaling(
     for name, value in (("channels", channels), ("batch_size", batch_size), ("dense_max", dense_max),
                         ("threads", threads), ("repeats", repeats)):
         check_positive(name, value)
-    check_positive("warmup", warmup, allow_zero=True)
+    check_positive("warmup_rounds", warmup_rounds, allow_zero=True)
     for s in sizes:
         check_positive("lattice size", s)
     torch.set_num_threads(threads)
@@ -97,10 +97,10 @@ def convexp_scaling(
             variants.append((s, "orthogonal RNN", _cell_step(orthogonal, x)))
 
     times = {(s, label): [] for s, label, _ in variants}
-    for round_ in tqdm(range(warmup + repeats), disable=quiet, desc="bench convexp"):
+    for round_ in tqdm(range(warmup_rounds + repeats), disable=quiet, desc="bench convexp"):
         for s, label, run in variants:
             t = _seconds(run)
-            if round_ >= warmup:
+            if round_ >= warmup_rounds:
                 times[(s, label)].append(t)
 
     conv = {s: statistics.median(times[(s, "conv_unitary")]) for s in sizes}
@@ -123,10 +123,14 @@ def convexp_scaling(
 def scaling_table(rows: list[dict], setup: str) -> str:
     lines = [
         f"{setup}\n",
-        "| lattice | units | variant | fwd+bwd (ms) | time per site × smallest lattice | log N / log N₀ | × conv_unitary |",
+        "| lattice | units | variant | fwd+bwd (ms) | time per site × smallest lattice "
+        "| log N / log N₀ | × conv_unitary |",
         "|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda v: "" if v is None else f"{v:.2f}"
+
+    def fmt(v):
+        return "" if v is None else f"{v:.2f}"
+
     for r in rows:
         lines.append(f"| {r['lattice']} | {r['units']} | {r['variant']} | {r['ms']:.2f} | {fmt(r['per_site_ratio'])} | "
                      f"{fmt(r['log_factor'])} | {fmt(r['vs_conv'])} |")

@@ -58,8 +58,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from longrnn import runs
-from longrnn.config import RunConfig, from_dict, get_key
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
+from longrnn.runs.config import RunConfig, from_dict, get_key
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
-from longrnn.formatting import fmt
+from longrnn.reporting.formatting import fmt
 
 
 def layer_and_training_settings(config) -> list[str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from longrnn.colours import colour
 from longrnn.errors import require_extra
+from longrnn.reporting.colours import colour
 
 
 def vaa_points(metrics: list[dict]) -> list[tuple[int, float]]:

@@ -37,7 +37,7 @@ def measure(config_dict: dict, steps: int) -> dict:
     """Run ``steps`` training steps of the config (a `RunConfig` as a dict) here; report memory in MiB."""
     import torch
 
-    from longrnn.config import from_dict
+    from longrnn.runs.config import from_dict
     from longrnn.training.bptt import bptt_loss, tbptt_loss
     from longrnn.training.build import build_model, build_task
     from longrnn.training.memup import MemUP
@@ -100,7 +100,8 @@ def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> l
             row["setting"] = seq_len  # the --seq-len given (copy: the delay; row["seq_len"]: its steps)
             rows.append(row)
             if not quiet:
-                print(f"{trainer:>6} T={seq_len:<8} peak {row['peak_mb']:9.1f} MiB   training {row['training_mb']:9.1f} MiB",
+                print(f"{trainer:>6} T={seq_len:<8} peak {row['peak_mb']:9.1f} MiB   "
+                      f"training {row['training_mb']:9.1f} MiB",
                       flush=True)
     return rows
 

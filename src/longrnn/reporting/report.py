@@ -4,13 +4,14 @@
 
 * ``report.md``  — one row per configuration (runs that differ only in seed are grouped), the main
   metric on validation and test as mean ± std over seeds with n, the task's memoryless baseline
-  (scored on the same test set) beside it, how many seeds solved or diverged; then one row per run, so every seed is visible;
+  (scored on the same test set) beside it, how many seeds solved or diverged; then one row per run, so
+  every seed is visible;
 * ``report.csv`` — the per-configuration table, machine-readable;
 * ``curves.png`` — validation main metric against training step, one line per seed, the baseline
   dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing);
 * ``vaa.png`` — when runs measured it (``--vaa``, ``--warmup``), the reachable multistability VAA
-  before training, after warm-up and over training (`longrnn.vaa_plot`);
-* ``report.html`` (with ``html=True``) — the tables and the curves in one file (`longrnn.html`).
+  before training, after warm-up and over training (`longrnn.reporting.vaa_plot`);
+* ``report.html`` (with ``html=True``) — the tables and the curves in one file (`longrnn.reporting.html`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
-from longrnn.colours import colour
 from longrnn.errors import UsageError, require_extra
-from longrnn.formatting import fmt, mean_std
-from longrnn.leaderboard import layer_and_training_settings
+from longrnn.reporting.colours import colour
+from longrnn.reporting.formatting import fmt, mean_std
+from longrnn.reporting.leaderboard import layer_and_training_settings
 
 
 def load_runs(paths) -> list[dict]:
@@ -91,15 +92,18 @@ def summarize(records: list[dict]) -> list[dict]:
 
 def markdown(rows: list[dict], records: list[dict]) -> str:
     out = io.StringIO()
-    out.write("| task | T | model | metric | validation | test (mean ± std) | n | memoryless baseline (test set) | solved | diverged | time (s) |\n")
+    out.write("| task | T | model | metric | validation | test (mean ± std) | n "
+              "| memoryless baseline (test set) | solved | diverged | time (s) |\n")
     out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     for r in rows:
         out.write(
             f"| {r['task']} | {r['seq_len']} | {r['model']} | {r['metric']} "
             f"| {fmt(r['val_mean'], 4)} ± {fmt(r['val_std'], 2)} | {fmt(r['test_mean'], 4)} ± {fmt(r['test_std'], 2)} "
-            f"| {r['n']}/{r['runs']} | {fmt(r['baseline'], 4)} | {r['solved']} | {r['diverged']} | {fmt(r['wall_time_s'], 3)} |\n"
+            f"| {r['n']}/{r['runs']} | {fmt(r['baseline'], 4)} | {r['solved']} | {r['diverged']} "
+            f"| {fmt(r['wall_time_s'], 3)} |\n"
         )
-    out.write("\nEvery run:\n\n| run | seed | status | steps | best step | validation | test |\n|---|---|---|---|---|---|---|\n")
+    out.write("\nEvery run:\n\n| run | seed | status | steps | best step | validation | test |\n"
+              "|---|---|---|---|---|---|---|\n")
     for rec in records:
         s = rec["summary"]
         if s is None:
@@ -153,7 +157,8 @@ def plot_curves(path: Path, records: list[dict]) -> None:
             label = _label(r["config"])
             steps = [m["step"] for m in r["metrics"] if f"val_{metric}" in m]
             values = [m[f"val_{metric}"] for m in r["metrics"] if f"val_{metric}" in m]
-            ax.plot(steps, values, color=colour(labels.index(label), len(labels)), lw=1, alpha=0.8, label=label if label not in ax.get_legend_handles_labels()[1] else None)
+            ax.plot(steps, values, color=colour(labels.index(label), len(labels)), lw=1, alpha=0.8,
+                    label=label if label not in ax.get_legend_handles_labels()[1] else None)
         if baseline is not None:
             ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
         if metric in ("mse", "ce", "loss"):
@@ -167,7 +172,7 @@ def plot_curves(path: Path, records: list[dict]) -> None:
 
 def _plot_vaa(path: Path, records: list[dict]) -> bool:
     """vaa.png, a panel per (task, T), if any run logged VAA; returns whether it was drawn."""
-    from longrnn.vaa_plot import has_vaa, plot_vaa
+    from longrnn.reporting.vaa_plot import has_vaa, plot_vaa
 
     panels = defaultdict(list)
     for r in records:
@@ -197,7 +202,7 @@ def report(paths, out: str | Path | None = None, plots: bool = True, html: bool 
         except UsageError as e:
             text += f"\n(no curves.png: {e})\n"
     if html:
-        from longrnn.html import to_html
+        from longrnn.reporting.html import to_html
 
         curves = "\n![validation curves, every seed](curves.png)\n" if (out / "curves.png").exists() else ""
         curves += "\n![VAA before and during training, every seed](vaa.png)\n" if drew_vaa else ""

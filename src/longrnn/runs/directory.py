@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
-from longrnn.config import RunConfig, load
-from longrnn.errors import UsageError
+from longrnn.errors import LongrnnDeprecationWarning, UsageError
+from longrnn.runs.config import RunConfig, load
 
 CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT, WARMUP = (
     "config.toml",
@@ -90,7 +91,12 @@ def read_summary(run_dir: Path) -> dict | None:
 
 
 def read_config(run_dir: Path) -> RunConfig:
-    return load(Path(run_dir) / CONFIG)
+    """The run's config. A run written by an older release may hold keys renamed since
+    (`longrnn.runs.config.RENAMED`): they are read as the new keys, silently (the file is not the
+    user's to change)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LongrnnDeprecationWarning)
+        return load(Path(run_dir) / CONFIG)
 
 
 def is_run(path: Path) -> bool:

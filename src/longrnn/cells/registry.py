@@ -1,0 +1,49 @@
+"""The cell registry: `register` (a class decorator), `make_cell`, `cell_class` and `available`.
+
+Unknown names and unknown options give a `UsageError` naming the bad value and the allowed ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from longrnn.cells.base import Cell
+from longrnn.errors import UsageError, check_positive, unknown
+
+_REGISTRY: dict[str, tuple[type, str]] = {}
+
+
+def register(name: str, description: str):
+    """Class decorator: make a Cell subclass available under ``name`` with a one-line description."""
+
+    def add(cls):
+        _REGISTRY[name] = (cls, description)
+        return cls
+
+    return add
+
+
+def available() -> dict[str, str]:
+    """Registered cell names, each with its one-line description."""
+    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
+
+
+def cell_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise unknown("cell", name, _REGISTRY)
+    return _REGISTRY[name][0]
+
+
+def make_cell(name: str, input_size: int, hidden_size: int, **options) -> Cell:
+    """Build the cell registered as ``name``; options are checked against its constructor."""
+    cls = cell_class(name)
+    check_positive("input_size", input_size)
+    check_positive("hidden_size", hidden_size)
+    params = inspect.signature(cls.__init__).parameters
+    allowed = [p for p in params if p not in ("self", "input_size", "hidden_size")]
+    for key in options:
+        if key not in allowed:
+            raise UsageError(
+                f"cell {name!r} has no option {key!r}; allowed: {', '.join(allowed) or '(none)'}"
+            )
+    return cls(input_size, hidden_size, **options)

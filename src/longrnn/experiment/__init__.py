@@ -1,0 +1,1 @@
+"""Grids of runs: an experiment file (TOML) crossed into runs and run locally or on Ray (`sweep`)."""

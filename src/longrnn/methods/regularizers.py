@@ -1,0 +1,67 @@
+"""Penalties added to the training loss: the manifold-attractor regularisation of the rPLRNN.
+
+Schmidt, Koppe, Monfared, Beutelspacher & Durstewitz, ICLR 2021, pull the first M_reg = int(M * fraction)
+units of a PLRNN towards perfect integrators (A_ii = 1, W_i: = 0, h_i = 0), so that they can hold a
+value for arbitrarily long. As their code (``DurstewitzLab/reg-PLRNN``, ``regularization_loss`` with
+scheme "R") computes it — means, not sums, and h weighted by τ_W:
+
+    L_reg = τ_A · mean_{i<P} (A_ii − 1)²  +  τ_W · mean_{i<P, all j} W_ij²  +  τ_W · mean_{i<P} h_i²
+
+The W mean runs over the P full rows of the stored M×M matrix, its (unused, zero) diagonal included,
+so it divides by P·M. Only the rows (incoming weights) of the regularised units are penalised; their
+columns (their influence on the other units) are free. Other code bases use sums or other units
+(research/rplrnn.md §6): τ values do not carry over between them.
+
+``REGULARIZERS`` maps the names of ``train.reg`` to the functions applied to a whole model.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from longrnn.errors import UsageError, unknown
+
+REGULARIZERS = {
+    "none": "no penalty",
+    "mar": "manifold-attractor regularisation of the rPLRNN (Schmidt et al. 2021), --tau, --reg-fraction",
+}
+
+
+def manifold_attractor_penalty(cell, tau_a: float, tau_w: float, fraction: float = 0.5) -> torch.Tensor:
+    """The rPLRNN penalty (formula in the module docstring) of one cell with parameters ``A``, ``W``, ``h``.
+
+    Returns a scalar tensor (0 when no unit is regularised) that carries the gradient.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise UsageError(f"reg_fraction must be in [0, 1], got {fraction!r}")
+    if tau_a < 0 or tau_w < 0:
+        raise UsageError(f"tau must be >= 0, got tau_a={tau_a!r}, tau_w={tau_w!r}")
+    p = int(cell.hidden_size * fraction)
+    if p == 0:
+        return cell.A.new_zeros(())
+    a, w, h = cell.A[:p], cell.W[:p], cell.h[:p]
+    return (
+        tau_a * F.mse_loss(a, torch.ones_like(a))
+        + tau_w * F.mse_loss(w, torch.zeros_like(w))
+        + tau_w * F.mse_loss(h, torch.zeros_like(h))
+    )
+
+
+def _has_plrnn_parameters(cell) -> bool:
+    return all(isinstance(getattr(cell, name, None), torch.Tensor) for name in ("A", "W", "h"))
+
+
+def model_penalty(model, reg: str, tau: float, fraction: float) -> torch.Tensor | None:
+    """The penalty ``reg`` summed over the layers of a `SequenceModel`; None for ``"none"``.
+
+    ``mar`` uses τ_A = τ_W = ``tau`` (the paper's setting) and needs a cell with A, W and h (``plrnn``).
+    """
+    if reg not in REGULARIZERS:
+        raise unknown("reg", reg, REGULARIZERS)
+    if reg == "none":
+        return None
+    cells = model.cells
+    if not all(_has_plrnn_parameters(c) for c in cells):
+        raise UsageError(f"--reg {reg} needs a cell with parameters A, W, h (plrnn), got {model.cell_name!r}")
+    return sum(manifold_attractor_penalty(c, tau, tau, fraction) for c in cells)

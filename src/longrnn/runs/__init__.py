@@ -1,0 +1,45 @@
+"""Runs: a run's configuration (`config`: RunConfig, TOML in and out, ``--set``) and its directory
+(`directory`: config.toml, metrics.jsonl, summary.json, model.pt, checkpoint.pt, written atomically).
+
+The directory's functions are importable from here: ``from longrnn import runs; runs.read_summary(d)``.
+"""
+
+from longrnn.runs.directory import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    MODEL,
+    SUMMARY,
+    WARMUP,
+    append_metrics,
+    find_runs,
+    is_run,
+    prepare,
+    read_config,
+    read_metrics,
+    read_summary,
+    save_torch,
+    truncate_metrics,
+    write_json,
+    write_text,
+)
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "MODEL",
+    "SUMMARY",
+    "WARMUP",
+    "append_metrics",
+    "find_runs",
+    "is_run",
+    "prepare",
+    "read_config",
+    "read_metrics",
+    "read_summary",
+    "save_torch",
+    "truncate_metrics",
+    "write_json",
+    "write_text",
+]
