@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests scripts
 
 bench: setup
 	$(BIN)/longrnn bench speed
