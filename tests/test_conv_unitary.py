@@ -274,7 +274,7 @@ def test_cli_train_spatial_copy_with_lattice_and_channels(tmp_path, capsys):
 def test_cli_bench_convexp_prints_ratios_at_tiny_sizes(capsys):
     from longrnn.cli import main
 
-    assert main(["bench", "convexp", "--sizes", "4", "8", "--dense-max", "64", "--repeats", "1", "--warmup", "0",
+    assert main(["bench", "convexp", "--sizes", "4", "8", "--dense-max", "64", "--repeats", "1", "--warmup-rounds", "0",
                  "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| 8x8 | 64 | conv_unitary |" in out and "| 8x8 | 64 | dense expm |" in out

@@ -9,22 +9,17 @@ import sys
 
 import pytest
 
+from longrnn._deprecated import MOVED
 from longrnn.cli import build_parser
 from longrnn.errors import LongrnnDeprecationWarning
 from longrnn.runs.config import RENAMED, RunConfig, load, set_key, to_toml
-
-MOVED = {
-    "longrnn.warmup": "longrnn.methods.warmup",
-    "longrnn.gates": "longrnn.functional.gates",
-    "longrnn.regularizers": "longrnn.methods.regularizers",
-    "longrnn.convexp": "longrnn.functional.convexp",
-}
 
 
 @pytest.mark.parametrize(("old", "new"), MOVED.items())
 def test_an_old_import_path_warns_and_is_the_new_module(old, new):
     sys.modules.pop(old, None)
-    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated; import {new} instead"):
+    message = f"{old} is deprecated; import {new} instead .the old path goes in 0.3.0."
+    with pytest.warns(DeprecationWarning, match=message):
         module = importlib.import_module(old)
     assert module is importlib.import_module(new)
 
@@ -98,3 +93,29 @@ def test_the_command_prints_one_line_for_an_old_flag_and_trains(tmp_path):
                        "(the old name goes in 0.3.0)"]
     (run_dir,) = tmp_path.iterdir()
     assert "lr_warmup_steps = 3" in (run_dir / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--lr-warmup-steps", "3", "--warmup-steps", "3"],
+        ["train", "--warmup-steps=7", "--lr-warmup-steps=3"],
+        ["bench", "speed", "--warmup", "1", "--warmup-rounds", "2"],
+        ["dsr", "eval", "RUN", "--burn-in", "5", "--warmup", "5"],
+    ],
+)
+def test_an_old_flag_beside_its_new_name_is_refused(argv, capsys):
+    from longrnn.cli import main
+
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("longrnn: error: --warmup") and "are the same setting; give only --" in error
+
+
+def test_an_old_and_a_new_key_with_different_values_are_refused(tmp_path):
+    from longrnn.errors import UsageError
+
+    path = tmp_path / "both.toml"
+    path.write_text("[train]\nwarmup_steps = 3\nlr_warmup_steps = 4\n")
+    with pytest.raises(UsageError, match="warmup_steps = 3 and lr_warmup_steps = 4; .* keep only lr_warmup_steps"):
+        load(path)

@@ -180,7 +180,7 @@ def test_spectrum_distance_of_a_constant_generation_is_near_one(lorenz):
     assert power_spectrum_distance(a, torch.zeros_like(a) + 0.3) > 0.9
 
 
-def test_dsr_eval_writes_metrics_and_pictures(tmp_path):
+def test_dsr_eval_writes_metrics_and_pictures(tmp_path, capsys):
     from longrnn.cli import main
 
     config = RunConfig(
@@ -191,9 +191,13 @@ def test_dsr_eval_writes_metrics_and_pictures(tmp_path):
         name="r",
     )
     train(config, quiet=True)
-    assert main(["dsr", "eval", str(tmp_path / "r"), "--pe-steps", "5"]) == 0
+    for bad in ("0", "-1", "400"):  # forced samples must leave a free run: 1 to 399 of the 400
+        assert main(["dsr", "eval", str(tmp_path / "r"), "--burn-in", bad, "--no-plots"]) == 2
+        assert f"[1, 399] (the test trajectory has 400), got {bad}" in capsys.readouterr().err
+    assert main(["dsr", "eval", str(tmp_path / "r"), "--pe-steps", "5", "--burn-in", "30"]) == 0
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     result = summary["reconstruction"]
+    assert result["burn_in"] == 30
     assert summary["status"] == "finished"  # the training summary is kept
     assert result["state_space_divergence"] >= 0 and 0 <= result["power_spectrum_distance"] <= 1
     assert result["prediction_error_5"] >= 0 and result["length"] == 400

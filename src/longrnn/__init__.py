@@ -27,7 +27,10 @@ tests/test_layering.py):
 
 import importlib
 
+from longrnn import _deprecated
 from longrnn._version import __version__
+
+_deprecated.install()  # old import paths of moved modules (longrnn.config, longrnn.gates, ...) until 0.3.0
 
 _API = {
     "make_cell": ("longrnn.cells", "make_cell"),

@@ -1,4 +1,4 @@
-"""The ``longrnn`` command: train, eval, list, report, bench, demo.
+"""The ``longrnn`` command: train, eval, dsr eval, list, report, bench, reproduce, sweep, demo.
 
 Flags of ``train`` are the config keys with dashes (see `longrnn.runs.config`); ``--config FILE.toml``
 and ``--set key=value`` reach every key. Precedence: defaults < config file < flags < --set.
@@ -33,6 +33,14 @@ class _RenamedFlag(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         deprecated(option_string, self.new)
         setattr(namespace, self.dest, values)
+        namespace.__dict__.setdefault("renamed_flags", []).append((option_string, self.new))
+
+
+def _check_renamed_flags(args, argv: list[str]) -> None:
+    """An old flag and its new name may not both be given (the last one would win unseen)."""
+    for old, new in getattr(args, "renamed_flags", []):
+        if any(arg == new or arg.startswith(f"{new}=") for arg in argv):
+            raise UsageError(f"{old} and {new} are the same setting; give only {new}")
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -421,16 +429,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, LongrnnDeprecationWarning):
         print(f"longrnn: warning: {message}", file=sys.stderr)
     else:
-        _python_show_warning(message, category, filename, lineno, file, line)
-
-
-_python_show_warning = warnings.showwarning
+        warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
 
 def main(argv=None) -> int:
-    warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser().parse_args(argv)
+        _check_renamed_flags(args, argv)
         return args.func(args)
     except UsageError as e:
         print(f"longrnn: error: {e}", file=sys.stderr)
@@ -438,6 +445,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("longrnn: interrupted; a train run continues with the same command plus --resume", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ them all.
 """
 
 # Importing the family modules registers their cells.
-from longrnn.cells import bistable, conv_unitary, gated, mgu, orthogonal, plrnn, simple  # noqa: F401, E402
+from longrnn.cells import bistable, conv_unitary, gated, mgu, orthogonal, plrnn, simple  # noqa: F401
 from longrnn.cells.base import Cell, State, detach_state, map_state, stack_states
 from longrnn.cells.registry import available, cell_class, make_cell, register
 

@@ -277,6 +277,16 @@ def apply_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
     return config
 
 
+def _check_renamed_keys(section: str, table: dict) -> None:
+    """A table that holds a renamed key under both names must give them the same value."""
+    for old, new in RENAMED.items():
+        (old_section, old_name), new_name = old.split("."), new.split(".")[1]
+        if old_section == section and old_name in table and new_name in table and table[old_name] != table[new_name]:
+            raise UsageError(f"[{section}] gives {old_name} = {table[old_name]!r} and {new_name} = "
+                             f"{table[new_name]!r}; {old_name} is the deprecated name of {new_name}: "
+                             f"keep only {new_name}")
+
+
 def from_dict(d: dict) -> RunConfig:
     """Build a RunConfig from nested dicts (e.g. a parsed TOML file); every key is checked."""
     config = RunConfig()
@@ -284,6 +294,7 @@ def from_dict(d: dict) -> RunConfig:
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise UsageError(f"config section [{key}] must be a table, got {value!r}")
+            _check_renamed_keys(key, value)
             for sub, v in value.items():
                 if sub == "options" and isinstance(v, dict):
                     for opt, ov in v.items():

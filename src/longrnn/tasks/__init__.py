@@ -8,7 +8,7 @@ them all.
 """
 
 # Importing the family modules registers their tasks.
-from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401, E402
+from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401
 from longrnn.tasks.base import Task
 from longrnn.tasks.registry import available, make_task, register, task_class, task_options
 

@@ -83,7 +83,9 @@ def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceMo
     weights (``model.pt``), in eval mode; a run with no ``model.pt`` yet is a UsageError."""
     path = Path(run_dir) / runs.MODEL
     if not path.exists():
-        raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL} yet (no evaluation finished)")
+        raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL}: no evaluation has finished yet, or its "
+                         "weights were not kept (the runs under results/ keep none; `longrnn reproduce NAME` "
+                         "trains them again)")
     model = build_model(config, task)
     model.load_state_dict(torch.load(path, weights_only=True))
     return model.eval()

@@ -52,6 +52,9 @@ def reconstruct(run_dir, burn_in: int = 50, pe_steps: int = 20, smoothing: float
 
     true = task.test_trajectory[None]  # (1, T, N)
     length = true.shape[1]
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 1 <= burn_in < length:
+        raise UsageError(f"burn-in (--burn-in) must be a whole number of samples in [1, {length - 1}] "
+                         f"(the test trajectory has {length}), got {burn_in!r}")
     generated = generate(model, true[:, :burn_in], length + length // 4)[:, length // 4 :]
     result = {
         "state_space_divergence": state_space_divergence(true, generated),
