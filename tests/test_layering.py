@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "longrnn"
 
 LAYERS = [  # bottom first
-    {"errors", "_version", "_deprecated"},
+    {"errors", "_version", "_deprecated", "streams"},
     {"functional"},
     {"cells", "dsr"},
     {"models", "tasks"},
@@ -27,8 +27,7 @@ LAYERS = [  # bottom first
     {"experiment"},
     {"reporting", "bench"},
     {"cli"},
-    # the public API and the deprecated aliases of moved modules: nothing in the package imports them
-    {"__init__", "warmup", "gates", "regularizers", "convexp"},
+    {"__init__"},  # the public API: nothing in the package imports it
 ]
 LAYER = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}
 
@@ -114,6 +113,11 @@ def cycles(package: Path) -> list[list[str]]:
 
 def test_every_import_points_down():
     assert layering_violations(PACKAGE) == []
+
+
+def test_every_room_of_the_layers_exists():
+    rooms = {room(module) for module in modules(PACKAGE)}
+    assert rooms == set(LAYER)
 
 
 def test_no_import_loops():

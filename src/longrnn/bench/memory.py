@@ -38,6 +38,7 @@ def measure(config_dict: dict, steps: int) -> dict:
     import torch
 
     from longrnn.runs.config import from_dict
+    from longrnn.streams import stream
     from longrnn.training.bptt import bptt_loss, tbptt_loss
     from longrnn.training.build import build_model, build_task
     from longrnn.training.memup import MemUP
@@ -52,7 +53,7 @@ def measure(config_dict: dict, steps: int) -> dict:
     task = build_task(config)
     model = build_model(config, task).to(device)
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
-    generator = torch.Generator().manual_seed(t.seed)
+    generator = stream(t.seed, "train")
     memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -29,8 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-VALIDATION_SEED = 1_000_003
-TEST_SEED = 2_000_003
+from longrnn.streams import fixed_set
 
 
 class Task:
@@ -93,16 +92,16 @@ class Task:
             self._baselines[key] = self.metrics(self.memoryless_prediction(x), y)
         return self._baselines[key]
 
-    def _fixed_set(self, split: str, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fixed_set(self, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         if split not in self._cache:
-            self._cache[split] = self.sample(size, torch.Generator().manual_seed(seed))
+            self._cache[split] = self.sample(size, fixed_set(split))
         return self._cache[split]
 
     def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._fixed_set("validation", self.validation_size, VALIDATION_SEED)
+        return self._fixed_set("validation", self.validation_size)
 
     def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._fixed_set("test", self.test_size, TEST_SEED)
+        return self._fixed_set("test", self.test_size)
 
     def is_solved(self, metrics: dict[str, float]) -> bool:
         if self.solved_at is None or self.main_metric not in metrics:

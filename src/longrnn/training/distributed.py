@@ -1,9 +1,10 @@
 """Data-parallel training of one run over several processes (`longrnn train --ddp` under torchrun).
 
 Each process builds the same model from the same seed, draws its own batches (its generator is
-seeded with ``seed + rank * RANK_SEED_STRIDE``, so rank 0 sees exactly the batches of a one-process
-run), and `torch.nn.parallel.DistributedDataParallel` averages the gradients, so every process takes
-the same optimizer step: the effective batch is ``world_size * batch_size``. Process 0 evaluates,
+``longrnn.streams.stream(seed, "train", rank)``, so rank 0 sees exactly the batches of a one-process
+run, and no rank's batches can be the validation or test set), and
+`torch.nn.parallel.DistributedDataParallel` averages the gradients, so every process takes the same
+optimizer step: the effective batch is ``world_size * batch_size``. Process 0 evaluates,
 writes the run directory and decides when to stop; the others follow its decision. Backend: gloo on
 the CPU, nccl on CUDA. Launch:
 
@@ -20,8 +21,6 @@ import torch
 import torch.distributed as dist
 
 from longrnn.errors import UsageError
-
-RANK_SEED_STRIDE = 1_000_003  # rank r draws batches from generator seed + r * stride
 
 
 @dataclass

@@ -49,6 +49,7 @@ from torch import nn
 
 from longrnn.cells import detach_state
 from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.streams import stream
 
 PREDICTORS = {
     "mlp": "MLP on [m_t, the last context_len inputs up to k]",
@@ -328,7 +329,7 @@ class MemUP:
         self.random_phase = random_phase
         self.detector = detector if detector is not None else EMADetector(model, task)
         self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)  # random padding of the target lists
+        self.generator = stream(seed, "memup")  # random padding of the target lists
         self.batch = None  # (x, y_steps, scored) of the sequences in hand
         self.uncertainty = None  # (batch, time) detector scores of that batch
         self.batches = 0  # batches drawn so far
@@ -343,9 +344,9 @@ class MemUP:
         else:
             detector = LocalDetector(task, task.input_size, task.output_size, t.memup_hidden, t.memup_context_len,
                                      t.memup_detector_lr, t.memup_local_samples,
-                                     torch.Generator().manual_seed(t.seed + 2)).to(device)
+                                     stream(t.seed, "detector")).to(device)
         return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
-                   t.memup_current_step, detector, seed=t.seed + 1, device=device, random_phase=t.memup_random_phase,
+                   t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
                    curriculum=curriculum)
 
     def _next_batch(self, generator: torch.Generator) -> None:

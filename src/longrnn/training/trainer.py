@@ -31,10 +31,11 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.diagnostics import gate_statistics
 from longrnn.methods.regularizers import REGULARIZERS, model_penalty
 from longrnn.runs.config import RunConfig, to_toml
+from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.curriculum import Curriculum, parse_curriculum
-from longrnn.training.distributed import RANK_SEED_STRIDE, Workers, parameter_checksums, start_workers
+from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
@@ -173,7 +174,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.lr_warmup_steps)
-    generator = torch.Generator().manual_seed(t.seed + workers.rank * RANK_SEED_STRIDE)
+    generator = stream(t.seed, "train", workers.rank)  # longrnn.streams: never a fixed set's stream
     curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
     memup = MemUP.from_config(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
 

@@ -21,9 +21,8 @@ from longrnn.errors import UsageError, check_positive
 from longrnn.methods.warmup import measure_vaa, warm_up
 from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
+from longrnn.streams import stream
 from longrnn.tasks import Task
-
-WARMUP_SEED_OFFSET = 7_919  # warm-up inputs and noise: a generator apart from the training batches'
 
 
 def recurrent_model(model) -> SequenceModel:
@@ -53,7 +52,7 @@ def measure(config: RunConfig, model, task: Task, device: torch.device) -> float
     None where it is undefined because the states are not finite."""
     t = config.train
     inputs = task.validation_set()[0][: t.vaa_samples].to(device)
-    generator = torch.Generator().manual_seed(t.seed)
+    generator = stream(t.seed, "vaa")
     value = measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
     return None if math.isnan(value) else value
 
@@ -65,7 +64,7 @@ def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.
     sees a fresh minibatch. A non-finite VAA* raises FloatingPointError (the trainer records a divergence).
     """
     t = config.train
-    generator = torch.Generator().manual_seed(t.seed + WARMUP_SEED_OFFSET)
+    generator = stream(t.seed, "warmup")
     inputs, _ = task.sample(t.warmup_batch_size * max(1, t.warmup_num_steps), generator)
     return warm_up(
         recurrent_model(model),
