@@ -286,11 +286,16 @@ class LocalDetector:
         self.optimizer.step()
 
     def state_dict(self) -> dict:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.generator is not None:  # which (sequence, step) pairs the next updates fit on
+            state["generator"] = self.generator.get_state()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.generator is not None and "generator" in state:  # checkpoints before 0.2.0 lack it
+            self.generator.set_state(state["generator"])
 
 
 # --- the training step ----------------------------------------------------------------------------
