@@ -6,15 +6,20 @@
     RUN/model.pt        the best-on-validation weights (a plain state_dict, loads with weights_only=True)
     RUN/checkpoint.pt   the full training state of the last evaluation, for --resume
     RUN/warmup.json     with --warmup: its history (loss, VAA* per layer, stabilisation length, time per step)
+    RUN/.lock           held (flock) by the one process writing the run; the operating system frees it
+                        when that process ends, however it ends
 
-Every whole-file write goes to a temporary file that is then renamed over the target, so a crash
-never leaves a half-written file. Metrics lines are flushed as they are written.
+Every whole-file write goes to a temporary file (``.NAME.XXXX.tmp``) that is then renamed over the
+target, so a crash never leaves a half-written file; the next writer removes what a killed one left.
+Metrics lines are flushed as they are written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import tempfile
 import warnings
 from pathlib import Path
@@ -24,19 +29,21 @@ import torch
 from longrnn.errors import LongrnnDeprecationWarning, UsageError
 from longrnn.runs.config import RunConfig, load
 
-CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT, WARMUP = (
+CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT, WARMUP, LOCK = (
     "config.toml",
     "metrics.jsonl",
     "summary.json",
     "model.pt",
     "checkpoint.pt",
     "warmup.json",
+    ".lock",
 )
+TEMPORARY = ".*.tmp"  # a whole-file write in progress (`_atomic`)
 
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -135,3 +142,38 @@ def prepare(config: RunConfig, resume: bool) -> Path:
             )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+class RunLock:
+    """The run directory's one writer: an exclusive, non-blocking ``flock`` on ``RUN/.lock``, holding the
+    writer's process id and host. A second writer gets a UsageError naming the holder. Taking the lock
+    removes the temporary files a killed writer left (`TEMPORARY`): nobody else can be writing them."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.file = open(self.path, "a+")  # held open until `release`: the lock lives as long as the file
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise UsageError(f"run directory {str(run_dir)!r} is being written by {holder}; wait for it to end "
+                             "or stop it (a run directory has one writer)") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        self.file.flush()
+        for orphan in Path(run_dir).glob(TEMPORARY):
+            orphan.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if not self.file.closed:
+            self.file.truncate(0)
+            self.file.close()  # closing the file releases the flock
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

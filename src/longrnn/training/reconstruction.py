@@ -44,6 +44,11 @@ def is_reconstruction_task(name: str) -> bool:
 def reconstruct(run_dir, burn_in: int = 50, pe_steps: int = 20, smoothing: float = 20.0, plots: bool = True) -> dict:
     """Score (and draw) a run's reconstruction; returns the ``reconstruction`` entry of its summary."""
     run_dir = Path(run_dir)
+    with runs.RunLock(run_dir):  # it writes summary.json and generated.npy: one writer at a time
+        return _reconstruct(run_dir, burn_in, pe_steps, smoothing, plots)
+
+
+def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, plots: bool) -> dict:
     config = runs.read_config(run_dir)
     task = build_task(config)
     if not isinstance(task, DynamicalSystemTask):

@@ -14,6 +14,7 @@ set, which is read only then.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
 import sys
@@ -122,7 +123,8 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     _check(config)
     workers = start_workers(config.train.ddp, _device(config.train.device))
     try:
-        summary = _train(config, resume, quiet, workers)
+        with contextlib.ExitStack() as held:  # the run directory's lock, released however the run ends
+            summary = _train(config, resume, quiet, workers, held)
     except BaseException:
         workers.close()  # no barrier: the other processes may never arrive
         raise
@@ -130,12 +132,13 @@ def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     return summary
 
 
-def _prepare(config: RunConfig, resume: bool, workers: Workers) -> Path:
-    """Process 0 creates or reopens the run directory; an error there stops every process."""
+def _prepare(config: RunConfig, resume: bool, workers: Workers, held: contextlib.ExitStack) -> Path:
+    """Process 0 creates or reopens the run directory and holds its lock (`runs.RunLock`) until the run
+    ends; an error there (a second writer, say) stops every process."""
     error = None
     if workers.main:
         try:
-            runs.prepare(config, resume)
+            held.enter_context(runs.RunLock(runs.prepare(config, resume)))
         except UsageError as e:
             error = str(e)
     if (error := workers.follow(error)) is not None:
@@ -158,7 +161,7 @@ class Progress:
     vaa: dict = field(default_factory=dict)  # VAA measured before training: "init", "warm-up"
 
 
-def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> dict:
+def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held: contextlib.ExitStack) -> dict:
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -178,7 +181,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers) -> di
     curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
     memup = MemUP.from_config(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
 
-    run_dir = _prepare(config, resume, workers)
+    run_dir = _prepare(config, resume, workers, held)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
     progress = Progress()
