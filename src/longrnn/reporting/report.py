@@ -29,19 +29,21 @@ from longrnn.reporting.formatting import fmt, mean_std
 from longrnn.reporting.leaderboard import layer_and_training_settings
 
 
-def load_runs(paths) -> list[dict]:
-    """One record per run directory: its config, summary (None while unfinished) and metrics log."""
+def load_runs(paths, damaged: list[str] | None = None) -> list[dict]:
+    """One record per run directory: its config, summary (None while unfinished) and metrics log. A run
+    whose files cannot be read is left out; with ``damaged`` given, its reason is appended there, else
+    the first such run raises."""
     records = []
     for run_dir in runs.find_runs(paths):
-        config = runs.read_config(run_dir)
-        records.append(
-            {
-                "dir": run_dir,
-                "config": config,
-                "summary": runs.read_summary(run_dir),
-                "metrics": runs.read_metrics(run_dir),
-            }
-        )
+        try:
+            record = {"dir": run_dir, "config": runs.read_config(run_dir), "summary": runs.read_summary(run_dir),
+                      "metrics": runs.read_metrics(run_dir)}
+        except UsageError as e:
+            if damaged is None:
+                raise
+            damaged.append(str(e))
+            continue
+        records.append(record)
     return records
 
 
@@ -187,9 +189,12 @@ def _plot_vaa(path: Path, records: list[dict]) -> bool:
 def report(paths, out: str | Path | None = None, plots: bool = True, html: bool = False) -> str:
     """Write report.md, report.csv and curves.png (and with ``html``, a self-contained report.html)
     into ``out``; return the Markdown text."""
-    records = load_runs(paths)
+    damaged: list[str] = []
+    records = load_runs(paths, damaged)
     rows = summarize(records)
     text = markdown(rows, records)
+    if damaged:  # the other runs are reported; these are named, never silently dropped
+        text += "\nNot read (damaged files):\n\n" + "".join(f"* {reason}\n" for reason in damaged)
     out = Path(out) if out else (Path(paths[0]) if Path(paths[0]).is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     runs.write_text(out / "report.md", text)

@@ -73,16 +73,33 @@ def append_metrics(run_dir: Path, record: dict) -> None:
         f.flush()
 
 
+class DamagedFile(UsageError):
+    """A file of a run directory that exists but cannot be read; the message names it and what to do."""
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The records of ``metrics.jsonl``. Only its last line may be cut short (a crash while appending; that
+    record is redone on resume) and is left out; any other line that is not a JSON object is a
+    `DamagedFile` naming the line: a log is never silently cut to fit."""
     path = Path(run_dir) / METRICS
     if not path.exists():
         return []
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
+        if not line:
+            continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut short by a crash
-            break
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # the last line, without its newline: cut short by a crash
+                break
+            record = None
+        if not isinstance(record, dict):
+            raise DamagedFile(f"{path} is damaged at line {number} of {len(lines) - 1}: not a JSON record; "
+                              "restore it from a copy, or delete the run directory and train it again")
+        records.append(record)
     return records
 
 
@@ -93,8 +110,32 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 
 
 def read_summary(run_dir: Path) -> dict | None:
+    """``summary.json`` (None while the run has not finished); unreadable, it is a `DamagedFile`."""
     path = Path(run_dir) / SUMMARY
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        summary = e
+    if not isinstance(summary, dict):
+        raise DamagedFile(f"{path} is damaged (not a JSON object); `longrnn train ... --resume` writes it "
+                          "again from the run's checkpoint.pt and metrics")
+    return summary
+
+
+def load_torch(path: Path, advice: str):
+    """A tensor file of the run (``model.pt``, ``checkpoint.pt``) loaded with ``weights_only=True``; a
+    missing or damaged one is a `DamagedFile` naming it and ``advice`` (never "retry with
+    weights_only=False": these files hold tensors only, and unpickling anything else is unsafe)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedFile(f"{path} does not exist; {advice}")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DamagedFile(f"{path} is damaged or not a longrnn file ({reason[:120]}); {advice}") from None
 
 
 def read_config(run_dir: Path) -> RunConfig:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-import torch
-
 from longrnn import runs
 from longrnn.cells import cell_class
 from longrnn.errors import UsageError
@@ -87,5 +85,6 @@ def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceMo
                          "weights were not kept (the runs under results/ keep none; `longrnn reproduce NAME` "
                          "trains them again)")
     model = build_model(config, task)
-    model.load_state_dict(torch.load(path, weights_only=True))
+    model.load_state_dict(runs.load_torch(path, "train the run again (`longrnn train ... --resume` after "
+                                                "deleting it and checkpoint.pt)"))
     return model.eval()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from longrnn import runs
@@ -40,7 +39,7 @@ def weights_file(source: str) -> Path:
 
 def load_initial_weights(model: nn.Module, source: str) -> None:
     """Copy the weights that ``source`` names into ``model`` (in place), or raise UsageError naming the misfit."""
-    state = torch.load(weights_file(source), weights_only=True, map_location="cpu")
+    state = runs.load_torch(weights_file(source), f"init_from {source!r} needs a state dict saved by torch.save")
     target, kind = model, "model"
     memory = getattr(model, "memory", None)
     if memory is not None and not any(key.startswith("memory.") for key in state):

@@ -260,7 +260,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
 
 def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int, memup=None) -> Progress:
     """Load the last checkpoint into the training objects; drop metrics logged after it."""
-    ckpt = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
+    ckpt = runs.load_torch(run_dir / runs.CHECKPOINT, "delete it to train the run again from its start with "
+                           "--resume, or restore it from a copy")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     schedule.load_state_dict(ckpt["schedule"])
@@ -365,7 +366,8 @@ def _summary(config, task, model, run_dir: Path, device, progress: Progress, sta
     t = config.train
     validation, test = None, None
     if progress.best_step is not None:
-        model.load_state_dict(torch.load(run_dir / runs.MODEL, weights_only=True))
+        model.load_state_dict(runs.load_torch(run_dir / runs.MODEL, "delete checkpoint.pt and model.pt to train "
+                                                 "the run again from its start with --resume"))
         validation = evaluate(model, task, "validation", t.eval_batch_size, device)
         test = evaluate(model, task, "test", t.eval_batch_size, device)
     return {

@@ -1,0 +1,105 @@
+"""Every file a run or a report reads, missing or damaged, gets one line naming it and what to do (exit 2);
+a report reports the other runs and lists the damaged one; a log is never silently cut to fit."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from longrnn import runs
+from longrnn.reporting.report import report
+from longrnn.runs.config import RunConfig, apply_overrides
+from longrnn.training import train
+
+TINY = ["task.name=adding", "task.seq_len=8", "task.validation_size=16", "task.test_size=16", "model.cell=gru",
+        "model.hidden_size=4", "train.steps=4", "train.eval_every=2", "train.batch_size=4", "train.threads=1",
+        "train.diagnostics=false"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    train(apply_overrides(RunConfig(out=str(out), name="r"), TINY), quiet=True)
+    return out / "r"
+
+
+@pytest.fixture
+def two_runs(tmp_path, finished_run):
+    for name in ("good", "bad"):
+        shutil.copytree(finished_run, tmp_path / name)
+    return tmp_path
+
+
+def cli(*args):
+    code = "import sys; from longrnn.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+
+
+def damage(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("file", "command", "named"),
+    [
+        (runs.CHECKPOINT, "resume", "checkpoint.pt is damaged or not a longrnn file"),
+        (runs.MODEL, "eval", "model.pt is damaged or not a longrnn file"),
+        (runs.CONFIG, "eval", "config.toml' is not valid TOML"),
+        (runs.SUMMARY, "resume", "summary.json is damaged (not a JSON object)"),
+    ],
+)
+def test_a_damaged_file_is_one_line_naming_it_and_exit_2(two_runs, file, command, named):
+    run_dir = two_runs / "bad"
+    if file == runs.CHECKPOINT:  # an interrupted run: no summary yet, so --resume reads the checkpoint
+        (run_dir / runs.SUMMARY).unlink()
+    if file == runs.CONFIG:
+        (run_dir / file).write_text("[train\nsteps = ")
+    else:
+        damage(run_dir / file)
+    if command == "resume":
+        argv = ["train", "--config", str(run_dir / runs.CONFIG), "--out", str(two_runs), "--name", "bad", "--resume",
+                "--quiet"]
+    else:
+        argv = ["eval", str(run_dir)]
+    result = cli(*argv)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and str(run_dir) in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and "weights_only=False" not in result.stderr
+
+
+def test_a_report_reports_the_other_runs_and_names_the_damaged_one(two_runs):
+    damage(two_runs / "bad" / runs.SUMMARY)
+    text = report([two_runs], two_runs / "rep", plots=False)
+    assert "| good |" in text and "| bad |" not in text
+    assert "Not read (damaged files):" in text and f"{two_runs / 'bad' / runs.SUMMARY} is damaged" in text
+
+
+def test_a_metrics_log_damaged_inside_is_named_never_cut(two_runs):
+    path = two_runs / "bad" / runs.METRICS
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1][:10], *lines[2:]]) + "\n")
+    with pytest.raises(runs.DamagedFile, match=f"metrics.jsonl is damaged at line 2 of {len(lines)}"):
+        runs.read_metrics(two_runs / "bad")
+
+
+def test_a_metrics_log_whose_last_line_a_crash_cut_short_is_read_up_to_it(two_runs):
+    path = two_runs / "bad" / runs.METRICS
+    records = runs.read_metrics(two_runs / "bad")
+    path.write_text(path.read_text() + json.dumps({"step": 99, "train_loss": 1.0})[:12])  # no newline: cut short
+    assert runs.read_metrics(two_runs / "bad") == records
+
+
+def test_init_from_a_file_that_is_not_a_state_dict_is_one_clear_error(tmp_path):
+    import pickle
+
+    from longrnn.errors import UsageError
+
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(pickle.dumps({"a": object()}))
+    config = apply_overrides(RunConfig(out=str(tmp_path), name="r"), [*TINY, f"train.init_from={weights}"])
+    with pytest.raises(UsageError, match="weights.pt is damaged or not a longrnn file .*needs a state dict"):
+        train(config, quiet=True)
