@@ -215,3 +215,23 @@ def test_dsr_eval_refuses_other_tasks(tmp_path, capsys):
     train(config, quiet=True)
     assert main(["dsr", "eval", str(tmp_path / "a"), "--no-plots"]) == 2
     assert "not a dynamical system" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("measure", ["bins", "gmm", "spectrum"])
+def test_a_measure_over_data_that_are_not_finite_is_undefined(measure, bad):
+    """A generation that diverges after 100 steps is not scored on its first 100 (which ranked it above a
+    generation stuck at a fixed point)."""
+    t = torch.linspace(0, 60, 2000, dtype=torch.float64)
+    true = torch.stack([torch.sin(t), torch.cos(1.3 * t)], -1)
+    diverged = true.clone()
+    diverged[100:] = bad
+    stuck = torch.zeros_like(true) + 0.3
+
+    def score(gen):
+        if measure == "spectrum":
+            return power_spectrum_distance(true, gen)
+        return state_space_divergence(true, gen, method=measure, samples=200, max_points=500)
+
+    assert math.isnan(score(diverged)) and math.isnan(score(true[:0].new_full(true.shape, bad)))
+    assert math.isfinite(score(stuck)) and 0 <= score(true) < score(stuck)

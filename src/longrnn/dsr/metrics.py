@@ -16,6 +16,10 @@ shape (T, N) or (batch, T, N), in standardised units.
   (1/√2) ‖√p − √q‖₂, averaged over dimensions. Spectra of a batch are averaged before comparing. A
   constant series (e.g. a generated trajectory stuck at a fixed point) has all its power at frequency 0.
 * n-step prediction error: `longrnn.dsr.rollout.prediction_error`.
+
+A measure over data that are not all finite is undefined: both distances return NaN when either
+trajectory holds a NaN or an infinity anywhere (a generation that diverges after 100 steps must not be
+scored on its first 100, which would rank it above one stuck at a fixed point).
 """
 
 from __future__ import annotations
@@ -91,6 +95,10 @@ def state_space_divergence(
     true, gen = _points(x_true), _points(x_gen)
     if true.shape[1] != gen.shape[1]:
         raise UsageError(f"the trajectories have {true.shape[1]} and {gen.shape[1]} dimensions")
+    if method not in ("auto", "bins", "gmm"):
+        raise UsageError(f"unknown method {method!r}; allowed: auto, bins, gmm")
+    if not (np.isfinite(true).all() and np.isfinite(gen).all()):
+        return float("nan")  # undefined over data that are not finite
     if method == "auto":
         method = "bins" if true.shape[1] <= 5 else "gmm"
     if method == "bins":
@@ -131,6 +139,8 @@ def power_spectrum_distance(x_true, x_gen, smoothing: float = 20.0) -> float:
     true, gen = _series(x_true), _series(x_gen)
     if true.shape[2] != gen.shape[2]:
         raise UsageError(f"the trajectories have {true.shape[2]} and {gen.shape[2]} dimensions")
+    if not (np.isfinite(true).all() and np.isfinite(gen).all()):
+        return float("nan")  # undefined over data that are not finite
     length = min(true.shape[1], gen.shape[1])
     p, q = power_spectra(true[:, :length], smoothing), power_spectra(gen[:, :length], smoothing)
     hellinger = np.sqrt(((np.sqrt(p) - np.sqrt(q)) ** 2).sum(1)) / np.sqrt(2.0)
