@@ -111,3 +111,19 @@ def test_bench_speed_rejects_unknown_or_missing_devices():
     if not torch.cuda.is_available():
         result = run_cli("bench", "speed", "--cells", "rnn", "--device", "cuda", "--quiet")
         assert result.returncode == 2 and "not available on this machine" in result.stderr
+
+
+def test_progress_piped_to_a_file_is_one_plain_line_per_evaluation(tmp_path):
+    """Not a terminal (stderr is a pipe here): no carriage-return bar updates, one line per evaluation."""
+    result = run_cli("train", "--task", "adding", "--seq-len", "10", "--hidden-size", "8", "--steps", "30",
+                     "--eval-every", "10", "--batch-size", "8", "--threads", "1", "--out", str(tmp_path), "--name", "p")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" loss=")[0] for line in lines] == ["p: 10/30", "p: 20/30", "p: 30/30"]
+    assert all(" mse=" in line for line in lines)
+
+
+def test_quiet_prints_no_progress_at_all(tmp_path):
+    result = run_cli("train", *TINY, "--out", str(tmp_path))
+    assert result.returncode == 0 and result.stderr == ""

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "longrnn"
 
 LAYERS = [  # bottom first
-    {"errors", "_version", "_deprecated", "streams"},
+    {"errors", "_version", "_deprecated", "streams", "console"},
     {"functional"},
     {"cells", "dsr"},
     {"models", "tasks"},

@@ -55,9 +55,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from longrnn import runs
+from longrnn.console import progress
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
 from longrnn.runs.config import RunConfig, from_dict, get_key
 
@@ -307,7 +306,7 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
     if jobs > 1 or backend == "ray":
         for config in configs:
             config.train.threads = config.train.threads or (1 if backend == "ray" else threads_per_job(jobs))
-    bar = tqdm(total=len(configs), disable=quiet, desc=f"sweep {sweep.name}")
+    bar = progress(len(configs), f"sweep {sweep.name}", disable=quiet)
     results: list[dict | None] = [None] * len(configs)
 
     def done(i: int, summary: dict) -> None:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from longrnn import runs
 from longrnn._version import __version__
+from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.diagnostics import gate_statistics
 from longrnn.methods.regularizers import REGULARIZERS, model_penalty
@@ -199,8 +199,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     if not restored and (t.warmup or t.vaa):
         message = _before_training(config, model, task, device, run_dir, progress, workers.main, quiet)
         status = "diverged" if message else status
-    bar = tqdm(total=t.steps, initial=progress.step, disable=quiet or not workers.main, desc=config.run_name(),
-               dynamic_ncols=True)
+    bar = progress_bar(t.steps, config.run_name(), initial=progress.step, disable=quiet or not workers.main)
     model.train()
     while status == "finished" and progress.step < t.steps:
         step_started = time.perf_counter()

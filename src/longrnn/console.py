@@ -1,0 +1,45 @@
+"""What longrnn prints while it works: a progress bar on a terminal, plain lines anywhere else.
+
+`progress(total, desc, ...)` returns a tqdm bar when standard error is a terminal. Piped to a file or
+a log (a batch job, ``2> train.log``), carriage-return updates would pile up into megabytes on one
+line, so it returns a `LineProgress` instead: the same ``update`` / ``set_postfix`` / ``close`` calls,
+and one plain line per ``set_postfix`` (the trainer calls it once per evaluation) and at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm.auto import tqdm
+
+
+class LineProgress:
+    """A progress record for a non-terminal: ``desc: n/total key=value ...`` once per postfix, and at close
+    when something happened since."""
+
+    def __init__(self, total: int, desc: str, initial: int = 0, file=None):
+        self.total, self.desc, self.n, self.file = total, desc, initial, file or sys.stderr
+        self.postfix, self.printed = "", None  # ``printed``: n at the last line
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = " ".join(f"{k}={v}" for k, v in values.items())
+        self._line()
+
+    def _line(self) -> None:
+        print(f"{self.desc}: {self.n}/{self.total}{' ' + self.postfix if self.postfix else ''}", file=self.file,
+              flush=True)
+        self.printed = self.n
+
+    def close(self) -> None:
+        if self.printed != self.n:
+            self._line()
+
+
+def progress(total: int, desc: str, initial: int = 0, disable: bool = False):
+    """A tqdm bar on a terminal, a `LineProgress` elsewhere; with ``disable`` one that prints nothing."""
+    if not disable and not sys.stderr.isatty():
+        return LineProgress(total, desc, initial)
+    return tqdm(total=total, initial=initial, disable=disable, desc=desc, dynamic_ncols=True)
