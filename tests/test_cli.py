@@ -127,3 +127,14 @@ def test_progress_piped_to_a_file_is_one_plain_line_per_evaluation(tmp_path):
 def test_quiet_prints_no_progress_at_all(tmp_path):
     result = run_cli("train", *TINY, "--out", str(tmp_path))
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_eval_takes_threads_like_train(tmp_path, monkeypatch, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "r"]) == 0
+    capsys.readouterr()
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    assert main(["eval", str(tmp_path / "r"), "--threads", "1", "--split", "test"]) == 0
+    assert threads == [1] and "test" in json.loads(capsys.readouterr().out)
+    assert main(["eval", str(tmp_path / "r"), "--threads", "-2"]) == 2
+    assert "--threads must be a non-negative integer, got -2" in capsys.readouterr().err

@@ -247,7 +247,13 @@ task = { name = "adding", seq_len = 4 }
     assert len(full.runs) == 8 and len(small.runs) == 2
     assert {r.config.train.steps for r in small.runs} == {5} and small.runs[0].config.train.eval_every == 10
     assert small.out == full.out + "-small" and small.results == str(tmp_path / "page-small.md")
-    assert small.command == "longrnn reproduce tiny --budget small" and full.command == "longrnn reproduce tiny"
+    # a file outside an experiments/ folder is run again with `longrnn sweep FILE`, not `reproduce NAME`
+    assert small.command == f"longrnn sweep {sweep_file} --budget small"
+    assert full.command == f"longrnn sweep {sweep_file}"
+    (tmp_path / "experiments").mkdir()
+    named = tmp_path / "experiments" / "tiny.toml"
+    named.write_text(text)
+    assert load_sweep(named, budget="small").command == "longrnn reproduce tiny --budget small"
     with pytest.raises(UsageError, match="no budget 'paper'; allowed: small"):
         load_sweep(sweep_file, budget="paper")
 

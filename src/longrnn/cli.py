@@ -116,11 +116,21 @@ def cmd_train(args) -> int:
 
 
 # --- eval ----------------------------------------------------------------------------------------
+def _set_threads(threads: int) -> None:
+    """``--threads N`` as ``train.threads`` means it: torch.set_num_threads(N); 0 keeps torch's default."""
+    check_positive("--threads", threads, allow_zero=True)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def cmd_eval(args) -> int:
     from longrnn import runs
     from longrnn.tasks import task_options
     from longrnn.training import best_model, build_task, evaluate
 
+    _set_threads(args.threads)
     for run_dir in runs.find_runs(args.runs):
         config = runs.read_config(run_dir)
         if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
@@ -142,6 +152,7 @@ def cmd_dsr_eval(args) -> int:
     from longrnn import runs
     from longrnn.training.reconstruction import reconstruct
 
+    _set_threads(args.threads)
     for run_dir in runs.find_runs(args.runs):
         result = reconstruct(run_dir, args.burn_in, args.pe_steps, args.smoothing, plots=not args.no_plots)
         print(json.dumps({"run": str(run_dir), **result}, indent=2))
@@ -323,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", nargs="+", choices=["validation", "test"], default=["validation", "test"])
     p.add_argument("--seq-len", type=int, default=None,
                    help="score on the task at this length instead of the run's (length generalisation)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice, as train)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("dsr", help="dynamical-systems reconstruction: evaluate a trained model")
@@ -336,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pe-steps", type=int, default=20, help="n of the n-step prediction error (default 20)")
     s.add_argument("--smoothing", type=float, default=20.0, help="power-spectrum smoothing in bins (default 20)")
     s.add_argument("--no-plots", action="store_true", help="skip attractor.png, series.png, spectra.png")
+    s.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice, as train)")
     s.set_defaults(func=cmd_dsr_eval)
 
     p = sub.add_parser("list", help="cells, tasks, trainers, optimizers, schedules, each with a description")

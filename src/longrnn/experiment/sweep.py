@@ -194,6 +194,13 @@ CURVE_X = {
 }
 
 
+def regenerate_command(path: Path, budget: str | None = None) -> str:
+    """The command that runs (or regenerates) the sweep in ``path`` again: ``longrnn reproduce NAME`` for a
+    file of an ``experiments/`` folder (the name is what `reproduce` looks up), else ``longrnn sweep PATH``."""
+    command = f"longrnn reproduce {path.stem}" if path.parent.name == "experiments" else f"longrnn sweep {path}"
+    return command + (f" --budget {budget}" if budget else "")
+
+
 def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     """The runs of a sweep file; ``budget`` picks one of its ``[budget.NAME]`` tables (e.g. small, paper)."""
     path = Path(path)
@@ -223,7 +230,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         seeds=list(seeds),
         task_labels=[label for label, _ in tasks],
         variant_labels=[label for label, _ in variants],
-        command=f"longrnn reproduce {path.stem}" + (f" --budget {budget}" if budget else ""),
+        command=regenerate_command(path, budget),
         curve_x=d.get("curve_x", "step"),
         curve_rows=d.get("curve_rows"),
     )
