@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import warnings
@@ -20,6 +21,14 @@ from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
 DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (a missing argument, "abc" for an int) as one line, like every other error."""
+
+    def error(self, message):
+        command = self.prog.removeprefix("longrnn").strip()
+        self.exit(2, f"longrnn: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
 
 
 class _RenamedFlag(argparse.Action):
@@ -45,7 +54,7 @@ def _check_renamed_flags(args, argv: list[str]) -> None:
 
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from longrnn.runs.config import FLAG_HELP, RENAMED, SECTIONS, RunConfig, field_type, flag_name
+    from longrnn.runs.config import FLAG_HELP, RANGES, RENAMED, SECTIONS, RunConfig, field_type, flag_name
 
     defaults = RunConfig()
     for section, cls in SECTIONS.items():
@@ -57,6 +66,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             default = getattr(getattr(defaults, section), f.name)
             kind = field_type(cls, f.name)
             described = f"{FLAG_HELP[key]}; " if key in FLAG_HELP else ""
+            described += f"{RANGES[key][2]}; " if key in RANGES else ""
             if kind is bool:
                 group.add_argument(f"--{flag_name(key)}", dest=key, action=argparse.BooleanOptionalAction,
                                    default=argparse.SUPPRESS, help=f"{described}default {default}")
@@ -153,6 +163,9 @@ def cmd_dsr_eval(args) -> int:
     from longrnn.training.reconstruction import reconstruct
 
     _set_threads(args.threads)
+    check_positive("--pe-steps", args.pe_steps)
+    if not (math.isfinite(args.smoothing) and args.smoothing >= 0):
+        raise UsageError(f"--smoothing must be a finite number >= 0 (bins; 0: none), got {args.smoothing!r}")
     for run_dir in runs.find_runs(args.runs):
         result = reconstruct(run_dir, args.burn_in, args.pe_steps, args.smoothing, plots=not args.no_plots)
         print(json.dumps({"run": str(run_dir), **result}, indent=2))
@@ -320,7 +333,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="longrnn", description="Recurrent networks for very long-term dependencies.")
+    parser = _Parser(prog="longrnn", description="Recurrent networks for very long-term dependencies.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model on one task, writing a run directory")
@@ -449,7 +462,10 @@ def main(argv=None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help (0), or a parse error already printed as one line (2)
+            return e.code
         _check_renamed_flags(args, argv)
         return args.func(args)
     except UsageError as e:

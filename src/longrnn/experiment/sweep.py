@@ -58,7 +58,8 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.console import progress
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
-from longrnn.runs.config import RunConfig, from_dict, get_key
+from longrnn.runs.config import RunConfig, check_ranges, from_dict, get_key
+from longrnn.training.build import check_options
 
 
 @dataclass
@@ -250,6 +251,11 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
                               {"train": {"seed": seed}})
                 table = substitute(table, "{seq_len}", str(table.get("task", {}).get("seq_len")))
                 config = from_dict({**table, "out": sweep.out, "name": name})
+                try:  # every run checked before the first one starts (a misspelt key fails here, once)
+                    check_ranges(config)
+                    check_options(config)
+                except UsageError as e:
+                    raise UsageError(f"{path}: run {task_label!r} × {variant_label!r}: {e}") from None
                 sweep.runs.append(Run(task_label, variant_label, config))
     if sweep.curve_rows is not None:  # a key some run lacks fails now, not when the page is drawn
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,50 @@ FLAG_HELP = {  # flags whose names alone could mislead
 }
 
 
+# The range of every numeric key, checked by `check_ranges` before anything runs and shown by --help:
+# (low, high, what the range says). Non-finite values (nan, inf) are refused for every float key.
+POSITIVE, NON_NEGATIVE, FRACTION, OPEN_FRACTION = ((1, None, ">= 1"), (0, None, ">= 0"), (0, 1, "in [0, 1]"),
+                                                   (0, 1, "in [0, 1)"))
+SEED_LIMIT = 2**63 - 1  # torch.manual_seed takes a 64-bit seed
+RANGES = {
+    "task.seq_len": POSITIVE, "model.hidden_size": POSITIVE, "model.layers": POSITIVE, "model.channels": POSITIVE,
+    "model.dropout": OPEN_FRACTION,
+    "train.tbptt_len": POSITIVE, "train.tf_interval": POSITIVE, "train.tf_alpha": FRACTION, "train.steps": POSITIVE,
+    "train.batch_size": POSITIVE, "train.lr": (0, None, "> 0"), "train.momentum": FRACTION,
+    "train.weight_decay": NON_NEGATIVE, "train.clip": (0, None, ">= 0 (0 turns clipping off)"),
+    "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.lr_warmup_steps": NON_NEGATIVE,
+    "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
+    "train.seed": (0, SEED_LIMIT, f"in [0, {SEED_LIMIT}]"), "train.threads": NON_NEGATIVE,
+    "train.memup_rollout": POSITIVE, "train.memup_targets": POSITIVE, "train.memup_predict_every": POSITIVE,
+    "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": FRACTION,
+    "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": (0, None, "> 0"),
+    "train.memup_local_samples": POSITIVE, "train.memup_chunk_len": POSITIVE,
+    "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": (0, None, "> 0"), "train.warmup_batch_size": POSITIVE,
+    "train.warmup_eps": (0, None, "> 0"), "train.warmup_target": (0, 1, "in (0, 1]"),
+    "train.warmup_stabilization_increment": NON_NEGATIVE, "train.warmup_stabilization_max": POSITIVE,
+    "train.vaa_steps": POSITIVE, "train.vaa_samples": POSITIVE,
+}
+_EXCLUSIVE_LOW = {"train.lr", "train.memup_detector_lr", "train.warmup_lr", "train.warmup_eps", "train.warmup_target"}
+_EXCLUSIVE_HIGH = {"model.dropout"}
+
+
+def in_range(key: str, value) -> bool:
+    low, high, _ = RANGES[key]
+    if value is None:
+        return True  # None: the task's or cell's own default
+    above = value > low if key in _EXCLUSIVE_LOW else value >= low
+    below = high is None or (value < high if key in _EXCLUSIVE_HIGH else value <= high)
+    return above and below
+
+
+def check_ranges(config: RunConfig) -> None:
+    """Every numeric key within its range (`RANGES`), else a UsageError naming the key, value and range."""
+    for key in RANGES:
+        value = get_key(config, key)
+        if not in_range(key, value):
+            raise UsageError(f"{key} must be {RANGES[key][2]}, got {value!r}")
+
+
 def leaf_keys() -> list[str]:
     """Every dotted key of the config, e.g. ``train.lr``, except the free-form ``options`` tables."""
     keys = []
@@ -206,6 +251,8 @@ def _coerce(key: str, value, kind: type):
         if isinstance(value, bool):
             return value
     elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise UsageError(f"{key} must be a finite number, got {value!r}")
         return float(value)
     elif (kind is int and isinstance(value, int) and not isinstance(value, bool)
           or kind is str and isinstance(value, str)):

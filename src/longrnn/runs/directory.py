@@ -181,7 +181,11 @@ def prepare(config: RunConfig, resume: bool) -> Path:
                 f"run directory {str(run_dir)!r} holds a different config (see its {CONFIG}); "
                 "resume with the same settings, or pass --name to start a new run"
             )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, a read-only or unreachable place
+        raise UsageError(f"cannot make the run directory {str(run_dir)!r}: {e.strerror} ({e.filename}); "
+                         "give --out a folder you can write") from None
     return run_dir
 
 
@@ -192,7 +196,10 @@ class RunLock:
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / LOCK
-        self.file = open(self.path, "a+")  # held open until `release`: the lock lives as long as the file
+        try:
+            self.file = open(self.path, "a+")  # held open until `release`: the lock lives as long as the file
+        except OSError as e:
+            raise UsageError(f"cannot write in the run directory {str(run_dir)!r}: {e.strerror}") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

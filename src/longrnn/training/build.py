@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 from longrnn import runs
@@ -13,6 +14,22 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
 from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
+
+
+def check_options(config: RunConfig) -> None:
+    """The task and cell names and every option the config gives them, checked against their constructors
+    without building anything (a sweep checks all its runs this way before the first one starts)."""
+    allowed_task = task_options(config.task.name)  # an unknown task name is a UsageError here
+    for key in config.task.options:
+        if key not in allowed_task:
+            raise UsageError(f"task {config.task.name!r} has no option {key!r}; allowed: {', '.join(allowed_task)}")
+    m = config.model
+    params = inspect.signature(cell_class(m.cell).__init__).parameters
+    allowed_cell = [p for p in params if p not in ("self", "input_size", "hidden_size")]
+    given = [*m.options, *(k for k in ("gate", "forget_init", "engine", "channels") if getattr(m, k) is not None)]
+    for key in given:
+        if key not in allowed_cell:
+            raise UsageError(f"cell {m.cell!r} has no option {key!r}; allowed: {', '.join(allowed_cell) or '(none)'}")
 
 
 def build_task(config: RunConfig) -> Task:
@@ -53,7 +70,21 @@ def lattice_options(config: RunConfig, task: Task) -> dict:
 
 
 def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
-    """The model of ``config``; with trainer "memup", its memory wrapped with a predictor (`MemUPModel`)."""
+    """The model of ``config``; with trainer "memup", its memory wrapped with a predictor (`MemUPModel`).
+    A model too large for memory is a UsageError saying how much was asked for."""
+    try:
+        return _build_model(config, task)
+    except (RuntimeError, MemoryError) as e:
+        asked = re.search(r"tried to allocate (\d+) bytes", str(e))
+        if not isinstance(e, MemoryError) and asked is None:
+            raise
+        size = f"{int(asked.group(1)) / 2**30:.3g} GiB for one weight" if asked else "more memory than there is"
+        m = config.model
+        raise UsageError(f"the model does not fit in memory: {m.cell} with hidden_size {m.hidden_size} and "
+                         f"{m.layers} layer(s) asks for {size}; use a smaller --hidden-size") from None
+
+
+def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     m = config.model
     named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
     cell_options = {k: v for k, v in named if v is not None}

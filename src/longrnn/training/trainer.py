@@ -28,13 +28,13 @@ import torch
 from longrnn import runs
 from longrnn._version import __version__
 from longrnn.console import progress as progress_bar
-from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
 from longrnn.methods.regularizers import REGULARIZERS, model_penalty
-from longrnn.runs.config import RunConfig, to_toml
+from longrnn.runs.config import RunConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
-from longrnn.training.build import build_model, build_task
+from longrnn.training.build import build_model, build_task, check_options
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
@@ -58,6 +58,7 @@ def _device(name: str) -> torch.device:
 
 
 def _check(config: RunConfig) -> None:
+    check_ranges(config)  # every numeric key in its range (runs/config.py RANGES)
     t = config.train
     if t.trainer not in TRAINERS:
         raise unknown("trainer", t.trainer, TRAINERS)
@@ -69,16 +70,7 @@ def _check(config: RunConfig) -> None:
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)
-    if t.tau < 0 or not 0.0 <= t.reg_fraction <= 1.0:
-        raise UsageError(f"tau must be >= 0 and reg_fraction in [0, 1], got {t.tau!r} and {t.reg_fraction!r}")
-    for key in ("steps", "batch_size", "eval_every", "eval_batch_size", "tbptt_len", "tf_interval"):
-        check_positive(key, getattr(t, key))
-    check_positive("lr_warmup_steps", t.lr_warmup_steps, allow_zero=True)
-    check_positive("threads", t.threads, allow_zero=True)
-    if not t.lr > 0:
-        raise UsageError(f"lr must be positive, got {t.lr!r}")
-    if t.clip < 0:
-        raise UsageError(f"clip must be >= 0 (0 turns clipping off), got {t.clip!r}")
+    check_options(config)  # task and cell options, before anything is built
 
 
 def _reset_peak_memory(device: torch.device) -> None:

@@ -1,0 +1,85 @@
+"""Bad values get one line naming them and exit status 2, for every numeric flag of `train` (the table is
+generated from the config, so a new flag cannot be forgotten) and for the other commands' flags."""
+
+import dataclasses
+
+import pytest
+
+from longrnn.cli import main
+from longrnn.runs.config import RANGES, SECTIONS, field_type, flag_name
+
+
+def _numeric_train_flags():
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            if f.name != "options" and field_type(cls, f.name) in (int, float):
+                yield key, field_type(cls, f.name)
+
+
+NUMERIC = list(_numeric_train_flags())
+
+
+def _bad_values(key, kind):
+    low, high, _ = RANGES[key]
+    values = [str(low - 1) if kind is int else str(low - 0.5)]  # below the range
+    if high is not None:
+        values.append(str(high + 1) if kind is int else str(high + 0.5))  # above it
+    if kind is float:
+        values += ["nan", "inf"]
+    return values
+
+
+CASES = [(key, value) for key, kind in NUMERIC for value in _bad_values(key, kind)]
+
+
+def test_every_numeric_key_has_a_documented_range():
+    assert {key for key, _ in NUMERIC} == set(RANGES)
+
+
+@pytest.mark.parametrize(("key", "value"), CASES, ids=[f"{k}={v}" for k, v in CASES])
+def test_every_numeric_train_flag_refuses_a_bad_value_in_one_line(tmp_path, capsys, key, value):
+    assert main(["train", f"--{flag_name(key)}", value, "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("longrnn: error: "), captured.err
+    assert (key in lines[0] or f"--{flag_name(key)}" in lines[0]) and "Traceback" not in captured.err
+    assert not list(tmp_path.iterdir())  # refused before a run directory is made
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["train", "--steps", "abc"], "--steps: invalid int value: 'abc'"),
+        (["train", "--set", "train.clip=nan"], "train.clip must be a finite number, got nan"),
+        (["train", "--hidden-size", "100000", "--steps", "1"], "asks for 149 GiB for one weight"),
+        (["train", "--set", "model.cel=gru"], "cell 'lstm' has no option 'cel'"),
+        (["bench", "speed", "--repeats", "0"], "repeats must be a positive integer, got 0"),
+        (["bench", "convexp", "--stencil", "2"], "stencil must be odd"),
+        (["dsr", "eval", "RUN", "--pe-steps", "0"], "--pe-steps must be a positive integer, got 0"),
+        (["dsr", "eval", "RUN", "--smoothing", "nan"], "--smoothing must be a finite number"),
+        (["eval", "RUN", "--threads", "-1"], "--threads must be a non-negative integer, got -1"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_other_bad_input_is_one_line(tmp_path, capsys, argv, named):
+    argv = [str(tmp_path) if a == "RUN" else a for a in argv]
+    code = main([*argv, "--out", str(tmp_path / "out")] if argv[:1] == ["train"] else argv)
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], captured.err
+
+
+def test_an_out_folder_that_is_a_file_is_named(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--steps", "1", "--out", str(tmp_path / "file" / "runs")]) == 2
+    assert "cannot make the run directory" in capsys.readouterr().err
+
+
+def test_a_sweep_with_a_misspelt_key_fails_before_any_run_starts(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('out = "%s"\nseeds = [0, 1]\n[base.task]\nname = "adding"\nseq_len = 5\n'
+                    '[grid]\n"model.cel" = ["lstm", "gru"]\n' % (tmp_path / "runs"))
+    assert main(["sweep", str(grid), "--quiet"]) == 2
+    assert "has no option 'cel'" in capsys.readouterr().err and not (tmp_path / "runs").exists()
