@@ -118,6 +118,32 @@ def test_binned_divergence_by_hand():
     assert math.isnan(state_space_divergence(true, gen + 100.0, bins=2))  # nothing generated in range
 
 
+def test_binned_divergence_pins_the_range_padding_and_the_bin_edges():
+    """True points 0, 1, 2, 3 in 4 bins over [min - 0.1 sd, max + 0.1 sd] (sd with ddof 0: sqrt(1.25)): the
+    edges are -0.112, 0.694, 1.500, 2.306, 3.112, so generated points 0.65, 0.72, 1.45, 1.55 fall 1, 2, 1, 0
+    per bin. A padding of 0.2 sd moves 0.65 into the second bin; rounding instead of flooring moves 0.72."""
+    true = np.array([[0.0], [1.0], [2.0], [3.0]])
+    gen = np.array([[0.65], [0.72], [1.45], [1.55]])
+    a = 1e-5
+    p = np.full(4, (1 + a) / (4 + 4 * a))
+    q = (np.array([1, 2, 1, 0]) + a) / (4 + 4 * a)
+    assert state_space_divergence(true, gen, bins=4) == pytest.approx(float((p * np.log(p / q)).sum()), rel=1e-12)
+
+
+def test_spectrum_distance_by_hand_for_two_pure_tones():
+    """Without smoothing, the spectrum of a whole-period cosine is one bin: two tones at different
+    frequencies have disjoint spectra (D_H = 1), the same tone shifted in phase has D_H = 0."""
+    t = np.arange(256)
+    tone = np.cos(2 * np.pi * 8 * t / 256)[:, None]
+    other = np.cos(2 * np.pi * 20 * t / 256)[:, None]
+    shifted = np.cos(2 * np.pi * 8 * t / 256 + 1.0)[:, None]
+    assert power_spectrum_distance(tone, other, smoothing=0) == pytest.approx(1.0, abs=1e-12)
+    assert power_spectrum_distance(tone, shifted, smoothing=0) == pytest.approx(0.0, abs=1e-12)
+    half = np.cos(2 * np.pi * 8 * t / 256)[:, None] + np.cos(2 * np.pi * 20 * t / 256)[:, None]
+    # half the power in each tone's bin: Hellinger distance sqrt(1 - sqrt(1/2)) from either pure tone
+    assert power_spectrum_distance(tone, half, smoothing=0) == pytest.approx(np.sqrt(1 - np.sqrt(0.5)), abs=1e-12)
+
+
 @pytest.mark.parametrize("method", ["bins", "gmm"])
 def test_divergence_zero_for_itself_large_for_unrelated_and_order_blind(lorenz, method):
     a, b = lorenz.train[0], lorenz.test[0]
