@@ -99,7 +99,7 @@ def test_init_from_a_file_that_is_not_a_state_dict_is_one_clear_error(tmp_path):
     from longrnn.errors import UsageError
 
     weights = tmp_path / "weights.pt"
-    weights.write_bytes(pickle.dumps({"a": object()}))
+    weights.write_bytes(pickle.dumps({"a": object()}, protocol=2))
     config = apply_overrides(RunConfig(out=str(tmp_path), name="r"), [*TINY, f"train.init_from={weights}"])
     with pytest.raises(UsageError, match="weights.pt is damaged or not a longrnn file .*needs a state dict"):
         train(config, quiet=True)

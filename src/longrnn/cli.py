@@ -52,6 +52,24 @@ def _check_renamed_flags(args, argv: list[str]) -> None:
             raise UsageError(f"{old} and {new} are the same setting; give only {new}")
 
 
+def _json_safe(value):
+    """``value`` with NaN and infinities as null: JSON has no such numbers, and a reader must not guess."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _print_json(obj) -> None:
+    """``--json``: one JSON object on stdout, nothing else there."""
+    print(json.dumps(_json_safe(obj), sort_keys=True))
+
+
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from longrnn.runs.config import FLAG_HELP, RANGES, RENAMED, SECTIONS, RunConfig, field_type, flag_name
@@ -121,7 +139,7 @@ def cmd_train(args) -> int:
     summary = train(config_from_args(args), resume=args.resume, quiet=args.quiet)
     if "rank" in summary:  # a --ddp process other than the first: process 0 reports
         return 1 if summary["status"] == "diverged" else 0
-    _print_result(summary)
+    _print_json(summary) if args.json else _print_result(summary)
     return 1 if summary["status"] == "diverged" else 0
 
 
@@ -141,6 +159,7 @@ def cmd_eval(args) -> int:
     from longrnn.training import best_model, build_task, evaluate
 
     _set_threads(args.threads)
+    results = []
     for run_dir in runs.find_runs(args.runs):
         config = runs.read_config(run_dir)
         if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
@@ -153,7 +172,11 @@ def cmd_eval(args) -> int:
         result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
         for split in args.split:
             result[split] = evaluate(model, task, split, config.train.eval_batch_size)
-        print(json.dumps(result, indent=2))
+        results.append(result)
+        if not args.json:
+            print(json.dumps(result, indent=2))
+    if args.json:
+        _print_json({"runs": results})
     return 0
 
 
@@ -206,9 +229,16 @@ def cmd_report(args) -> int:
         return 0
     if not args.runs:
         raise UsageError("give run directories (or folders holding them), e.g. longrnn report runs/")
-    from longrnn.reporting.report import report
+    from longrnn.reporting.report import load_runs, report, summarize
 
-    print(report(args.runs, args.out, plots=not args.no_plots, html=args.html), end="")
+    text = report(args.runs, args.out, plots=not args.no_plots, html=args.html)
+    if not args.json:
+        print(text, end="")
+        return 0
+    damaged: list[str] = []
+    records = load_runs(args.runs, damaged)
+    runs_out = [{"run": str(r["dir"]), "seed": r["config"].train.seed, "summary": r["summary"]} for r in records]
+    _print_json({"configurations": summarize(records), "runs": runs_out, "damaged": damaged})
     return 0
 
 
@@ -224,7 +254,7 @@ def cmd_bench(args) -> int:
     setup = (f"B={args.batch_size}, T={args.seq_len}, H={args.hidden_size}, I={args.input_size}, "
              f"{args.threads} thread(s), median of {args.repeats} after {args.warmup_rounds} warm-up rounds; "
              f"torch {torch.__version__}, {machine}")
-    print(speed_table(rows, setup), end="")
+    _print_json({"setup": setup, "rows": rows}) if args.json else print(speed_table(rows, setup), end="")
     return 0
 
 
@@ -240,7 +270,7 @@ def cmd_bench_convexp(args) -> int:
     setup = (f"square lattices, c={args.channels}, {kind}, stencil {args.stencil}, B={args.batch_size}, dense "
              f"variants up to {args.dense_max} units, {args.threads} thread(s), median of {args.repeats} after "
              f"{args.warmup_rounds} warm-up rounds; torch {torch.__version__}, {cpu_name()}")
-    print(scaling_table(rows, setup), end="")
+    _print_json({"setup": setup, "rows": rows}) if args.json else print(scaling_table(rows, setup), end="")
     return 0
 
 
@@ -266,7 +296,8 @@ def cmd_bench_memory(args) -> int:
              f"K={t.memup_targets} f={t.memup_predict_every}; device {t.device}, torch {torch.__version__}, "
              f"{cpu_name()}; one child process per entry")
     table = memory_table(rows, setup)
-    print(table, end="")
+    if not args.json:
+        print(table, end="")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -274,7 +305,10 @@ def cmd_bench_memory(args) -> int:
         (out / "memory.json").write_text(json.dumps(rows, indent=1))
         if not args.no_plots:
             memory_plot(rows, out / "memory.png")
-        print(f"written: {out / 'memory.md'}, memory.json" + ("" if args.no_plots else ", memory.png"))
+        if not args.json:
+            print(f"written: {out / 'memory.md'}, memory.json" + ("" if args.no_plots else ", memory.png"))
+    if args.json:
+        _print_json({"setup": setup, "rows": rows})
     return 0
 
 
@@ -292,14 +326,16 @@ def experiment_file(name: str) -> Path:
 
 def cmd_reproduce(args) -> int:
     """`longrnn reproduce NAME` and `longrnn sweep FILE`: run what has not finished, then write the page."""
+    from longrnn import runs
     from longrnn.experiment.sweep import load_sweep, run_sweep
     from longrnn.reporting.results_page import write_results_page
 
     sweep = load_sweep(experiment_file(args.name or args.file), budget=args.budget)
-    code = 0
+    code, failed = 0, []
     if not args.report_only:
-        print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results page "
-              f"{sweep.results}")
+        if not args.json:
+            print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results "
+                  f"page {sweep.results}")
         summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet, retry_failed=args.retry_failed,
                               backend=args.backend, address=args.address)
         failed = [s for s in summaries if s["status"] == "failed"]
@@ -310,7 +346,12 @@ def cmd_reproduce(args) -> int:
                   "--retry-failed runs them again)", file=sys.stderr)
             code = 1
     page = write_results_page(sweep, plots=not args.no_plots)
-    print(f"results page written: {page}")
+    if args.json:
+        finished = sum(runs.read_summary(Path(r.config.out) / r.config.run_name()) is not None for r in sweep.runs)
+        _print_json({"sweep": sweep.name, "runs": len(sweep.runs), "finished": finished, "page": str(page),
+                     "failed": [{"run": s["run_dir"], "message": s["message"]} for s in failed]})
+    else:
+        print(f"results page written: {page}")
     return code
 
 
@@ -340,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.add_argument("--resume", action="store_true", help="continue the run directory from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="score a run's best model on its validation and test sets")
@@ -348,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int, default=None,
                    help="score on the task at this length instead of the run's (length generalisation)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice, as train)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("dsr", help="dynamical-systems reconstruction: evaluate a trained model")
@@ -376,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page", default="docs/results/leaderboard.md", help="the leaderboard page to (re)write")
     p.add_argument("--no-plots", action="store_true", help="skip curves.png")
     p.add_argument("--html", action="store_true", help="also write report.html: tables and curves in one file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="speed (ratios against torch.nn.LSTM) and memory benchmarks")
@@ -392,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the reference is then cuDNN's LSTM)")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     s.set_defaults(func=cmd_bench)
     s = bench.add_parser("memory", help="peak memory of training vs sequence length, per trainer (child processes)")
     s.add_argument("--trainer", nargs="+", default=["bptt", "tbptt", "memup"], help="bptt, tbptt, memup (default all)")
@@ -409,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="folder for memory.md, memory.json and memory.png")
     s.add_argument("--no-plots", action="store_true")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     s.set_defaults(func=cmd_bench_memory)
 
     s = bench.add_parser("convexp", help="conv_unitary kernel + one step vs lattice size, dense expm and a dense "
@@ -424,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", dest="warmup_rounds", type=int, action=_RenamedFlag, new="--warmup-rounds")
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     s.set_defaults(func=cmd_bench_convexp)
 
     for command, target, text in (
@@ -441,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
         p.add_argument("--no-plots", action="store_true")
         p.add_argument("--quiet", action="store_true")
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
         p.set_defaults(func=cmd_reproduce, name=None)
 
     p = sub.add_parser("demo", help="a real training run on the CPU (a few minutes) and its results table")
