@@ -138,3 +138,16 @@ def test_eval_takes_threads_like_train(tmp_path, monkeypatch, capsys):
     assert threads == [1] and "test" in json.loads(capsys.readouterr().out)
     assert main(["eval", str(tmp_path / "r"), "--threads", "-2"]) == 2
     assert "--threads must be a non-negative integer, got -2" in capsys.readouterr().err
+
+
+def test_one_length_convention_the_t_of_the_run_name(tmp_path, capsys):
+    """copy's --seq-len is the delay T; the model reads T + 20 steps (summary.json's seq_len). Every
+    command prints T, as the run's name and the leaderboard do."""
+    argv = ["train", "--task", "copy", "--seq-len", "20", "--hidden-size", "4", "--steps", "2", "--eval-every", "2",
+            "--batch-size", "4", "--threads", "1", "--quiet", "--no-diagnostics", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert " copy T=20 " in capsys.readouterr().out
+    (run_dir,) = tmp_path.iterdir()
+    assert "-T20-" in run_dir.name and json.loads((run_dir / "summary.json").read_text())["seq_len"] == 40
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "rep"), "--no-plots"]) == 0
+    assert "| copy | 20 |" in capsys.readouterr().out

@@ -117,7 +117,7 @@ def test_cli_trains_an_nbrc_with_warm_up(tmp_path):
     (["--warmup-target", "1.5"], "warmup_target must be in (0, 1]"),
     (["--warmup-batch-size", "1"], "warmup_batch_size must be >= 2"),
     (["--vaa-samples", "1"], "vaa_samples must be >= 2"),
-    (["--warmup-lr", "0"], "warmup_lr and warmup_eps must be positive"),
+    (["--warmup-lr", "0"], "warmup_lr must be > 0"),
     (["--vaa-steps", "0"], "vaa_steps"),
     (["--double", "--hidden-size", "15"], "must be even, got 15"),
 ])

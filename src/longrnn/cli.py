@@ -116,7 +116,9 @@ def config_from_args(args) -> RunConfig:  # noqa: F821
     return apply_overrides(config, args.set)
 
 
-def _print_result(summary: dict) -> None:
+def _print_result(summary: dict, config) -> None:
+    from longrnn.reporting.formatting import length
+
     metric = summary["main_metric"]
     val = (summary["validation"] or {}).get(metric)
     test = (summary["test"] or {}).get(metric)
@@ -126,7 +128,7 @@ def _print_result(summary: dict) -> None:
     def fmt(v):
         return "—" if v is None else f"{v:.4g}"
 
-    print(f"{summary['status']}: {summary['task']} T={summary['seq_len']} {summary['cell']}"
+    print(f"{summary['status']}: {summary['task']} T={length(config, summary)} {summary['cell']}"
           f" after {summary['steps']} steps"
           f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)},"
           f" memoryless baseline {fmt(base)} on the test set (expected {fmt(expected)})")
@@ -136,10 +138,11 @@ def _print_result(summary: dict) -> None:
 def cmd_train(args) -> int:
     from longrnn.training import train
 
-    summary = train(config_from_args(args), resume=args.resume, quiet=args.quiet)
+    config = config_from_args(args)
+    summary = train(config, resume=args.resume, quiet=args.quiet)
     if "rank" in summary:  # a --ddp process other than the first: process 0 reports
         return 1 if summary["status"] == "diverged" else 0
-    _print_json(summary) if args.json else _print_result(summary)
+    _print_json(summary) if args.json else _print_result(summary, config)
     return 1 if summary["status"] == "diverged" else 0
 
 

@@ -39,3 +39,12 @@ def seeds_text(values: list[float | None], digits: int = 3) -> str:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     per_seed = ", ".join(fmt(v, digits) if v is not None and math.isfinite(v) else "nan" for v in values)
     return f"{mean_std_text(finite) if finite else 'undefined'} ({per_seed})"
+
+
+def length(config, summary: dict | None = None):
+    """T as every page and command prints it: the task's length setting (``--seq-len``; for copy the delay),
+    the T of the run's name. Only a task without that setting shows the input length its summary records
+    (``summary.json``'s ``seq_len`` is the number of steps the model reads: for copy T + 20)."""
+    if config.task.seq_len is not None:
+        return config.task.seq_len
+    return (summary or {}).get("seq_len")

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
-from longrnn.reporting.formatting import fmt
+from longrnn.reporting.formatting import fmt, length
 
 
 def layer_and_training_settings(config) -> list[str]:
@@ -87,7 +87,7 @@ def entries(records: list[dict]) -> list[dict]:
     configurations = defaultdict(list)
     for r in records:
         s = r["summary"]
-        seq_len = r["config"].task.seq_len or s["seq_len"]  # the task's own length setting (copy: the delay)
+        seq_len = length(r["config"], s)  # the task's own length setting (copy: the delay)
         configurations[(s["task"], seq_len, r["method"], r["config"].identity())].append(s)
     best: dict[tuple, dict] = {}
     for (task, seq_len, method, config_id), group in configurations.items():

@@ -25,7 +25,7 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.errors import UsageError, require_extra
 from longrnn.reporting.colours import colour
-from longrnn.reporting.formatting import fmt, mean_std
+from longrnn.reporting.formatting import fmt, length, mean_std
 from longrnn.reporting.leaderboard import layer_and_training_settings
 
 
@@ -73,7 +73,7 @@ def summarize(records: list[dict]) -> list[dict]:
         rows.append(
             {
                 "task": config.task.name,
-                "seq_len": first.get("seq_len", config.task.seq_len),
+                "seq_len": length(config, first),
                 "model": _label(config),
                 "config_id": config_id,
                 "metric": metric,
@@ -144,7 +144,7 @@ def plot_curves(path: Path, records: list[dict]) -> None:
     panels = defaultdict(list)
     for r in records:
         s = r["summary"] or {}
-        panels[(r["config"].task.name, s.get("seq_len", r["config"].task.seq_len))].append(r)
+        panels[(r["config"].task.name, length(r["config"], s))].append(r)
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, ((task, seq_len), group) in zip(axes[0], sorted(panels.items(), key=str)):
         labels = list(dict.fromkeys(_label(r["config"]) for r in group))

@@ -188,10 +188,11 @@ RANGES = {
     "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": FRACTION,
     "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": (0, None, "> 0"),
     "train.memup_local_samples": POSITIVE, "train.memup_chunk_len": POSITIVE,
-    "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": (0, None, "> 0"), "train.warmup_batch_size": POSITIVE,
+    "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": (0, None, "> 0"),
+    "train.warmup_batch_size": (2, None, ">= 2"),
     "train.warmup_eps": (0, None, "> 0"), "train.warmup_target": (0, 1, "in (0, 1]"),
     "train.warmup_stabilization_increment": NON_NEGATIVE, "train.warmup_stabilization_max": POSITIVE,
-    "train.vaa_steps": POSITIVE, "train.vaa_samples": POSITIVE,
+    "train.vaa_steps": POSITIVE, "train.vaa_samples": (2, None, ">= 2"),
 }
 _EXCLUSIVE_LOW = {"train.lr", "train.memup_detector_lr", "train.warmup_lr", "train.warmup_eps", "train.warmup_target"}
 _EXCLUSIVE_HIGH = {"model.dropout"}
