@@ -225,7 +225,8 @@ def test_gru_learns_real_digit_images_row_by_row(tmp_path):
         "train.lr=0.01", "train.eval_every=100", "train.threads=1", f"out={tmp_path}"])
     summary = train(config, quiet=True)
     assert summary["test"]["accuracy"] > 0.8
-    assert summary["baseline"]["accuracy"] < 0.2
+    assert summary["baseline"]["accuracy"] < 0.6  # the last row alone: about half (the memoryless baseline)
+    assert summary["test"]["accuracy"] > summary["baseline"]["accuracy"] + 0.25  # the GRU uses the other rows
 
 
 def _resident_mb() -> float:
