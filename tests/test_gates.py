@@ -185,22 +185,26 @@ def test_gradcheck_every_gate(name, gate):
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 @pytest.mark.parametrize("gate", ["sigmoid", "fast", "softsign", "refine"])
 def test_every_gate_option_trains(name, gate):
-    """A few Adam steps on a fixed batch of copy_first (T=5) bring the loss well down."""
+    """Adam on fresh batches of copy_first (T=5) learns to recall the first input: on the held-out
+    validation set the error falls far below the memoryless baseline's (fitting one batch would not: the
+    task's answer is in the first step only)."""
     from longrnn.tasks import make_task
 
     torch.manual_seed(5)
-    task = make_task("copy_first", seq_len=5)
-    x, y = task.sample(64, torch.Generator().manual_seed(0))
+    task = make_task("copy_first", seq_len=5, validation_size=256)
+    generator = torch.Generator().manual_seed(0)
     model = SequenceModel(name, 1, 16, 1, gate=gate)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    first = None
     for _ in range(150):
+        x, y = task.sample(64, generator)
         loss = task.loss(model(x)[0], y)
-        first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.2 * first
+    x_val, y_val = task.validation_set()
+    with torch.no_grad():
+        error = task.metrics(model(x_val)[0], y_val)[task.main_metric]
+    assert error < 0.2 * task.baseline("validation")[task.main_metric]
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
