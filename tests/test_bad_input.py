@@ -83,3 +83,59 @@ def test_a_sweep_with_a_misspelt_key_fails_before_any_run_starts(tmp_path, capsy
                     '[grid]\n"model.cel" = ["lstm", "gru"]\n' % (tmp_path / "runs"))
     assert main(["sweep", str(grid), "--quiet"]) == 2
     assert "has no option 'cel'" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+
+
+def _subcommands(parser, path=()):
+    """(command path, its parser) for every leaf subcommand of the `longrnn` parser."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _subcommands(sub, (*path, name))
+
+
+def _generated_cases():
+    """A bad value for every option of every subcommand that takes a number or a choice: a negative
+    number, a non-finite one, a word where a number belongs, a choice that does not exist."""
+    from longrnn.cli import build_parser
+
+    cases = []
+    for path, parser in _subcommands(build_parser()):
+        for action in parser._actions:
+            flag = next((o for o in action.option_strings if o.startswith("--")), None)
+            if flag is None or action.help == "==SUPPRESS==" or (path == ("train",) and "." in action.dest):
+                continue  # train's config flags have their own table above; deprecated spellings are hidden
+            if action.choices is not None:
+                cases.append((path, flag, ["bogus"]))
+            elif action.type is int:
+                cases += [(path, flag, ["-7"]), (path, flag, ["abc"])]
+            elif action.type is float:
+                cases += [(path, flag, ["nan"]), (path, flag, ["-7"])]
+    return cases
+
+
+GENERATED = _generated_cases()
+
+
+def test_the_generated_table_reaches_every_command():
+    assert {path for path, _, _ in GENERATED} >= {("eval",), ("dsr", "eval"), ("bench", "speed"),
+                                                  ("bench", "memory"), ("bench", "convexp")}
+
+
+@pytest.mark.parametrize(("path", "flag", "value"), GENERATED,
+                         ids=[f"{' '.join(p)} {f} {v[0]}" for p, f, v in GENERATED])
+def test_every_flag_of_every_command_refuses_a_bad_value_in_one_line(tmp_path, capsys, path, flag, value):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'out = "{tmp_path / "runs"}"\nresults = "{tmp_path / "page.md"}"\n[base.task]\nname = "adding"\n')
+    positional = {("eval",): [str(tmp_path)], ("dsr", "eval"): [str(tmp_path)], ("report",): [str(tmp_path)],
+                  ("reproduce",): [str(grid)], ("sweep",): [str(grid)]}.get(path, [])
+    if path[0] in ("reproduce", "sweep"):
+        positional.append("--report-only")
+    code = main([*path, *positional, flag, *value])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("longrnn: error: "), captured.err
+    assert "Traceback" not in captured.err

@@ -282,7 +282,7 @@ def cmd_bench_memory(args) -> int:
 
     from longrnn.bench.memory import memory, memory_plot, memory_table
     from longrnn.bench.speed import cpu_name
-    from longrnn.runs.config import RunConfig, apply_overrides, load, set_key
+    from longrnn.runs.config import RunConfig, apply_overrides, check_ranges, load, set_key
 
     config = load(args.config) if args.config else RunConfig()
     task = args.task or (None if args.config else "copy")
@@ -292,6 +292,7 @@ def cmd_bench_memory(args) -> int:
         if value is not None:
             set_key(config, key, value)
     apply_overrides(config, args.set)
+    check_ranges(config)
     rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
     m, t = config.model, config.train
     setup = (f"Peak memory of {args.steps} training steps, task {config.task.name}, {m.cell} H={m.hidden_size} "
