@@ -2,6 +2,7 @@
 generated from the config, so a new flag cannot be forgotten) and for the other commands' flags."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,53 @@ def test_every_flag_of_every_command_refuses_a_bad_value_in_one_line(tmp_path, c
     lines = captured.err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("longrnn: error: "), captured.err
     assert "Traceback" not in captured.err
+
+
+def _files(tmp_path):
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00binary")
+    (tmp_path / "afile").write_text("x")
+    grids = {
+        "seeds": 'seeds = 0\n[base.task]\nname = "adding"\n',
+        "labels": '[base.task]\nname = "adding"\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "A"\n',
+    }
+    for name, text in grids.items():
+        (tmp_path / f"{name}.toml").write_text(f'out = "{tmp_path / "runs"}"\n' + text)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["train", "--config", "{tmp}/binary.toml"], "is not valid TOML"),
+        (["train", "--config", "{tmp}"], "is not a file"),
+        (["train", "--steps", "1", "--name", "../escape", "--out", "{tmp}/runs"], "--name a single folder"),
+        (["train", "--steps", "1", "--out", ""], "--out must name a folder"),
+        (["train", "--threads", "5000"], "train.threads must be in [0, 1024], got 5000"),
+        (["train", "--forget-init", "chrono:inf", "--out", "{tmp}/runs"], "chrono needs a finite T_MAX > 2"),
+        (["train", "--set", "task.validation_size=-5", "--out", "{tmp}/runs"], "validation_size must be a positive"),
+        (["train", "--seq-len", "100000000000", "--steps", "1", "--out", "{tmp}/runs"], "not enough memory"),
+        (["report", "{repo}/results/memup-small", "--out", "{tmp}/afile", "--no-plots"], "File exists: {tmp}/afile"),
+        (["sweep", "{tmp}/binary.toml"], "is not valid TOML"),
+        (["sweep", "{tmp}/seeds.toml"], "seeds must be a list of whole numbers"),
+        (["sweep", "{tmp}/labels.toml"], "two variant labels name the same runs (a)"),
+        (["bench", "memory", "--device", "cuda"], "device 'cuda' is not available"),
+    ],
+)
+def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):
+    _files(tmp_path)
+    repo = str(Path(__file__).parents[1])
+    code = main([a.replace("{tmp}", str(tmp_path)).replace("{repo}", repo) for a in argv])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and named.replace("{tmp}", str(tmp_path)) in lines[0], captured.err
+
+
+def test_weights_of_another_model_are_named_not_a_traceback(tmp_path, capsys):
+    import torch
+
+    assert main(["train", "--task", "adding", "--seq-len", "5", "--hidden-size", "4", "--steps", "2", "--eval-every",
+                 "2", "--batch-size", "4", "--threads", "1", "--quiet", "--out", str(tmp_path), "--name", "r"]) == 0
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "r" / "model.pt")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.pt does not fit the model its run's config.toml describes" in err[0]

@@ -45,8 +45,8 @@ def damage(path):
 @pytest.mark.parametrize(
     ("file", "command", "named"),
     [
-        (runs.CHECKPOINT, "resume", "checkpoint.pt is damaged or not a longrnn file"),
-        (runs.MODEL, "eval", "model.pt is damaged or not a longrnn file"),
+        (runs.CHECKPOINT, "resume", "checkpoint.pt is damaged or is not a file of tensors"),
+        (runs.MODEL, "eval", "model.pt is damaged or is not a file of tensors"),
         (runs.CONFIG, "eval", "config.toml' is not valid TOML"),
         (runs.SUMMARY, "resume", "summary.json is damaged (not a JSON object)"),
     ],
@@ -101,5 +101,5 @@ def test_init_from_a_file_that_is_not_a_state_dict_is_one_clear_error(tmp_path):
     weights = tmp_path / "weights.pt"
     weights.write_bytes(pickle.dumps({"a": object()}, protocol=2))
     config = apply_overrides(RunConfig(out=str(tmp_path), name="r"), [*TINY, f"train.init_from={weights}"])
-    with pytest.raises(UsageError, match="weights.pt is damaged or not a longrnn file .*needs a state dict"):
+    with pytest.raises(UsageError, match="weights.pt is damaged or is not a file of tensors .*needs a state dict"):
         train(config, quiet=True)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 import tempfile
 import warnings
@@ -283,6 +284,7 @@ def cmd_bench_memory(args) -> int:
     from longrnn.bench.memory import memory, memory_plot, memory_table
     from longrnn.bench.speed import cpu_name
     from longrnn.runs.config import RunConfig, apply_overrides, check_ranges, load, set_key
+    from longrnn.training.build import build_device
 
     config = load(args.config) if args.config else RunConfig()
     task = args.task or (None if args.config else "copy")
@@ -293,6 +295,7 @@ def cmd_bench_memory(args) -> int:
             set_key(config, key, value)
     apply_overrides(config, args.set)
     check_ranges(config)
+    build_device(config.train.device)
     rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
     m, t = config.model, config.train
     setup = (f"Peak memory of {args.steps} training steps, task {config.task.name}, {m.cell} H={m.hidden_size} "
@@ -502,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resource_error(e: BaseException) -> str | None:
+    """One line for what the machine refused: memory a size asked for, a path that cannot be read or
+    written. None for anything else (a bug, which keeps its traceback)."""
+    asked = re.search(r"tried to allocate (\d+) bytes|Unable to allocate ([\d.]+ \w+)", str(e))
+    if isinstance(e, MemoryError) or asked:
+        size = (f"{int(asked.group(1)) / 2**30:.3g} GiB" if asked and asked.group(1) else
+                asked.group(2) if asked else "more than there is")
+        return (f"not enough memory: the sizes given ask for {size} at once; use smaller lengths, batches, "
+                "sets or widths")
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.strerror or type(e).__name__}: {e.filename}"
+    return None
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Deprecation messages as one line, like errors; other warnings as Python prints them."""
     if issubclass(category, LongrnnDeprecationWarning):
@@ -522,6 +539,11 @@ def main(argv=None) -> int:
         return args.func(args)
     except UsageError as e:
         print(f"longrnn: error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError, OSError) as e:
+        if (message := _resource_error(e)) is None:
+            raise
+        print(f"longrnn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("longrnn: interrupted; a train run continues with the same command plus --resume", file=sys.stderr)

@@ -49,9 +49,9 @@ def parse_forget_init(spec: str) -> tuple[str, float | None]:
             value = math.nan
         if kind == "constant" and math.isfinite(value):
             return kind, value
-        if kind == "chrono" and value > 2:
+        if kind == "chrono" and 2 < value < 1e30:  # float32 biases log(T_MAX) stay finite
             return kind, value
-    raise UsageError(f"unknown forget_init {spec!r}; allowed: {FORMS} (chrono needs T_MAX > 2)")
+    raise UsageError(f"unknown forget_init {spec!r}; allowed: {FORMS} (chrono needs a finite T_MAX > 2)")
 
 
 def forget_biases(spec: str, hidden_size: int) -> torch.Tensor | None:

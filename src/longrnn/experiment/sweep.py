@@ -202,6 +202,11 @@ def regenerate_command(path: Path, budget: str | None = None) -> str:
     return command + (f" --budget {budget}" if budget else "")
 
 
+def _check_seeds(seeds, path: Path, key: str) -> None:
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise UsageError(f"{path}: {key} must be a list of whole numbers, e.g. [0, 1, 2], got {seeds!r}")
+
+
 def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     """The runs of a sweep file; ``budget`` picks one of its ``[budget.NAME]`` tables (e.g. small, paper)."""
     path = Path(path)
@@ -209,7 +214,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         raise UsageError(f"sweep file {str(path)!r} does not exist")
     try:
         d = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
     known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
              "curve_x", "curve_rows"}
@@ -218,6 +223,10 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
     d = with_budget(d, budget, path)
     seeds = d.get("seeds", [0])
+    _check_seeds(seeds, path, "seeds")
+    for key in ("out", "results", "name"):
+        if key in d and (not isinstance(d[key], str) or not d[key].strip()):
+            raise UsageError(f"{path}: {key} must be a non-empty string, got {d[key]!r}")
     base_task = d.get("base", {}).get("task", {})
     tasks = _entries(d, "tasks", path) if "tasks" in d else [(str(base_task.get("name", "adding")), {})]
     grid = grid_entries(d["grid"], path) if "grid" in d else None
@@ -238,10 +247,16 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     if sweep.curve_x not in CURVE_X:
         raise unknown("curve_x", sweep.curve_x, CURVE_X)
     variant_labels = [label for label, _ in variants]
+    for kind, labels in (("task", sweep.task_labels), ("variant", variant_labels)):
+        doubled = sorted({slug(label) for label in labels if [slug(x) for x in labels].count(slug(label)) > 1})
+        if doubled:  # two entries would share run directories
+            raise UsageError(f"{path}: two {kind} labels name the same runs ({', '.join(doubled)}); "
+                             "give each a label of its own")
     for task_label, task in tasks:
         per_variant = _per_variant(task.pop("per_variant", {}), variant_labels, task_label, path)
         only = _only_variants(task.pop("variants", variant_labels), variant_labels, task_label, path)
         task_seeds = task.pop("seeds", seeds)
+        _check_seeds(task_seeds, path, f"seeds of task {task_label!r}")
         for variant_label, variant in variants:
             if variant_label not in only:
                 continue

@@ -183,7 +183,7 @@ RANGES = {
     "train.weight_decay": NON_NEGATIVE, "train.clip": (0, None, ">= 0 (0 turns clipping off)"),
     "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.lr_warmup_steps": NON_NEGATIVE,
     "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
-    "train.seed": (0, SEED_LIMIT, f"in [0, {SEED_LIMIT}]"), "train.threads": NON_NEGATIVE,
+    "train.seed": (0, SEED_LIMIT, f"in [0, {SEED_LIMIT}]"), "train.threads": (0, 1024, "in [0, 1024]"),
     "train.memup_rollout": POSITIVE, "train.memup_targets": POSITIVE, "train.memup_predict_every": POSITIVE,
     "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": FRACTION,
     "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": (0, None, "> 0"),
@@ -357,10 +357,11 @@ def from_dict(d: dict) -> RunConfig:
 def load(path: str | Path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"config file {str(path)!r} does not exist")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise UsageError(f"config file {str(path)!r} {what}")
     try:
         return from_dict(tomllib.loads(path.read_text()))
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {e}") from None
 
 

@@ -130,12 +130,13 @@ def load_torch(path: Path, advice: str):
     weights_only=False": these files hold tensors only, and unpickling anything else is unsafe)."""
     path = Path(path)
     if not path.is_file():
-        raise DamagedFile(f"{path} does not exist; {advice}")
+        raise DamagedFile(f"{path} {'is not a file' if path.exists() else 'does not exist'}; {advice}")
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DamagedFile(f"{path} is damaged or not a longrnn file ({reason[:120]}); {advice}") from None
+        with warnings.catch_warnings():  # torch's own remarks on the pickle inside are not the user's concern
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
+        raise DamagedFile(f"{path} is damaged or is not a file of tensors that torch.save wrote; {advice}") from None
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -168,7 +169,11 @@ def find_runs(paths) -> list[Path]:
 
 def prepare(config: RunConfig, resume: bool) -> Path:
     """Create (or, with ``resume``, reopen) the run directory for ``config``."""
-    run_dir = Path(config.out) / config.run_name()
+    name = config.run_name()
+    if not config.out.strip() or name in (".", "..") or "/" in name or "\\" in name or not name.strip():
+        raise UsageError(f"--out must name a folder and --name a single folder inside it, got out={config.out!r} "
+                         f"and name={config.name!r}")
+    run_dir = Path(config.out) / name
     if run_dir.exists() and (run_dir / CONFIG).exists() and not resume:
         raise UsageError(
             f"run directory {str(run_dir)!r} already exists; pass --resume to continue it, "

@@ -43,8 +43,10 @@ class Task:
     solved_at: float | None = None
 
     def __init__(self, validation_size: int = 1000, test_size: int = 2000):
-        self.validation_size = validation_size
-        self.test_size = test_size
+        from longrnn.errors import check_positive
+
+        self.validation_size = None if validation_size is None else check_positive("validation_size", validation_size)
+        self.test_size = None if test_size is None else check_positive("test_size", test_size)
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._baselines: dict[str, dict[str, float]] = {}
 

@@ -6,6 +6,8 @@ import inspect
 import re
 from pathlib import Path
 
+import torch
+
 from longrnn import runs
 from longrnn.cells import cell_class
 from longrnn.errors import UsageError
@@ -14,6 +16,16 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
 from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
+
+
+def build_device(name: str) -> torch.device:
+    """``train.device`` as a torch device; an unknown or absent one is a UsageError."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} is not available on this machine; allowed: cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; allowed: cpu, cuda, cuda:N") from None
 
 
 def check_options(config: RunConfig) -> None:
@@ -116,6 +128,10 @@ def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceMo
                          "weights were not kept (the runs under results/ keep none; `longrnn reproduce NAME` "
                          "trains them again)")
     model = build_model(config, task)
-    model.load_state_dict(runs.load_torch(path, "train the run again (`longrnn train ... --resume` after "
-                                                "deleting it and checkpoint.pt)"))
+    advice = "train the run again (`longrnn train ... --resume` after deleting it and checkpoint.pt)"
+    try:
+        model.load_state_dict(runs.load_torch(path, advice))
+    except RuntimeError as e:  # other keys or shapes: the weights of another model
+        raise runs.DamagedFile(f"{path} does not fit the model its run's config.toml describes "
+                               f"({str(e).splitlines()[0][:80]}); {advice}") from None
     return model.eval()

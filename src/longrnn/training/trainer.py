@@ -34,7 +34,7 @@ from longrnn.methods.regularizers import REGULARIZERS, model_penalty
 from longrnn.runs.config import RunConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
-from longrnn.training.build import build_model, build_task, check_options
+from longrnn.training.build import build_device, build_model, build_task, check_options
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
@@ -46,15 +46,6 @@ from longrnn.training.warmup_phase import measure as measure_vaa
 from longrnn.training.warmup_phase import warm_up_before_training
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
-
-
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} is not available on this machine; allowed: cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown device {name!r}; allowed: cpu, cuda, cuda:N") from None
 
 
 def _check(config: RunConfig) -> None:
@@ -113,7 +104,7 @@ def _versions() -> dict:
 def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train as ``config`` says, write the run directory, and return the summary."""
     _check(config)
-    workers = start_workers(config.train.ddp, _device(config.train.device))
+    workers = start_workers(config.train.ddp, build_device(config.train.device))
     try:
         with contextlib.ExitStack() as held:  # the run directory's lock, released however the run ends
             summary = _train(config, resume, quiet, workers, held)
@@ -157,7 +148,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    device = _device(t.device)
+    device = build_device(t.device)
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
@@ -250,9 +241,19 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
 
 
 def _restore(run_dir: Path, model, optimizer, schedule, generator, rank: int, memup=None) -> Progress:
-    """Load the last checkpoint into the training objects; drop metrics logged after it."""
-    ckpt = runs.load_torch(run_dir / runs.CHECKPOINT, "delete it to train the run again from its start with "
-                           "--resume, or restore it from a copy")
+    """Load the last checkpoint into the training objects; drop metrics logged after it. A checkpoint that
+    does not fit the run's config is a `runs.DamagedFile`."""
+    advice = "delete it to train the run again from its start with --resume, or restore it from a copy"
+    ckpt = runs.load_torch(run_dir / runs.CHECKPOINT, advice)
+    try:
+        return _restore_from(ckpt, run_dir, model, optimizer, schedule, generator, rank, memup)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        raise runs.DamagedFile(f"{run_dir / runs.CHECKPOINT} does not fit the run its config.toml describes "
+                               f"({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}); "
+                               f"{advice}") from None
+
+
+def _restore_from(ckpt: dict, run_dir: Path, model, optimizer, schedule, generator, rank: int, memup) -> Progress:
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     schedule.load_state_dict(ckpt["schedule"])
