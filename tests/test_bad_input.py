@@ -148,7 +148,11 @@ def _files(tmp_path):
     grids = {
         "seeds": 'seeds = 0\n[base.task]\nname = "adding"\n',
         "labels": '[base.task]\nname = "adding"\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "A"\n',
+        "noseeds": 'seeds = []\n[base.task]\nname = "adding"\n',
     }
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.toml").write_text('[task]\nname = "lorenz63"\n[model]\ncell = "plrnn"\n')
     for name, text in grids.items():
         (tmp_path / f"{name}.toml").write_text(f'out = "{tmp_path / "runs"}"\n' + text)
 
@@ -169,6 +173,11 @@ def _files(tmp_path):
         (["sweep", "{tmp}/seeds.toml"], "seeds must be a list of whole numbers"),
         (["sweep", "{tmp}/labels.toml"], "two variant labels name the same runs (a)"),
         (["bench", "memory", "--device", "cuda"], "device 'cuda' is not available"),
+        (["train", "--task", "spatial_copy", "--set", "task.noise=nan"], "task.noise must be a finite number"),
+        (["train", "--memup-predictor", "bogus", "--out", "{tmp}/runs"], "bogus"),
+        (["train", "--layers", "5000"], "model.layers must be in [1, 1000], got 5000"),
+        (["sweep", "{tmp}/noseeds.toml"], "seeds must be a list of whole numbers"),
+        (["dsr", "eval", "{tmp}/unfinished"], "has not finished (no summary.json)"),
     ],
 )
 def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):

@@ -203,7 +203,8 @@ def regenerate_command(path: Path, budget: str | None = None) -> str:
 
 
 def _check_seeds(seeds, path: Path, key: str) -> None:
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                         for s in seeds):
         raise UsageError(f"{path}: {key} must be a list of whole numbers, e.g. [0, 1, 2], got {seeds!r}")
 
 

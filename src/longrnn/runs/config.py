@@ -176,8 +176,8 @@ POSITIVE, NON_NEGATIVE, FRACTION, OPEN_FRACTION = ((1, None, ">= 1"), (0, None, 
                                                    (0, 1, "in [0, 1)"))
 SEED_LIMIT = 2**63 - 1  # torch.manual_seed takes a 64-bit seed
 RANGES = {
-    "task.seq_len": POSITIVE, "model.hidden_size": POSITIVE, "model.layers": POSITIVE, "model.channels": POSITIVE,
-    "model.dropout": OPEN_FRACTION,
+    "task.seq_len": POSITIVE, "model.hidden_size": POSITIVE, "model.layers": (1, 1000, "in [1, 1000]"),
+    "model.channels": POSITIVE, "model.dropout": OPEN_FRACTION,
     "train.tbptt_len": POSITIVE, "train.tf_interval": POSITIVE, "train.tf_alpha": FRACTION, "train.steps": POSITIVE,
     "train.batch_size": POSITIVE, "train.lr": (0, None, "> 0"), "train.momentum": FRACTION,
     "train.weight_decay": NON_NEGATIVE, "train.clip": (0, None, ">= 0 (0 turns clipping off)"),
@@ -283,6 +283,8 @@ def set_key(config: RunConfig, key: str, value) -> None:
     if name in names and name != "options":
         setattr(section, name, _coerce(key, value, field_type(SECTIONS[parts[0]], name)))
     elif parts[0] in ("task", "model"):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{key} must be a finite number, got {value!r}")
         section.options[name] = value
     else:
         allowed = sorted(n for n in names)

@@ -50,6 +50,9 @@ def reconstruct(run_dir, burn_in: int = 50, pe_steps: int = 20, smoothing: float
 
 def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, plots: bool) -> dict:
     config = runs.read_config(run_dir)
+    if runs.read_summary(run_dir) is None:
+        raise UsageError(f"run {str(run_dir)!r} has not finished (no summary.json); `dsr eval` scores a "
+                         "finished run: finish it with `longrnn train ... --resume`")
     task = build_task(config)
     if not isinstance(task, DynamicalSystemTask):
         raise UsageError(f"run {str(run_dir)!r} is on task {config.task.name!r}, not a dynamical system")

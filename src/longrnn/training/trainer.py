@@ -55,8 +55,7 @@ def _check(config: RunConfig) -> None:
         raise unknown("trainer", t.trainer, TRAINERS)
     if t.reg not in REGULARIZERS:
         raise unknown("reg", t.reg, REGULARIZERS)
-    if t.trainer == "memup":
-        check_settings(t)
+    check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
     check_warmup_settings(config)
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
