@@ -176,10 +176,11 @@ POSITIVE, NON_NEGATIVE, FRACTION, OPEN_FRACTION = ((1, None, ">= 1"), (0, None, 
                                                    (0, 1, "in [0, 1)"))
 SEED_LIMIT = 2**63 - 1  # torch.manual_seed takes a 64-bit seed
 RANGES = {
-    "task.seq_len": POSITIVE, "model.hidden_size": POSITIVE, "model.layers": (1, 1000, "in [1, 1000]"),
+    "task.seq_len": (1, 10**9, "in [1, 10^9]"), "model.hidden_size": (1, 10**6, "in [1, 10^6]"),
+    "model.layers": (1, 1000, "in [1, 1000]"),
     "model.channels": POSITIVE, "model.dropout": OPEN_FRACTION,
     "train.tbptt_len": POSITIVE, "train.tf_interval": POSITIVE, "train.tf_alpha": FRACTION, "train.steps": POSITIVE,
-    "train.batch_size": POSITIVE, "train.lr": (0, None, "> 0"), "train.momentum": FRACTION,
+    "train.batch_size": (1, 10**7, "in [1, 10^7]"), "train.lr": (0, None, "> 0"), "train.momentum": FRACTION,
     "train.weight_decay": NON_NEGATIVE, "train.clip": (0, None, ">= 0 (0 turns clipping off)"),
     "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.lr_warmup_steps": NON_NEGATIVE,
     "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
