@@ -177,6 +177,8 @@ def _files(tmp_path):
         (["train", "--task", "spatial_copy", "--set", "task.noise=nan"], "task.noise must be a finite number"),
         (["train", "--memup-predictor", "bogus", "--out", "{tmp}/runs"], "bogus"),
         (["train", "--layers", "5000"], "model.layers must be in [1, 1000], got 5000"),
+        (["train", "--trainer", "memup", "--task", "copy", "--seq-len", "10", "--memup-targets", "100000",
+          "--out", "{tmp}/runs"], "memup_targets (100000) must be at most the sequence length (30)"),
         (["sweep", "{tmp}/noseeds.toml"], "seeds must be a list of whole numbers"),
         (["dsr", "eval", "{tmp}/unfinished"], "has not finished (no summary.json)"),
     ],

@@ -91,9 +91,13 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
         if not isinstance(e, MemoryError) and asked is None:
             raise
         size = f"{int(asked.group(1)) / 2**30:.3g} GiB for one weight" if asked else "more memory than there is"
-        m = config.model
-        raise UsageError(f"the model does not fit in memory: {m.cell} with hidden_size {m.hidden_size} and "
-                         f"{m.layers} layer(s) asks for {size}; use a smaller --hidden-size") from None
+        m, t = config.model, config.train
+        sizes = [f"hidden_size {m.hidden_size}", f"layers {m.layers}"]
+        sizes += [f"{k} {v}" for k, v in (("channels", m.channels), ("lattice", m.lattice)) if v is not None]
+        sizes += [f"memup_hidden {t.memup_hidden}", f"memup_context_len {t.memup_context_len}"] * (
+            t.trainer == "memup")
+        raise UsageError(f"the model does not fit in memory: {m.cell} with {', '.join(sizes)} asks for {size}; "
+                         "give smaller sizes") from None
 
 
 def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:

@@ -344,6 +344,9 @@ class MemUP:
     @classmethod
     def from_config(cls, model: MemUPModel, task, t, device="cpu", curriculum=None) -> MemUP:
         """Build from a TrainConfig ``t`` (its ``memup_*`` fields, ``batch_size`` and ``seed``)."""
+        if t.memup_targets > task.seq_len:
+            raise UsageError(f"memup_targets ({t.memup_targets}) must be at most the sequence length "
+                             f"({task.seq_len}): each prediction step predicts that many of the steps ahead")
         if t.memup_detector == "ema":
             detector = EMADetector(model, task, t.memup_ema_decay, t.memup_ema_every)
         else:
