@@ -34,16 +34,24 @@ def cell_class(name: str) -> type:
     return _REGISTRY[name][0]
 
 
+def cell_options(name: str) -> list[str]:
+    """The option names the cell ``name`` accepts (its constructor's parameters beyond the two sizes)."""
+    params = inspect.signature(cell_class(name).__init__).parameters
+    return [p for p in params if p not in ("self", "input_size", "hidden_size")]
+
+
+def check_cell_options(name: str, options) -> None:
+    """A UsageError for the first of ``options`` (names) that the cell ``name`` does not take."""
+    allowed = cell_options(name)
+    for key in options:
+        if key not in allowed:
+            raise UsageError(f"cell {name!r} has no option {key!r}; allowed: {', '.join(allowed) or '(none)'}")
+
+
 def make_cell(name: str, input_size: int, hidden_size: int, **options) -> Cell:
     """Build the cell registered as ``name``; options are checked against its constructor."""
     cls = cell_class(name)
     check_positive("input_size", input_size)
     check_positive("hidden_size", hidden_size)
-    params = inspect.signature(cls.__init__).parameters
-    allowed = [p for p in params if p not in ("self", "input_size", "hidden_size")]
-    for key in options:
-        if key not in allowed:
-            raise UsageError(
-                f"cell {name!r} has no option {key!r}; allowed: {', '.join(allowed) or '(none)'}"
-            )
+    check_cell_options(name, options)
     return cls(input_size, hidden_size, **options)

@@ -10,6 +10,6 @@ them all.
 # Importing the family modules registers their tasks.
 from longrnn.tasks import adding, copy, denoising, digits, dynamical, spatial_copy, tmaze  # noqa: F401
 from longrnn.tasks.base import Task
-from longrnn.tasks.registry import available, make_task, register, task_class, task_options
+from longrnn.tasks.registry import available, check_task_options, make_task, register, task_class, task_options
 
-__all__ = ["Task", "available", "make_task", "register", "task_class", "task_options"]
+__all__ = ["Task", "available", "check_task_options", "make_task", "register", "task_class", "task_options"]

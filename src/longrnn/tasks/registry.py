@@ -43,10 +43,15 @@ def task_options(name: str) -> list[str]:
     return [p for p in params if p != "self"]
 
 
-def make_task(name: str, **options) -> Task:
-    """Build the task registered as ``name``; options are checked against its constructor."""
+def check_task_options(name: str, options) -> None:
+    """A UsageError for the first of ``options`` (names) that the task ``name`` does not take."""
     allowed = task_options(name)
     for key in options:
         if key not in allowed:
             raise UsageError(f"task {name!r} has no option {key!r}; allowed: {', '.join(allowed)}")
+
+
+def make_task(name: str, **options) -> Task:
+    """Build the task registered as ``name``; options are checked against its constructor."""
+    check_task_options(name, options)
     return task_class(name)(**options)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
 import torch
 
 from longrnn import runs
-from longrnn.cells import cell_class
+from longrnn.cells import cell_options, check_cell_options
 from longrnn.errors import UsageError
 from longrnn.functional.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
-from longrnn.tasks import Task, make_task, task_options
+from longrnn.tasks import Task, check_task_options, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
 
 
@@ -31,17 +30,10 @@ def build_device(name: str) -> torch.device:
 def check_options(config: RunConfig) -> None:
     """The task and cell names and every option the config gives them, checked against their constructors
     without building anything (a sweep checks all its runs this way before the first one starts)."""
-    allowed_task = task_options(config.task.name)  # an unknown task name is a UsageError here
-    for key in config.task.options:
-        if key not in allowed_task:
-            raise UsageError(f"task {config.task.name!r} has no option {key!r}; allowed: {', '.join(allowed_task)}")
+    check_task_options(config.task.name, config.task.options)  # an unknown task name is a UsageError here
     m = config.model
-    params = inspect.signature(cell_class(m.cell).__init__).parameters
-    allowed_cell = [p for p in params if p not in ("self", "input_size", "hidden_size")]
     given = [*m.options, *(k for k in ("gate", "forget_init", "engine", "channels") if getattr(m, k) is not None)]
-    for key in given:
-        if key not in allowed_cell:
-            raise UsageError(f"cell {m.cell!r} has no option {key!r}; allowed: {', '.join(allowed_cell) or '(none)'}")
+    check_cell_options(m.cell, given)
 
 
 def build_task(config: RunConfig) -> Task:
@@ -59,7 +51,7 @@ def lattice_options(config: RunConfig, task: Task) -> dict:
     and ``--channels``. On a spatial task a lattice cell defaults to the task's lattice and a
     convolutional input map (the task's input channels laid out on that lattice)."""
     m = config.model
-    takes_lattice = "lattice" in inspect.signature(cell_class(m.cell).__init__).parameters
+    takes_lattice = "lattice" in cell_options(m.cell)
     task_lattice = getattr(task, "lattice", None)
     if m.lattice is not None and not takes_lattice and task_lattice is None:
         raise UsageError(f"--lattice {m.lattice!r} applies to lattice cells (conv_unitary, conv_rnn) and spatial "
