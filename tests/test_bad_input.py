@@ -22,7 +22,7 @@ NUMERIC = list(_numeric_train_flags())
 
 
 def _bad_values(key, kind):
-    low, high, _ = RANGES[key]
+    low, high = RANGES[key].low, RANGES[key].high
     values = [str(low - 1) if kind is int else str(low - 0.5)]  # below the range
     if high is not None:
         values.append(str(high + 1) if kind is int else str(high + 0.5))  # above it

@@ -85,7 +85,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             default = getattr(getattr(defaults, section), f.name)
             kind = field_type(cls, f.name)
             described = f"{FLAG_HELP[key]}; " if key in FLAG_HELP else ""
-            described += f"{RANGES[key][2]}; " if key in RANGES else ""
+            described += f"{RANGES[key].text}; " if key in RANGES else ""
             if kind is bool:
                 group.add_argument(f"--{flag_name(key)}", dest=key, action=argparse.BooleanOptionalAction,
                                    default=argparse.SUPPRESS, help=f"{described}default {default}")

@@ -170,50 +170,70 @@ FLAG_HELP = {  # flags whose names alone could mislead
 }
 
 
-# The range of every numeric key, checked by `check_ranges` before anything runs and shown by --help:
-# (low, high, what the range says). Non-finite values (nan, inf) are refused for every float key.
-POSITIVE, NON_NEGATIVE, FRACTION, OPEN_FRACTION = ((1, None, ">= 1"), (0, None, ">= 0"), (0, 1, "in [0, 1]"),
-                                                   (0, 1, "in [0, 1)"))
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric key: ``low`` to ``high`` (None: no upper bound), each end open or
+    closed; ``text`` says it the way --help and errors print it, with ``why`` in parentheses."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    why: str = ""
+
+    def contains(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    @property
+    def text(self) -> str:
+        if self.high is None:
+            said = f"{'>' if self.low_open else '>='} {_number(self.low)}"
+        else:
+            said = (f"in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        return f"{said} ({self.why})" if self.why else said
+
+
+def _number(x) -> str:
+    """1000000000 as 10^9 (a power of ten from a million up), anything else as Python writes it."""
+    power = len(str(x)) - 1
+    return f"10^{power}" if isinstance(x, int) and x >= 10**6 and x == 10**power else str(x)
+
+
+# The range of every numeric key, checked by `check_ranges` before anything is built and shown by --help.
+# Non-finite values (nan, inf) are refused for every float key when it is set.
+POSITIVE, NON_NEGATIVE, FRACTION, OPEN_FRACTION = Range(1), Range(0), Range(0, 1), Range(0, 1, high_open=True)
+ABOVE_ZERO = Range(0, low_open=True)
 SEED_LIMIT = 2**63 - 1  # torch.manual_seed takes a 64-bit seed
 RANGES = {
-    "task.seq_len": (1, 10**9, "in [1, 10^9]"), "model.hidden_size": (1, 10**6, "in [1, 10^6]"),
-    "model.layers": (1, 1000, "in [1, 1000]"),
+    "task.seq_len": Range(1, 10**9), "model.hidden_size": Range(1, 10**6), "model.layers": Range(1, 1000),
     "model.channels": POSITIVE, "model.dropout": OPEN_FRACTION,
     "train.tbptt_len": POSITIVE, "train.tf_interval": POSITIVE, "train.tf_alpha": FRACTION, "train.steps": POSITIVE,
-    "train.batch_size": (1, 10**7, "in [1, 10^7]"), "train.lr": (0, None, "> 0"), "train.momentum": FRACTION,
-    "train.weight_decay": NON_NEGATIVE, "train.clip": (0, None, ">= 0 (0 turns clipping off)"),
+    "train.batch_size": Range(1, 10**7), "train.lr": ABOVE_ZERO, "train.momentum": FRACTION,
+    "train.weight_decay": NON_NEGATIVE, "train.clip": Range(0, why="0 turns clipping off"),
     "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.lr_warmup_steps": NON_NEGATIVE,
     "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
-    "train.seed": (0, SEED_LIMIT, f"in [0, {SEED_LIMIT}]"), "train.threads": (0, 1024, "in [0, 1024]"),
+    "train.seed": Range(0, SEED_LIMIT), "train.threads": Range(0, 1024),
     "train.memup_rollout": POSITIVE, "train.memup_targets": POSITIVE, "train.memup_predict_every": POSITIVE,
-    "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": FRACTION,
-    "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": (0, None, "> 0"),
+    "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": OPEN_FRACTION,
+    "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": ABOVE_ZERO,
     "train.memup_local_samples": POSITIVE, "train.memup_chunk_len": POSITIVE,
-    "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": (0, None, "> 0"),
-    "train.warmup_batch_size": (2, None, ">= 2"),
-    "train.warmup_eps": (0, None, "> 0"), "train.warmup_target": (0, 1, "in (0, 1]"),
+    "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": ABOVE_ZERO,
+    "train.warmup_batch_size": Range(2, why="VAA* compares states"),
+    "train.warmup_eps": ABOVE_ZERO, "train.warmup_target": Range(0, 1, low_open=True, why="VAA* lies in [1/n, 1]"),
     "train.warmup_stabilization_increment": NON_NEGATIVE, "train.warmup_stabilization_max": POSITIVE,
-    "train.vaa_steps": POSITIVE, "train.vaa_samples": (2, None, ">= 2"),
+    "train.vaa_steps": POSITIVE, "train.vaa_samples": Range(2, why="VAA compares states"),
 }
-_EXCLUSIVE_LOW = {"train.lr", "train.memup_detector_lr", "train.warmup_lr", "train.warmup_eps", "train.warmup_target"}
-_EXCLUSIVE_HIGH = {"model.dropout"}
-
-
-def in_range(key: str, value) -> bool:
-    low, high, _ = RANGES[key]
-    if value is None:
-        return True  # None: the task's or cell's own default
-    above = value > low if key in _EXCLUSIVE_LOW else value >= low
-    below = high is None or (value < high if key in _EXCLUSIVE_HIGH else value <= high)
-    return above and below
 
 
 def check_ranges(config: RunConfig) -> None:
     """Every numeric key within its range (`RANGES`), else a UsageError naming the key, value and range."""
-    for key in RANGES:
+    for key, allowed in RANGES.items():
         value = get_key(config, key)
-        if not in_range(key, value):
-            raise UsageError(f"{key} must be {RANGES[key][2]}, got {value!r}")
+        if value is not None and not allowed.contains(value):  # None: the task's or cell's own default
+            raise UsageError(f"{key} must be {allowed.text}, got {value!r}")
 
 
 def leaf_keys() -> list[str]:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells import detach_state
-from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.errors import UsageError, unknown
 from longrnn.streams import stream
 
 PREDICTORS = {
@@ -300,18 +300,12 @@ class LocalDetector:
 
 # --- the training step ----------------------------------------------------------------------------
 def check_settings(t) -> None:
-    """Check the ``memup_*`` fields of a TrainConfig, naming the bad value and what is allowed."""
-    for key in ("memup_rollout", "memup_targets", "memup_predict_every", "memup_ema_every",
-                "memup_context_len", "memup_chunk_len", "memup_hidden", "memup_local_samples"):
-        check_positive(key, getattr(t, key))
+    """Check the ``memup_*`` choices of a TrainConfig (predictor, detector), naming the bad value and what
+    is allowed; their numbers are checked with every other key's (`longrnn.runs.config.RANGES`)."""
     if t.memup_predictor not in PREDICTORS:
         raise unknown("memup_predictor", t.memup_predictor, PREDICTORS)
     if t.memup_detector not in DETECTORS:
         raise unknown("memup_detector", t.memup_detector, DETECTORS)
-    if not 0.0 <= t.memup_ema_decay < 1.0:
-        raise UsageError(f"memup_ema_decay must be in [0, 1), got {t.memup_ema_decay!r}")
-    if not t.memup_detector_lr > 0:
-        raise UsageError(f"memup_detector_lr must be positive, got {t.memup_detector_lr!r}")
 
 
 def build_memup_model(memory, task, t) -> MemUPModel:

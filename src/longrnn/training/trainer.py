@@ -41,7 +41,6 @@ from longrnn.training.evaluate import evaluate
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
-from longrnn.training.warmup_phase import check_settings as check_warmup_settings
 from longrnn.training.warmup_phase import measure as measure_vaa
 from longrnn.training.warmup_phase import warm_up_before_training
 
@@ -56,7 +55,6 @@ def _check(config: RunConfig) -> None:
     if t.reg not in REGULARIZERS:
         raise unknown("reg", t.reg, REGULARIZERS)
     check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
-    check_warmup_settings(config)
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)

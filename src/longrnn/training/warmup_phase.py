@@ -17,7 +17,6 @@ import math
 
 import torch
 
-from longrnn.errors import UsageError, check_positive
 from longrnn.methods.warmup import measure_vaa, warm_up
 from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
@@ -28,23 +27,6 @@ from longrnn.tasks import Task
 def recurrent_model(model) -> SequenceModel:
     """The `SequenceModel` whose layers warm-up and VAA act on (a MemUP model's memory)."""
     return getattr(model, "memory", model)
-
-
-def check_settings(config: RunConfig) -> None:
-    """Refuse warm-up / VAA settings that cannot work, naming the bad value."""
-    t = config.train
-    for key in ("warmup_stabilization_max", "vaa_steps"):
-        check_positive(key, getattr(t, key))
-    for key in ("warmup_num_steps", "warmup_stabilization_increment"):
-        check_positive(key, getattr(t, key), allow_zero=True)
-    if t.warmup_batch_size < 2:
-        raise UsageError(f"warmup_batch_size must be >= 2 (VAA* compares states), got {t.warmup_batch_size}")
-    if t.vaa_samples < 2:
-        raise UsageError(f"vaa_samples must be >= 2 (VAA compares states), got {t.vaa_samples}")
-    if not t.warmup_lr > 0 or not t.warmup_eps > 0:
-        raise UsageError(f"warmup_lr and warmup_eps must be positive, got {t.warmup_lr!r} and {t.warmup_eps!r}")
-    if not 0 < t.warmup_target <= 1:
-        raise UsageError(f"warmup_target must be in (0, 1] (VAA* lies in [1/n, 1]), got {t.warmup_target!r}")
 
 
 def measure(config: RunConfig, model, task: Task, device: torch.device) -> float | None:
