@@ -11,13 +11,12 @@ import argparse
 import dataclasses
 import json
 import math
-import re
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive, deprecated
+from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive, deprecated, refused_memory
 
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
@@ -233,14 +232,15 @@ def cmd_report(args) -> int:
         return 0
     if not args.runs:
         raise UsageError("give run directories (or folders holding them), e.g. longrnn report runs/")
-    from longrnn.reporting.report import load_runs, report, summarize
+    from longrnn.reporting.report import load_runs, report_folder, summarize, write_report
 
-    text = report(args.runs, args.out, plots=not args.no_plots, html=args.html)
+    damaged: list[str] = []
+    records = load_runs(args.runs, damaged)  # read once, for the report and for --json
+    text = write_report(records, damaged, report_folder(args.runs, args.out), plots=not args.no_plots,
+                        html=args.html)
     if not args.json:
         print(text, end="")
         return 0
-    damaged: list[str] = []
-    records = load_runs(args.runs, damaged)
     runs_out = [{"run": str(r["dir"]), "seed": r["config"].train.seed, "summary": r["summary"]} for r in records]
     _print_json({"configurations": summarize(records), "runs": runs_out, "damaged": damaged})
     return 0
@@ -508,12 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _resource_error(e: BaseException) -> str | None:
     """One line for what the machine refused: memory a size asked for, a path that cannot be read or
     written. None for anything else (a bug, which keeps its traceback)."""
-    asked = re.search(r"tried to allocate (\d+) bytes|Unable to allocate ([\d.]+ \w+)", str(e))
-    if isinstance(e, MemoryError) or asked:
-        size = (f"{int(asked.group(1)) / 2**30:.3g} GiB" if asked and asked.group(1) else
-                asked.group(2) if asked else "more than there is")
-        return (f"not enough memory: the sizes given ask for {size} at once; use smaller lengths, batches, "
-                "sets or widths")
+    if (size := refused_memory(e)) is not None:
+        return (f"not enough memory: the sizes given ask for {size or 'more than there is'} at once; use "
+                "smaller lengths, batches, sets or widths")
     if isinstance(e, OSError) and e.filename is not None:
         return f"{e.strerror or type(e).__name__}: {e.filename}"
     return None

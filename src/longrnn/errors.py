@@ -8,6 +8,7 @@ The CLI prints it as one line and exits with status 2.
 that a name still works but has a new one; the CLI prints it as one line.
 """
 
+import re
 import warnings
 
 REMOVED_IN = "0.3.0"  # the release that drops the names deprecated in this one
@@ -30,6 +31,15 @@ class UsageError(ValueError):
 def unknown(kind: str, name: object, allowed) -> UsageError:
     """An error for an unknown name, e.g. ``unknown("cell", "lstn", ["gru", "lstm"])``."""
     return UsageError(f"unknown {kind} {name!r}; allowed: {', '.join(sorted(map(str, allowed)))}")
+
+
+def refused_memory(error: BaseException) -> str | None:
+    """The size a refused allocation asked for, as text (torch's bytes as "149 GiB", numpy's "6.55 TiB");
+    "" for a MemoryError that names none; None when ``error`` is not a refused allocation."""
+    asked = re.search(r"tried to allocate (\d+) bytes|Unable to allocate ([\d.]+ \w+)", str(error))
+    if asked:
+        return f"{int(asked.group(1)) / 2**30:.3g} GiB" if asked.group(1) else asked.group(2)
+    return "" if isinstance(error, MemoryError) else None
 
 
 def check_choice(kind: str, value, allowed):

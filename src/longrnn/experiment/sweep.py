@@ -44,6 +44,7 @@ unless ``retry_failed`` is set; the other runs go on.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import json
@@ -249,7 +250,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         raise unknown("curve_x", sweep.curve_x, CURVE_X)
     variant_labels = [label for label, _ in variants]
     for kind, labels in (("task", sweep.task_labels), ("variant", variant_labels)):
-        doubled = sorted({slug(label) for label in labels if [slug(x) for x in labels].count(slug(label)) > 1})
+        doubled = sorted(name for name, n in collections.Counter(map(slug, labels)).items() if n > 1)
         if doubled:  # two entries would share run directories
             raise UsageError(f"{path}: two {kind} labels name the same runs ({', '.join(doubled)}); "
                              "give each a label of its own")

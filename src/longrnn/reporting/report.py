@@ -188,14 +188,23 @@ def _plot_vaa(path: Path, records: list[dict]) -> bool:
 
 def report(paths, out: str | Path | None = None, plots: bool = True, html: bool = False) -> str:
     """Write report.md, report.csv and curves.png (and with ``html``, a self-contained report.html)
-    into ``out``; return the Markdown text."""
+    into ``out`` (default: the first folder given); return the Markdown text."""
     damaged: list[str] = []
     records = load_runs(paths, damaged)
+    return write_report(records, damaged, report_folder(paths, out), plots, html)
+
+
+def report_folder(paths, out: str | Path | None = None) -> Path:
+    """Where a report goes: ``out``, else the first folder given, else the current one."""
+    return Path(out) if out else (Path(paths[0]) if Path(paths[0]).is_dir() else Path("."))
+
+
+def write_report(records: list[dict], damaged: list[str], out: Path, plots: bool = True, html: bool = False) -> str:
+    """`report` for runs already read by `load_runs` (``damaged``: the reasons of those it could not read)."""
     rows = summarize(records)
     text = markdown(rows, records)
     if damaged:  # the other runs are reported; these are named, never silently dropped
         text += "\nNot read (damaged files):\n\n" + "".join(f"* {reason}\n" for reason in damaged)
-    out = Path(out) if out else (Path(paths[0]) if Path(paths[0]).is_dir() else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     runs.write_text(out / "report.md", text)
     write_csv(out / "report.csv", rows)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from longrnn.errors import check_positive
 from longrnn.streams import fixed_set
 
 
@@ -43,8 +44,6 @@ class Task:
     solved_at: float | None = None
 
     def __init__(self, validation_size: int = 1000, test_size: int = 2000):
-        from longrnn.errors import check_positive
-
         self.validation_size = None if validation_size is None else check_positive("validation_size", validation_size)
         self.test_size = None if test_size is None else check_positive("test_size", test_size)
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
 from longrnn import runs
 from longrnn.cells import cell_options, check_cell_options
-from longrnn.errors import UsageError
+from longrnn.errors import UsageError, refused_memory
 from longrnn.functional.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
@@ -79,10 +78,9 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     try:
         return _build_model(config, task)
     except (RuntimeError, MemoryError) as e:
-        asked = re.search(r"tried to allocate (\d+) bytes", str(e))
-        if not isinstance(e, MemoryError) and asked is None:
+        if (asked := refused_memory(e)) is None:
             raise
-        size = f"{int(asked.group(1)) / 2**30:.3g} GiB for one weight" if asked else "more memory than there is"
+        size = f"{asked} for one weight" if asked else "more memory than there is"
         m, t = config.model, config.train
         sizes = [f"hidden_size {m.hidden_size}", f"layers {m.layers}"]
         sizes += [f"{k} {v}" for k, v in (("channels", m.channels), ("lattice", m.lattice)) if v is not None]
@@ -95,7 +93,7 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
 def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     m = config.model
     named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
-    cell_options = {k: v for k, v in named if v is not None}
+    named_options = {k: v for k, v in named if v is not None}
     model = SequenceModel(
         m.cell,
         task.input_size,
@@ -106,7 +104,7 @@ def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
         dropout=m.dropout,
         fused=m.fused,
         double=m.double,
-        **cell_options,
+        **named_options,
         **lattice_options(config, task),
         **m.options,
     )

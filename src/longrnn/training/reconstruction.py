@@ -50,7 +50,8 @@ def reconstruct(run_dir, burn_in: int = 50, pe_steps: int = 20, smoothing: float
 
 def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, plots: bool) -> dict:
     config = runs.read_config(run_dir)
-    if runs.read_summary(run_dir) is None:
+    summary = runs.read_summary(run_dir)
+    if summary is None:
         raise UsageError(f"run {str(run_dir)!r} has not finished (no summary.json); `dsr eval` scores a "
                          "finished run: finish it with `longrnn train ... --resume`")
     task = build_task(config)
@@ -75,7 +76,6 @@ def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, p
     }
     with np.errstate(over="ignore"):  # a diverged generation is kept as ±inf beyond float16's range
         np.save(run_dir / GENERATED, generated[0].numpy().astype(np.float16))
-    summary = runs.read_summary(run_dir) or {}
     summary["reconstruction"] = result
     runs.write_json(run_dir / runs.SUMMARY, summary)
     if plots:
