@@ -18,10 +18,11 @@ class LongrnnDeprecationWarning(FutureWarning):
     """A flag, config key or import path that still works in this release but has a new name."""
 
 
-def deprecated(old: str, new: str) -> None:
-    """Warn that ``old`` is deprecated in favour of ``new`` (once per message and calling place)."""
+def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is deprecated in favour of ``new`` (once per message and calling place);
+    ``stacklevel`` as `warnings.warn` takes it, counted from here (3: the caller's caller)."""
     warnings.warn(f"{old} is deprecated; use {new} (the old name goes in {REMOVED_IN})",
-                  LongrnnDeprecationWarning, stacklevel=3)
+                  LongrnnDeprecationWarning, stacklevel=stacklevel)
 
 
 class UsageError(ValueError):

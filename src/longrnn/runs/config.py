@@ -182,6 +182,7 @@ class Range:
     why: str = ""
 
     def contains(self, value) -> bool:
+        """Whether ``value`` lies in the range."""
         above = value > self.low if self.low_open else value >= self.low
         below = self.high is None or (value < self.high if self.high_open else value <= self.high)
         return above and below
@@ -282,12 +283,18 @@ def _coerce(key: str, value, kind: type):
     raise UsageError(f"{key} must be of type {kind.__name__}, got {value!r}")
 
 
+def _current_name(key: str) -> str:
+    """``key`` under its name in this release; a renamed one (`RENAMED`) with a deprecation message."""
+    if key in RENAMED:
+        deprecated(f"config key {key}", RENAMED[key], stacklevel=4)  # attributed to set_key's caller
+        return RENAMED[key]
+    return key
+
+
 def set_key(config: RunConfig, key: str, value) -> None:
     """Set a dotted key, e.g. ``set_key(c, "train.lr", 1e-3)`` or ``set_key(c, "task.permuted", True)``.
     A key renamed in this release (`RENAMED`) sets the new key, with a deprecation message naming it."""
-    if key in RENAMED:
-        deprecated(f"config key {key}", RENAMED[key])
-        key = RENAMED[key]
+    key = _current_name(key)
     parts = key.split(".")
     if len(parts) == 1 and parts[0] in ("out", "name"):
         setattr(config, parts[0], _coerce(key, value, str))
@@ -316,9 +323,7 @@ def get_key(config: RunConfig, key: str):
     """The value of a dotted key as `set_key` names it: ``out``, ``train.lr``, ``model.cell``, or an option
     the config sets (``model.chrono_input`` or ``model.options.chrono_input``). A key that names nothing is
     a UsageError saying which part is unknown and what is allowed there."""
-    if key in RENAMED:
-        deprecated(f"config key {key}", RENAMED[key])
-        key = RENAMED[key]
+    key = _current_name(key)
     parts = key.split(".")
     if len(parts) == 1 and parts[0] in ("out", "name"):
         return getattr(config, parts[0])

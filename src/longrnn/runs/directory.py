@@ -221,6 +221,7 @@ class RunLock:
             orphan.unlink(missing_ok=True)
 
     def release(self) -> None:
+        """Give the run directory up (idempotent); ending the process does the same."""
         if not self.file.closed:
             self.file.truncate(0)
             self.file.close()  # closing the file releases the flock
