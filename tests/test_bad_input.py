@@ -149,6 +149,7 @@ def _files(tmp_path):
         "seeds": 'seeds = 0\n[base.task]\nname = "adding"\n',
         "labels": '[base.task]\nname = "adding"\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "A"\n',
         "noseeds": 'seeds = []\n[base.task]\nname = "adding"\n',
+        "budget": '[base.task]\nname = "adding"\n[budget.small]\nstep = 3\n',
     }
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
@@ -181,6 +182,14 @@ def _files(tmp_path):
           "--out", "{tmp}/runs"], "memup_targets (100000) must be at most the sequence length (30)"),
         (["sweep", "{tmp}/noseeds.toml"], "seeds must be a list of whole numbers"),
         (["dsr", "eval", "{tmp}/unfinished"], "has not finished (no summary.json)"),
+        (["train", "--lr", "-inf", "--out", "{tmp}/runs"], "train.lr must be a finite number, got -inf"),
+        (["train", "--lr", "-1e-3", "--out", "{tmp}/runs"], "train.lr must be > 0, got -0.001"),
+        (["train", "--cell", "conv_unitary", "--set", "model.lattice=0x4", "--out", "{tmp}/runs"],
+         "bad lattice '0x4'"),
+        (["sweep", "{tmp}/budget.toml", "--report-only"], "[budget.small] has unknown keys ['step']"),
+        (["bench", "convexp", "--stencil", "99", "--sizes", "4"], "stencil 99 does not fit the smallest lattice 4x4"),
+        (["train", "--steps", "1", "--resume", "--out", "{tmp}/runs", "--name", "typo"],
+         "nothing to resume: '{tmp}/runs/typo' holds no run"),
     ],
 )
 def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):
@@ -202,3 +211,18 @@ def test_weights_of_another_model_are_named_not_a_traceback(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.pt does not fit the model its run's config.toml describes" in err[0]
+
+
+def test_a_run_stopped_before_its_first_evaluation_starts_again_without_resume(tmp_path, capsys):
+    """A run that stopped before it saved anything (here: its config and empty log, as a crash leaves them)
+    holds nothing to lose: the same command, or one with other flags and the same --name, starts it."""
+    flags = ["train", "--task", "adding", "--seq-len", "5", "--hidden-size", "4", "--steps", "2", "--eval-every", "2",
+             "--batch-size", "4", "--threads", "1", "--quiet", "--out", str(tmp_path), "--name", "r"]
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.toml").write_text('[task]\nname = "copy"\n')
+    (tmp_path / "r" / "metrics.jsonl").write_text("")
+    assert main(flags) == 0
+    assert 'name = "adding"' in (tmp_path / "r" / "config.toml").read_text()
+    capsys.readouterr()
+    assert main(flags) == 2  # now it holds a trained run: that one is not replaced unasked
+    assert "already exists; pass --resume" in capsys.readouterr().err

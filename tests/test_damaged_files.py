@@ -48,6 +48,8 @@ def damage(path):
         (runs.CHECKPOINT, "resume", "checkpoint.pt is damaged or is not a file of tensors"),
         (runs.MODEL, "eval", "model.pt is damaged or is not a file of tensors"),
         (runs.CONFIG, "eval", "config.toml' is not valid TOML"),
+        ("hidden_size", "eval", "config.toml is damaged: model.hidden_size must be in [1, 10^6], got -8"),
+        ("cell", "eval", "config.toml is damaged: unknown cell 'bogus'"),
         (runs.SUMMARY, "resume", "summary.json is damaged (not a JSON object)"),
     ],
 )
@@ -57,6 +59,10 @@ def test_a_damaged_file_is_one_line_naming_it_and_exit_2(two_runs, file, command
         (run_dir / runs.SUMMARY).unlink()
     if file == runs.CONFIG:
         (run_dir / file).write_text("[train\nsteps = ")
+    elif file in ("hidden_size", "cell"):  # valid TOML, a value no run could have been trained with
+        bad = {"hidden_size": ("hidden_size = 4", "hidden_size = -8"), "cell": ('cell = "gru"', 'cell = "bogus"')}
+        text = (run_dir / runs.CONFIG).read_text()
+        (run_dir / runs.CONFIG).write_text(text.replace(*bad[file]))
     else:
         damage(run_dir / file)
     if command == "resume":
@@ -76,6 +82,16 @@ def test_a_report_reports_the_other_runs_and_names_the_damaged_one(two_runs):
     text = report([two_runs], two_runs / "rep", plots=False)
     assert "| good |" in text and "| bad |" not in text
     assert "Not read (damaged files):" in text and f"{two_runs / 'bad' / runs.SUMMARY} is damaged" in text
+
+
+def test_the_report_command_names_a_damaged_run_on_stderr_and_exits_1(two_runs):
+    text = (two_runs / "bad" / runs.CONFIG).read_text()
+    (two_runs / "bad" / runs.CONFIG).write_text(text.replace('cell = "gru"', 'cell = "bogus"'))
+    result = cli("report", str(two_runs), "--out", str(two_runs / "rep"), "--no-plots")
+    assert result.returncode == 1 and "| good |" in result.stdout and "| bad |" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("longrnn: warning: not read: ")
+    assert "unknown cell 'bogus'" in lines[0]
 
 
 def test_a_metrics_log_damaged_inside_is_named_never_cut(two_runs):

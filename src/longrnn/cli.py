@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 import tempfile
 import warnings
@@ -20,11 +21,18 @@ from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive
 
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's own errors (a missing argument, "abc" for an int) as one line, like every other error."""
+    """argparse's own errors (a missing argument, "abc" for an int) as one line, like every other error.
+    Every negative number is a value, not a flag: ``--lr -inf`` and ``--lr -1e-3`` reach the range check
+    (argparse alone knows only ``-1`` and ``-.5``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):
         command = self.prog.removeprefix("longrnn").strip()
@@ -238,12 +246,14 @@ def cmd_report(args) -> int:
     records = load_runs(args.runs, damaged)  # read once, for the report and for --json
     text = write_report(records, damaged, report_folder(args.runs, args.out), plots=not args.no_plots,
                         html=args.html)
-    if not args.json:
+    if args.json:
+        runs_out = [{"run": str(r["dir"]), "seed": r["config"].train.seed, "summary": r["summary"]} for r in records]
+        _print_json({"configurations": summarize(records), "runs": runs_out, "damaged": damaged})
+    else:
         print(text, end="")
-        return 0
-    runs_out = [{"run": str(r["dir"]), "seed": r["config"].train.seed, "summary": r["summary"]} for r in records]
-    _print_json({"configurations": summarize(records), "runs": runs_out, "damaged": damaged})
-    return 0
+    for reason in damaged:  # reported with the rest too, and here where a script or a person looks for trouble
+        print(f"longrnn: warning: not read: {reason}", file=sys.stderr)
+    return 1 if damaged else 0  # the report is written, but it is not the whole folder
 
 
 # --- bench ---------------------------------------------------------------------------------------
@@ -418,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", help="one section only, e.g. cells")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("report", help="Markdown + CSV tables and learning curves from run directories")
+    p = sub.add_parser("report", help="Markdown + CSV tables and learning curves from run directories (exit "
+                                      "status 1 when some run could not be read: it is named, the rest reported)")
     p.add_argument("runs", nargs="*", help="run directories, or folders holding them (leaderboard default: results)")
     p.add_argument("--out", help="where to write report.md, report.csv, curves.png (default: the first folder)")
     p.add_argument("--leaderboard", action="store_true",

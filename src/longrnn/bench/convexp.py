@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from longrnn.cells import make_cell
-from longrnn.errors import check_positive
+from longrnn.errors import UsageError, check_positive
 from longrnn.functional.convexp import dense_operator
 
 INPUT_SIZE = 8
@@ -82,13 +82,16 @@ def convexp_scaling(
     check_positive("warmup_rounds", warmup_rounds, allow_zero=True)
     for s in sizes:
         check_positive("lattice size", s)
+    if stencil > min(sizes):  # the table would name a stencil that was never used
+        raise UsageError(f"stencil {stencil} does not fit the smallest lattice {min(sizes)}x{min(sizes)}; give a "
+                         f"stencil of at most {min(sizes)} units, or 0 for the whole lattice")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
     variants = []  # (size, label, run)
     for s in sizes:
         cell = make_cell("conv_unitary", INPUT_SIZE, 1, lattice=f"{s}x{s}", channels=channels,
-                         complex_state=complex_state, stencil=min(stencil, s - (s + 1) % 2))
+                         complex_state=complex_state, stencil=stencil)
         x = torch.randn(batch_size, INPUT_SIZE)
         variants.append((s, "conv_unitary", _cell_step(cell, x)))
         if cell.hidden_size <= dense_max:

@@ -170,10 +170,22 @@ def cross(first: list[tuple[str, dict]], second: list[tuple[str, dict]]) -> list
     return [(f"{a}, {b}", merge(x, y)) for (a, x), (b, y) in itertools.product(first, second)]
 
 
+SWEEP_KEYS = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
+              "curve_x", "curve_rows"}
+
+
 def with_budget(d: dict, budget: str | None, path: Path) -> dict:
     """The sweep document with its ``[budget.NAME]`` table merged over it (tables key by key, lists
     replaced), written to its own ``out`` and results page unless the budget names them."""
     budgets = d.pop("budget", {})
+    if not isinstance(budgets, dict):
+        raise UsageError(f"{path}: budget must hold tables such as [budget.small], got {budgets!r}")
+    for name, table in budgets.items():  # every budget, chosen or not: a typo shows on the first try
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: [budget.{name}] must be a table, got {table!r}")
+        if unknown_keys := set(table) - (SWEEP_KEYS - {"budget"}):
+            raise UsageError(f"{path}: [budget.{name}] has unknown keys {sorted(unknown_keys)}; allowed: "
+                             f"{sorted(SWEEP_KEYS - {'budget'})}")
     if budget is None:
         return d
     if budget not in budgets:
@@ -218,11 +230,9 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
         d = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from None
-    known = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
-             "curve_x", "curve_rows"}
-    unknown_keys = set(d) - known
+    unknown_keys = set(d) - SWEEP_KEYS
     if unknown_keys:
-        raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(known)}")
+        raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(SWEEP_KEYS)}")
     d = with_budget(d, budget, path)
     seeds = d.get("seeds", [0])
     _check_seeds(seeds, path, "seeds")
@@ -298,7 +308,7 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     if failure.exists() and not retry_failed:
         return {**json.loads(failure.read_text()), "run_dir": str(run_dir)}
     try:
-        summary = train(config, resume=True, quiet=True)
+        summary = train(config, resume=(run_dir / runs.CONFIG).is_file(), quiet=True)
         unscored = "reconstruction" not in summary and (run_dir / runs.MODEL).exists()
         if is_reconstruction_task(config.task.name) and unscored:
             summary["reconstruction"] = reconstruct(run_dir, plots=False)  # the page draws the attractors

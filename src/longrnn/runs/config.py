@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,6 +238,19 @@ def check_ranges(config: RunConfig) -> None:
             raise UsageError(f"{key} must be {allowed.text}, got {value!r}")
 
 
+def check_options(config: RunConfig) -> None:
+    """The task and cell names and every option the config gives them, checked against their constructors
+    without building anything (a sweep checks all its runs this way before the first one starts). The
+    registries are imported here, not above: reading a config (the CLI's start) does not load torch."""
+    from longrnn.cells.registry import check_cell_options
+    from longrnn.tasks.registry import check_task_options
+
+    check_task_options(config.task.name, config.task.options)  # an unknown task name is a UsageError here
+    m = config.model
+    given = [*m.options, *(k for k in ("gate", "forget_init", "engine", "channels") if getattr(m, k) is not None)]
+    check_cell_options(m.cell, given)
+
+
 def leaf_keys() -> list[str]:
     """Every dotted key of the config, e.g. ``train.lr``, except the free-form ``options`` tables."""
     keys = []
@@ -249,12 +263,24 @@ def flag_name(key: str) -> str:
     return FLAG_NAMES.get(key, key.split(".")[-1]).replace("_", "-")
 
 
+def _plain(value) -> bool:
+    """True for what a ``--set`` value may become besides a string: a bool, number or list of them."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (bool, int, float, str))
+
+
 def parse_value(text: str):
-    """Read a ``--set`` value as TOML does: true/false, int, float, a [list], else a plain string."""
+    """Read a ``--set`` value as TOML does: true/false, a decimal int, a float, a [list], else a plain
+    string. TOML's other readings stay strings (``0x4`` is not 4, ``1979-05-27`` is not a date), so a
+    value meant as text, e.g. a lattice, reaches its own check as typed."""
+    if re.match(r"^[+-]?0[xob]", text.strip()):
+        return text
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    return value if _plain(value) else text
 
 
 def field_type(cls, name: str) -> type:

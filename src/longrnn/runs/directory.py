@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from longrnn.errors import LongrnnDeprecationWarning, UsageError
-from longrnn.runs.config import RunConfig, load
+from longrnn.runs.config import RunConfig, check_options, check_ranges, load
 
 CONFIG, METRICS, SUMMARY, MODEL, CHECKPOINT, WARMUP, LOCK = (
     "config.toml",
@@ -140,12 +140,23 @@ def load_torch(path: Path, advice: str):
 
 
 def read_config(run_dir: Path) -> RunConfig:
-    """The run's config. A run written by an older release may hold keys renamed since
-    (`longrnn.runs.config.RENAMED`): they are read as the new keys, silently (the file is not the
-    user's to change)."""
+    """The run's config, checked as ``train`` checks one (types, ranges, task and cell names and options):
+    a value no run could have been trained with is a `DamagedFile` naming the file. A run written by an
+    older release may hold keys renamed since (`longrnn.runs.config.RENAMED`): they are read as the new
+    keys, silently (the file is not the user's to change)."""
+    path = Path(run_dir) / CONFIG
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LongrnnDeprecationWarning)
-        return load(Path(run_dir) / CONFIG)
+        try:
+            config = load(path)
+            check_ranges(config)
+            check_options(config)
+        except DamagedFile:
+            raise
+        except UsageError as e:
+            raise DamagedFile(f"{path} is damaged: {e}; restore it from a copy, or delete the run directory "
+                              "and train it again") from None
+    return config
 
 
 def is_run(path: Path) -> bool:
@@ -167,19 +178,36 @@ def find_runs(paths) -> list[Path]:
     return sorted(found)
 
 
+def has_trained(run_dir: Path) -> bool:
+    """Whether a run directory holds anything training produced (a checkpoint, weights or a summary). One
+    that does not (a run stopped before its first evaluation) holds nothing to lose: it is started anew."""
+    return any((Path(run_dir) / name).exists() for name in (CHECKPOINT, MODEL, SUMMARY))
+
+
 def prepare(config: RunConfig, resume: bool) -> Path:
-    """Create (or, with ``resume``, reopen) the run directory for ``config``."""
+    """Create (or, with ``resume``, reopen) the run directory for ``config``. A directory with trained
+    state needs ``resume`` and the same config; ``resume`` needs a run to continue (its config.toml).
+
+    Raises:
+        UsageError: for a bad --out or --name, a finished or half-trained run without ``resume``, nothing to
+            resume, a different config under ``resume``, or a place the directory cannot be made.
+    """
     name = config.run_name()
     if not config.out.strip() or name in (".", "..") or "/" in name or "\\" in name or not name.strip():
         raise UsageError(f"--out must name a folder and --name a single folder inside it, got out={config.out!r} "
                          f"and name={config.name!r}")
     run_dir = Path(config.out) / name
-    if run_dir.exists() and (run_dir / CONFIG).exists() and not resume:
+    if resume and not (run_dir / CONFIG).is_file():
+        raise UsageError(f"nothing to resume: {str(run_dir)!r} holds no run ({CONFIG}); leave out --resume to "
+                         "start it, or give the --out, --name and flags of the run to continue")
+    if not has_trained(run_dir):
+        resume = False  # nothing trained to keep or to match: the run starts from its first step
+    elif not resume:
         raise UsageError(
             f"run directory {str(run_dir)!r} already exists; pass --resume to continue it, "
             "or --name to write a new one"
         )
-    if resume and (run_dir / CONFIG).exists():
+    if resume:
         saved = read_config(run_dir)
         if (saved.identity(), saved.train.seed) != (config.identity(), config.train.seed):
             raise UsageError(

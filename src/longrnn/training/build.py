@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 
 from longrnn import runs
-from longrnn.cells import cell_options, check_cell_options
+from longrnn.cells import cell_options
 from longrnn.errors import UsageError, refused_memory
 from longrnn.functional.lattice import lattice_text, parse_lattice
 from longrnn.models import SequenceModel
-from longrnn.runs.config import RunConfig
-from longrnn.tasks import Task, check_task_options, make_task, task_options
+from longrnn.runs.config import RunConfig, check_options  # noqa: F401 - check_options is used from here
+from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
 
 
@@ -24,15 +24,6 @@ def build_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device {name!r}; allowed: cpu, cuda, cuda:N") from None
-
-
-def check_options(config: RunConfig) -> None:
-    """The task and cell names and every option the config gives them, checked against their constructors
-    without building anything (a sweep checks all its runs this way before the first one starts)."""
-    check_task_options(config.task.name, config.task.options)  # an unknown task name is a UsageError here
-    m = config.model
-    given = [*m.options, *(k for k in ("gate", "forget_init", "engine", "channels") if getattr(m, k) is not None)]
-    check_cell_options(m.cell, given)
 
 
 def build_task(config: RunConfig) -> Task:
