@@ -20,7 +20,7 @@ LAYERS = [  # bottom first
     {"errors", "_version", "_deprecated", "streams", "console"},
     {"functional"},
     {"cells", "dsr"},
-    {"models", "tasks"},
+    {"models", "nn", "tasks"},
     {"methods"},
     {"runs"},
     {"training"},

@@ -3,6 +3,8 @@
 The public API, importable from here (each name is loaded when first used, so ``import longrnn`` and
 the ``longrnn`` command stay quick):
 
+    nn                             every cell as a torch layer: nn.LSTM(..., gate="fast"), nn.NBRC, ... and
+                                   one-step cells nn.LSTMCell, ... (torch.nn.LSTM's constructor and shapes)
     make_cell, available_cells     a registered cell by name (longrnn.cells)
     Recurrent, SequenceModel       a cell over time; stacked layers with a readout (longrnn.models)
     make_task, available_tasks     a long-dependency task by name (longrnn.tasks)
@@ -19,7 +21,7 @@ tests/test_layering.py):
     training             trainers (BPTT, truncated, MemUP, teacher forcing), checkpoints, evaluation
     runs                 a run's configuration and its directory
     methods              warm-up and VAA, regularisers, gate diagnostics
-    models, tasks        the time loop and stacked layers; tasks with memoryless baselines
+    models, nn, tasks    the time loop and stacked layers; torch-style layers; tasks with memoryless baselines
     cells, dsr           one file per cell family; dynamical systems, their data and metrics
     functional           pure math: gates, the convolutional exponential, lattices
     errors               UsageError
@@ -33,6 +35,7 @@ from longrnn._version import __version__
 _deprecated.install()  # old import paths of moved modules (longrnn.config, longrnn.gates, ...) until 0.3.0
 
 _API = {
+    "nn": ("longrnn.nn", None),
     "make_cell": ("longrnn.cells", "make_cell"),
     "available_cells": ("longrnn.cells", "available"),
     "Recurrent": ("longrnn.models", "Recurrent"),
@@ -55,7 +58,8 @@ def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'longrnn' has no attribute {name!r}")
     module, attribute = _API[name]
-    value = getattr(importlib.import_module(module), attribute)
+    value = importlib.import_module(module)
+    value = value if attribute is None else getattr(value, attribute)
     globals()[name] = value
     return value
 

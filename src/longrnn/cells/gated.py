@@ -87,16 +87,22 @@ class _GatedCell(Cell):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+        self.reset_keep_gate_bias()
+
+    @torch.no_grad()
+    def reset_keep_gate_bias(self) -> None:
+        """Set the keep gate's bias (and its companions', `companion_blocks`) from ``forget_init``; nothing
+        else changes ("default": nothing at all). Also used on weights loaded from elsewhere."""
         b = forget_biases(self.forget_init, self.hidden_size)
         if b is None:
             return
+        b = b.to(self.bias_hh)
         keep = b if self.gate == "refine" or not self.gate_parity else gate_bias(self.gate, b)
-        with torch.no_grad():
-            self.block(self.bias_ih, self.keep_block).zero_()
-            self.block(self.bias_hh, self.keep_block).copy_(keep)
-            for index in self.companion_blocks():
-                self.block(self.bias_ih, index).zero_()
-                self.block(self.bias_hh, index).copy_(-b)
+        self.block(self.bias_ih, self.keep_block).zero_()
+        self.block(self.bias_hh, self.keep_block).copy_(keep)
+        for index in self.companion_blocks():
+            self.block(self.bias_ih, index).zero_()
+            self.block(self.bias_hh, index).copy_(-b)
 
     def companion_blocks(self) -> list[int]:
         """Blocks whose bias is set to -b with the keep gate's: the refine gate (Gu et al. 2020)."""

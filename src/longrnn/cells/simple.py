@@ -4,7 +4,8 @@ Both compute
 
     h_t = φ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
 
-with the parameter names, shapes and equation of `torch.nn.RNNCell`. Their `fused_forward` calls
+with the parameter names, shapes and equation of `torch.nn.RNNCell`; ``nonlinearity="tanh"|"relu"`` picks φ
+for either (the IRNN's default is ReLU). Their `fused_forward` calls
 torch's whole-sequence RNN op (`torch.rnn_tanh` / `torch.rnn_relu`, the kernel behind `torch.nn.RNN`)
 directly with the cell's own parameters, so gradients reach them exactly as in the step loop.
 """
@@ -19,6 +20,9 @@ from torch import nn
 
 from longrnn.cells.base import Cell, fused_sequence, zero_state
 from longrnn.cells.registry import register
+from longrnn.errors import check_choice
+
+NONLINEARITIES = ("tanh", "relu")
 
 
 @register("rnn", "Elman RNN, h = tanh(W_ih x + b_ih + W_hh h + b_hh) (torch.nn.RNNCell)")
@@ -32,10 +36,9 @@ class ElmanRNNCell(Cell):
     State: a (batch, H) tensor, which is also the output.
     """
 
-    nonlinearity = "tanh"
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
         super().__init__()
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -80,7 +83,7 @@ class ElmanRNNCell(Cell):
         return outputs, h_n
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, bias={self.bias}"
+        return f"{super().extra_repr()}, bias={self.bias}, nonlinearity={self.nonlinearity!r}"
 
 
 @register("irnn", "ReLU RNN with identity-initialised recurrent matrix (Le, Jaitly & Hinton 2015)")
@@ -95,12 +98,12 @@ class IRNNCell(ElmanRNNCell):
     Same parameters, state and fused path (`torch.nn.RNN(nonlinearity="relu")`) as the ``rnn`` cell.
     """
 
-    nonlinearity = "relu"
     input_std = 0.001
 
-    def __init__(self, input_size: int, hidden_size: int, init_scale: float = 1.0, bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, init_scale: float = 1.0, bias: bool = True,
+                 nonlinearity: str = "relu"):
         self.init_scale = float(init_scale)
-        super().__init__(input_size, hidden_size, bias=bias)
+        super().__init__(input_size, hidden_size, bias=bias, nonlinearity=nonlinearity)
 
     def reset_parameters(self) -> None:
         """W_hh = init_scale * I, W_ih ~ N(0, 0.001²), biases 0 (Le et al. 2015, section 3)."""
