@@ -9,7 +9,12 @@ the ``longrnn`` command stay quick):
     Recurrent, SequenceModel       a cell over time; stacked layers with a readout (longrnn.models)
     make_task, available_tasks     a long-dependency task by name (longrnn.tasks)
     RunConfig, train, evaluate     one run: its configuration, training, scoring (longrnn.runs, .training)
-    warm_up, vaa, vaa_star         the warm-up to reachable multistability (longrnn.methods.warmup)
+    warm_up, measure_vaa           the warm-up to reachable multistability and its measure, on any model
+                                   holding longrnn layers (vaa, vaa_star: the measures on final states)
+    init.chrono_, init.uniform_gate_init_
+                                   forget/update-gate initialisations of torch's and longrnn's LSTMs and GRUs
+    manifold_attractor_penalty     the rPLRNN regulariser of every PLRNN layer in a model
+    gate_statistics                forget/update-gate saturation and time scales of a model's layers
     UsageError                     bad input a person can fix (longrnn.errors)
 
 The package's rooms, each importing only from the ones below it (docs/architecture.md; tested by
@@ -48,6 +53,10 @@ _API = {
     "warm_up": ("longrnn.methods.warmup", "warm_up"),
     "vaa": ("longrnn.methods.warmup", "vaa"),
     "vaa_star": ("longrnn.methods.warmup", "vaa_star"),
+    "measure_vaa": ("longrnn.methods.warmup", "measure_vaa"),
+    "init": ("longrnn.methods.gate_init", None),
+    "manifold_attractor_penalty": ("longrnn.methods.regularizers", "manifold_attractor_penalty"),
+    "gate_statistics": ("longrnn.methods.diagnostics", "gate_statistics"),
     "UsageError": ("longrnn.errors", "UsageError"),
 }
 

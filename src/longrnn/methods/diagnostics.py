@@ -14,9 +14,12 @@ or an empty dict for a model without such gates.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from longrnn.cells import State
+from longrnn.methods.stack import as_stack, find_stacks, stack_inputs
 from longrnn.models import SequenceModel
+from longrnn.nn.layer import RecurrentLayer
 
 QUANTILES = (0.5, 0.9, 0.99)
 MAX_VALUES_FOR_QUANTILES = 1_000_000  # torch.quantile's input limit is 16M; a strided subsample suffices
@@ -59,8 +62,23 @@ def keep_gate_values(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHU
     return torch.cat([torch.cat(chunks, 1).flatten() for _, chunks in sorted(per_layer.items())])
 
 
-def gate_statistics(model: SequenceModel, x: torch.Tensor, chunk_len: int = CHUNK_LEN) -> dict[str, float]:
-    """The statistics of the module docstring, streamed over chunks of time (memory bounded by a chunk)."""
+def gate_statistics(model: nn.Module, x: torch.Tensor, chunk_len: int = CHUNK_LEN) -> dict:
+    """The statistics of the module docstring, streamed over chunks of time (memory bounded by a chunk).
+
+    ``model``: a `SequenceModel` or a unidirectional `longrnn.nn` layer, with ``x`` (batch, time, features)
+    in its own layout; or any module holding such layers, with the inputs of the module itself: then
+    ``{path of the layer: its statistics}``.
+
+    Raises:
+        ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
+            inputs that are not batched sequences.
+    """
+    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+        return {path: gate_statistics(sub, stack_inputs(model, sub, x), chunk_len) for path, sub in find_stacks(model)}
+    return _gate_statistics(as_stack(model), stack_inputs(model, model, x), chunk_len)
+
+
+def _gate_statistics(model, x: torch.Tensor, chunk_len: int) -> dict[str, float]:
     was_training = model.training
     model.eval()
     total = at_1 = at_0 = 0

@@ -28,11 +28,26 @@ REGULARIZERS = {
 }
 
 
-def manifold_attractor_penalty(cell, tau_a: float, tau_w: float, fraction: float = 0.5) -> torch.Tensor:
-    """The rPLRNN penalty (formula in the module docstring) of one cell with parameters ``A``, ``W``, ``h``.
+def manifold_attractor_penalty(module, tau_a: float, tau_w: float, fraction: float = 0.5) -> torch.Tensor:
+    """The rPLRNN penalty (formula in the module docstring) of a PLRNN cell (parameters ``A``, ``W``,
+    ``h``), or summed over every such cell inside ``module`` (a `longrnn.nn.PLRNN` layer, a user's model
+    holding PLRNN layers). Add it to the training loss.
 
     Returns a scalar tensor (0 when no unit is regularised) that carries the gradient.
+
+    Raises:
+        ValueError (`longrnn.errors.UsageError`): ``fraction`` outside [0, 1], a negative τ, or no PLRNN
+            cell in ``module``.
     """
+    if _has_plrnn_parameters(module):
+        return _cell_penalty(module, tau_a, tau_w, fraction)
+    cells = [sub for sub in module.modules() if _has_plrnn_parameters(sub)]
+    if not cells:
+        raise UsageError(f"{type(module).__name__} holds no PLRNN cell (parameters A, W, h) to regularise")
+    return sum(_cell_penalty(cell, tau_a, tau_w, fraction) for cell in cells)
+
+
+def _cell_penalty(cell, tau_a: float, tau_w: float, fraction: float) -> torch.Tensor:
     if not 0.0 <= fraction <= 1.0:
         raise UsageError(f"reg_fraction must be in [0, 1], got {fraction!r}")
     if tau_a < 0 or tau_w < 0:
@@ -64,4 +79,4 @@ def model_penalty(model, reg: str, tau: float, fraction: float) -> torch.Tensor 
     cells = model.cells
     if not all(_has_plrnn_parameters(c) for c in cells):
         raise UsageError(f"--reg {reg} needs a cell with parameters A, W, h (plrnn), got {model.cell_name!r}")
-    return sum(manifold_attractor_penalty(c, tau, tau, fraction) for c in cells)
+    return sum(_cell_penalty(c, tau, tau, fraction) for c in cells)

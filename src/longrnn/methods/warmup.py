@@ -32,12 +32,15 @@ from __future__ import annotations
 import time
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from longrnn.cells import State
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_positive
+from longrnn.methods.stack import as_stack, find_stacks, stack_inputs
 from longrnn.models import Recurrent, SequenceModel
+from longrnn.nn.layer import RecurrentLayer
 
 EPS = 1e-4
 DISTANCE_FLOOR = 1e-6  # the 1e-6 in C_ij's denominator
@@ -137,16 +140,32 @@ def vaa_star_per_layer(
     return torch.stack(values)
 
 
-@torch.no_grad()
 def measure_vaa(
-    model: SequenceModel,
+    model: nn.Module,
     inputs: torch.Tensor,
     steps: int = 10_000,
     eps: float = EPS,
     generator: torch.Generator | None = None,
-) -> float:
-    """Hard VAA of the whole stack: from reachable states, ``steps`` steps on one constant input, raw
-    final states of all layers concatenated."""
+) -> float | dict[str, float]:
+    """Hard VAA of a whole stack: from reachable states, ``steps`` steps on one constant input, raw final
+    states of all layers concatenated; in [1/n, 1] for n input sequences.
+
+    ``model``: a `SequenceModel` or a unidirectional `longrnn.nn` layer, with ``inputs`` (n, time,
+    features) in its own layout; or any module holding such layers, with the inputs of the module itself
+    (each layer is measured on what it receives there): then ``{path of the layer: VAA}``.
+
+    Raises:
+        ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
+            inputs that are not batched sequences.
+    """
+    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+        return {path: measure_vaa(sub, stack_inputs(model, sub, inputs), steps, eps, generator)
+                for path, sub in find_stacks(model)}
+    return _measure_vaa(as_stack(model), stack_inputs(model, model, inputs), steps, eps, generator)
+
+
+@torch.no_grad()
+def _measure_vaa(model, inputs: torch.Tensor, steps: int, eps: float, generator) -> float:
     check_positive("steps", steps)
     was_training = model.training
     model.eval()
@@ -191,7 +210,7 @@ def _check_warmup_options(inputs, steps, lr, batch_size, eps, target, stabilizat
 
 
 def warm_up(
-    model: SequenceModel,
+    model: nn.Module,
     inputs: torch.Tensor,
     steps: int = 100,
     lr: float = 1e-2,
@@ -204,12 +223,31 @@ def warm_up(
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> dict:
-    """Warm ``model`` up in place on training ``inputs`` (n, time, features); returns the history.
+    """Warm ``model`` up in place on training ``inputs``; returns the history.
+
+    ``model``: a `SequenceModel` or a unidirectional `longrnn.nn` layer, with ``inputs`` (n, time,
+    features) in its own layout (time first unless ``batch_first``); or any ``nn.Module`` holding such
+    layers, with the inputs ``model(inputs)`` takes: each layer is warmed in turn, bottom first, on what
+    it receives there, and the result is ``{path of the layer: its history}``. Only the recurrent layers'
+    parameters change (never a readout or what lies outside them).
 
     Defaults are the official code's. ``partial`` only matters for double layers (warm the first half).
     History: ``loss``, ``vaa_star`` (one list of per-layer values per step), ``stabilization`` and
     ``time`` (seconds since the start) per step, and ``seconds`` in all. ``progress`` shows a progress bar.
+
+    Raises:
+        ValueError (`longrnn.errors.UsageError`): an option out of range, no longrnn layer in ``model``, a
+            bidirectional one, or inputs that are not batched sequences.
     """
+    options = (steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max, partial, generator,
+               progress)
+    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+        return {path: warm_up(sub, stack_inputs(model, sub, inputs), *options) for path, sub in find_stacks(model)}
+    return _warm_up(as_stack(model), stack_inputs(model, model, inputs), *options)
+
+
+def _warm_up(model, inputs: torch.Tensor, steps: int, lr: float, batch_size: int, eps: float, target: float,
+             stabilization_increment: int, stabilization_max: int, partial: bool, generator, progress: bool) -> dict:
     _check_warmup_options(inputs, steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max)
     parameters = [p for layer in model.layers for p in layer.parameters()]  # never the readout
     optimizer = torch.optim.Adam(parameters, lr=lr)

@@ -1,0 +1,109 @@
+"""The recurrent stacks inside any model, for the methods that act on a model's layers (warm-up, VAA, gate
+diagnostics).
+
+A method needs a stack's layers one by one (``stack.layers``: `longrnn.models.Recurrent` modules, each
+with a ``.cell``), its cells (``stack.cells``), a batch-first run that can return every step's states
+(``stack.run``) and its ``input_size``. A `longrnn.models.SequenceModel` is such a stack; `Stack` makes
+one of a `longrnn.nn` layer (unidirectional: a reverse pass has no reachable states to start from).
+`find_stacks` finds them in a user's own ``nn.Module`` and `stack_inputs` records what each one receives
+there, so that a method acts on each stack with that stack's own inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from longrnn.cells import Cell, State
+from longrnn.errors import UsageError
+from longrnn.models import Recurrent, SequenceModel
+from longrnn.nn.layer import RecurrentLayer
+
+
+class Stack:
+    """The layers of a unidirectional `longrnn.nn` layer as a method uses them (the cells are shared)."""
+
+    def __init__(self, layer: RecurrentLayer):
+        if layer.bidirectional:
+            raise UsageError(f"{type(layer).__name__}(bidirectional=True): warm-up, VAA and the gate diagnostics act "
+                             "on unidirectional layers (a reverse pass has no reachable state to start from)")
+        self.module = layer
+        self.layers = [Recurrent(cell) for cell in layer.cells]
+        self.cells: list[Cell] = list(layer.cells)
+        self.input_size = layer.input_size
+
+    @property
+    def training(self) -> bool:
+        return self.module.training
+
+    def train(self, mode: bool = True) -> Stack:
+        self.module.train(mode)
+        return self
+
+    def eval(self) -> Stack:
+        return self.train(False)
+
+    def run(self, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
+        """Batch-first ``x`` (B, T, I) through every layer: ``(outputs, finals)``, plus each layer's per-step
+        states when ``return_states`` (as `SequenceModel.run`, without a readout)."""
+        layer = self.module
+        state = state if state is not None else [None] * len(self.layers)
+        finals, all_states, h = [], [], x
+        for i, (recurrent, s) in enumerate(zip(self.layers, state)):
+            if i and layer.dropout and layer.training:
+                h = nn.functional.dropout(h, layer.dropout, training=True)
+            out = recurrent(h, s, return_states=return_states)
+            h = out[0]
+            finals.append(out[1])
+            if return_states:
+                all_states.append(out[2])
+        return (h, finals, all_states) if return_states else (h, finals)
+
+
+def as_stack(module):
+    """A `SequenceModel` as it is, a `longrnn.nn` layer as a `Stack`; anything else is a UsageError."""
+    if isinstance(module, SequenceModel):
+        return module
+    if isinstance(module, RecurrentLayer):
+        return Stack(module)
+    raise UsageError(f"{type(module).__name__} is not a longrnn layer (longrnn.nn.*) nor a SequenceModel")
+
+
+def find_stacks(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(path, module)`` of every `longrnn.nn` layer and `SequenceModel` inside ``module`` (itself
+    included), outermost first, in registration order; none inside another. Raises a UsageError when
+    there is none."""
+    found: list[tuple[str, nn.Module]] = []
+    for path, sub in module.named_modules():
+        inside = any(path.startswith(f"{outer}.") or outer == "" for outer, _ in found)
+        if isinstance(sub, (RecurrentLayer, SequenceModel)) and not inside:
+            found.append((path, sub))
+    if not found:
+        raise UsageError(f"{type(module).__name__} holds no longrnn layer (longrnn.nn.*) nor SequenceModel")
+    return found
+
+
+@torch.no_grad()
+def stack_inputs(model: nn.Module, target: nn.Module, inputs) -> torch.Tensor:
+    """What ``target`` (a module inside ``model``) receives when ``model(inputs)`` runs, batch-first.
+
+    Raises:
+        UsageError: ``model(inputs)`` never calls ``target``, or gives it a PackedSequence.
+    """
+    if target is model:
+        received = inputs
+    else:
+        seen = []
+        handle = target.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        try:
+            model(inputs)
+        finally:
+            handle.remove()
+        if not seen:
+            raise UsageError(f"{type(model).__name__}(inputs) never calls its {type(target).__name__}")
+        received = seen[0]
+    if not isinstance(received, torch.Tensor) or received.dim() != 3:
+        given = tuple(received.shape) if isinstance(received, torch.Tensor) else type(received).__name__
+        raise UsageError(f"the methods need batched sequences, a 3-D tensor, as the layer's input; got {given}")
+    batch_first = getattr(target, "batch_first", True)  # a SequenceModel is batch-first
+    return received if batch_first else received.transpose(0, 1)
