@@ -218,7 +218,7 @@ def test_bad_input_is_one_value_error_naming_it(layer, make, message):
         (lambda: lnn.RNN(3, 4, nonlinearity="sigmoid"), "unknown nonlinearity 'sigmoid'"),
         (lambda: lnn.RNN(3, 4, init_scale=0.5), "init_scale applies to init='identity'"),
         (lambda: lnn.NBRC(3, 5, double=True), "it must be even, got 5"),
-        (lambda: lnn.ConvUnitaryRNN(3, 5, lattice="2x2"), "hidden_size 5 does not match the lattice 2x2"),
+        (lambda: lnn.ConvUnitaryRNN(3, 5, lattice="3x3"), "hidden_size 5 does not match the lattice 3x3"),
         (lambda: lnn.LSTMCell(3, 4, gate="bogus"), "unknown gate 'bogus'"),
     ],
 )
@@ -228,8 +228,49 @@ def test_bad_options_are_refused_at_construction(make, message):
     assert message in str(info.value)
 
 
+def test_a_lattice_whose_generator_is_zero_is_named_at_construction():
+    with pytest.warns(UserWarning, match="the skew generator P - Pᵀ is zero"):
+        lnn.ConvUnitaryRNN(3, 4, lattice="2x2")
+
+
 def test_torch_parameter_names_read_the_cells_parameters():
     layer = lnn.GRU(3, 4, num_layers=2, bidirectional=True)
     assert layer.weight_hh_l1_reverse is layer.cells[3].weight_hh
     with pytest.raises(AttributeError):
         _ = layer.weight_hh_l2
+
+
+def test_code_written_for_torch_layers_runs():
+    """What torch code does with an LSTM: assign or swap a parameter by its torch name (functional_call),
+    read all_weights, call flatten_parameters, build on the meta device; a missing key is named as torch
+    names it."""
+    torch.manual_seed(0)
+    ours, ref = lnn.LSTM(3, 4), torch.nn.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    out, _ = torch.func.functional_call(ours, ref.state_dict(), (x,))
+    torch.testing.assert_close(out, ref(x)[0])
+    assert isinstance(ours.cells[0].weight_ih, torch.nn.Parameter)  # restored after the call
+    ours.weight_hh_l0 = torch.nn.Parameter(torch.zeros(16, 4))
+    assert not ours.cells[0].weight_hh.any()
+    ours.flatten_parameters()
+    assert [p.shape for p in ours.all_weights[0]] == [p.shape for p in ref.all_weights[0]]
+    result = ours.load_state_dict({k: v for k, v in ref.state_dict().items() if k != "bias_hh_l0"}, strict=False)
+    assert result.missing_keys == ["bias_hh_l0"]
+    with torch.device("meta"):
+        layer = lnn.GRU(3, 4, num_layers=2)
+    assert layer(torch.zeros(5, 2, 3, device="meta"))[0].shape == (5, 2, 4)
+
+
+def test_from_torch_keeps_the_mode_and_refuses_what_has_no_torch_counterpart():
+    converted = lnn.GRU.from_torch(torch.nn.GRU(3, 4).eval())
+    assert not converted.training
+    with pytest.raises(ValueError, match="double=True layers have no torch counterpart"):
+        lnn.GRU.from_torch(torch.nn.GRU(3, 4), double=True)
+    with pytest.warns(UserWarning, match="with num_layers=1 it does nothing"):
+        lnn.GRU(3, 4, dropout=0.5)
+
+
+def test_a_cells_state_of_another_dtype_is_named():
+    cell = lnn.GRUCell(3, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="hx is torch.float32 on cpu, the cell's parameters torch.float64"):
+        cell(torch.randn(2, 3, dtype=torch.float64), torch.zeros(2, 4))

@@ -53,6 +53,20 @@ class Cell(nn.Module):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 (e.g. from autocast or a ``.half()`` module) -> float32; float32, float64 and
+    complex tensors stay as they are. Gates, FFTs and states are computed in at least float32."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def autocast_enabled(device: torch.device | str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device``'s type (False for types it does not know, e.g. meta)."""
+    try:
+        return torch.is_autocast_enabled(torch.device(device).type)
+    except RuntimeError:
+        return False
+
+
 def map_state(fn, state: State) -> State:
     """Apply ``fn`` to every tensor of a state (a tensor or a tuple of tensors)."""
     if isinstance(state, tuple):

@@ -40,13 +40,14 @@ first-order expansion of the constrained cell's exp_⊛(A) at initialisation; it
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from longrnn.cells.base import Cell
+from longrnn.cells.base import Cell, at_least_float32
 from longrnn.cells.modrelu import ModReLU
 from longrnn.cells.registry import register
 from longrnn.errors import UsageError, check_bool, check_choice, check_positive
@@ -58,12 +59,13 @@ from longrnn.functional.convexp import (
     skew,
     spectrum_to_kernel,
 )
-from longrnn.functional.lattice import parse_lattice, sites
+from longrnn.functional.lattice import lattice_text, parse_lattice, sites
 
 NONLINEARITIES = ("magnasco", "modrelu", "tanh")
 INPUT_MAPS = ("linear", "conv")
 DEFAULT_STENCIL = 3
-COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+COMPLEX_OF = {torch.float16: torch.complex64, torch.bfloat16: torch.complex64, torch.float32: torch.complex64,
+              torch.float64: torch.complex128}
 
 
 def magnasco(z: torch.Tensor) -> torch.Tensor:
@@ -94,7 +96,7 @@ class KernelSpectrum(nn.Module):
         return embed_stencil(K, self.lattice) if self.stencil else K
 
     def forward(self, P: torch.Tensor) -> torch.Tensor:
-        K = self.kernel(P)
+        K = self.kernel(at_least_float32(P))  # FFTs and expm in float32 at least (none for half on the CPU)
         if self.exponential:
             return conv_exp_spectrum(skew(K), onesided=self.onesided)
         return kernel_spectrum(K, onesided=self.onesided)
@@ -126,6 +128,11 @@ class ConvUnitaryCell(Cell):
         self.complex_state = check_bool("complex_state", complex_state)
         self.constrained = check_bool("constrained", self.default_constrained if constrained is None else constrained)
         self.lattice = self._lattice(lattice, hidden_size, channels)
+        if self.constrained and not complex_state and channels == 1 and max(self.lattice) <= 2:
+            warnings.warn(f"on the lattice {lattice_text(self.lattice)} with one real channel the skew generator "
+                          "P - Pᵀ is zero (every offset is its own negative), so U stays the identity and cannot "
+                          "learn; use a side of 3 or more, channels >= 2, complex_state=True or constrained=False",
+                          UserWarning, stacklevel=2)
         self.sites = sites(self.lattice)
         self.input_size = input_size
         self.hidden_size = channels * self.sites
@@ -238,12 +245,12 @@ class ConvUnitaryCell(Cell):
             pad = (self.input_stencil // 2,) * (2 * len(self.lattice))
             drive = self.input_kernel(F.pad(grid, pad, mode="circular")).reshape(*lead, -1)
         if self.complex_state:
-            drive = drive.unflatten(-1, (2, self.hidden_size))
+            drive = at_least_float32(drive).unflatten(-1, (2, self.hidden_size))
             drive = torch.complex(drive[..., 0, :], drive[..., 1, :])
         return drive
 
     def step(self, x_proj: torch.Tensor, state: torch.Tensor):
-        h = state.reshape(state.shape[0], self.channels, *self.lattice)
+        h = at_least_float32(state).reshape(state.shape[0], self.channels, *self.lattice)
         recurrent = apply_spectrum(self.recurrent_spectrum, h, onesided=not self.complex_state)
         z = recurrent.reshape(state.shape) + x_proj
         h = magnasco(z) if self.activation is None else self.activation(z)

@@ -20,8 +20,10 @@ gate values. With the refine gate, r's bias is -b (Gu et al.); with chrono, the 
 (``chrono_input=False`` leaves the input gate at PyTorch's init: an ablation that separates the long
 forget time scales from the nearly closed input gates σ(-b) that chrono also starts with).
 
-Gate pre-activations and the LSTM cell state are computed in float32 even under autocast (a float16
-gate cannot hold a time scale above about 2,000 steps; bfloat16 not above 256).
+Gate pre-activations and the LSTM cell state are computed in float32 even under autocast or in a
+``.half()`` / ``.bfloat16()`` module (a float16 gate cannot hold a time scale above about 2,000 steps;
+bfloat16 not above 256): the state carried from step to step is float32, and the recurrent product
+casts h back to the weights' dtype. `longrnn.nn` returns outputs and final states in the input's dtype.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells.base import Cell, fused_sequence, zero_state
+from longrnn.cells.base import Cell, at_least_float32, autocast_enabled, fused_sequence, zero_state
 from longrnn.cells.init import forget_biases, parse_forget_init
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
@@ -40,11 +42,7 @@ from longrnn.errors import check_bool, unknown
 from longrnn.functional.gates import GATES, gate_bias, refine_gate
 
 GATE_CHOICES = (*GATES, "refine")
-
-
-def at_least_float32(t: torch.Tensor) -> torch.Tensor:
-    """float16/bfloat16 (e.g. from autocast) -> float32; float32 and float64 stay as they are."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+LSTM_ENGINES = (*ENGINES, "step")  # step: the step loop under autograd, never a whole-sequence kernel
 
 
 class _GatedCell(Cell):
@@ -121,7 +119,7 @@ class _GatedCell(Cell):
     @property
     def has_fused_kernel(self) -> bool:
         """Whether torch's fused kernel computes this cell: only the plain sigmoid gate, outside autocast."""
-        return self.gate == "sigmoid" and not torch.is_autocast_enabled(self.weight_hh.device.type)
+        return self.gate == "sigmoid" and not autocast_enabled(self.weight_hh.device)
 
     def weights(self) -> list[torch.Tensor]:
         """The parameter list in the order torch's fused ops expect."""
@@ -145,9 +143,11 @@ class LSTMCell(_GatedCell):
     refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
 
-    ``engine`` (eager | compiled | auto) chooses how a whole sequence runs; it changes speed only, never
-    a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
-    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates. ``eager`` / ``compiled``: the
+    ``engine`` (eager | compiled | auto | step) chooses how a whole sequence runs; it changes speed only,
+    never a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
+    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates (its first call compiles: seconds).
+    ``step``: the step loop under autograd, the one engine whose gradients can be differentiated again
+    (gradient penalties) with the fast and softsign gates. ``eager`` / ``compiled``: the
     hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
     compared on the same code path).
     """
@@ -166,8 +166,8 @@ class LSTMCell(_GatedCell):
         engine: str = "auto",
         chrono_input: bool = True,
     ):
-        if engine not in ENGINES:
-            raise unknown("engine", engine, ENGINES)
+        if engine not in LSTM_ENGINES:
+            raise unknown("engine", engine, LSTM_ENGINES)
         self.engine = engine
         self.chrono_input = check_bool("chrono_input", chrono_input)
         super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
@@ -184,7 +184,8 @@ class LSTMCell(_GatedCell):
 
     def preactivations(self, x_proj: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """All gate pre-activations W_ih x + b_ih + W_hh h + b_hh, at least float32, as blocks i, f, g, o."""
-        return at_least_float32(x_proj + F.linear(h, self.weight_hh, self.bias_hh)).chunk(4, -1)
+        recurrent = F.linear(h.to(self.weight_hh.dtype), self.weight_hh, self.bias_hh)
+        return at_least_float32(x_proj + recurrent).chunk(4, -1)
 
     def forget_gate_values(self, x_proj: torch.Tensor, prev_state: tuple[torch.Tensor, torch.Tensor]):
         """f for every step at once, from projected inputs and the states before each step."""
@@ -204,13 +205,16 @@ class LSTMCell(_GatedCell):
         """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
         hand-written sequence of `longrnn.cells.lstm_sequence` (other single-input gates, or an explicit
         engine), or None (refine gate, autocast; engine auto without autograd, where the step loop is
-        faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs."""
+        faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs. Also None while
+        ``torch.compile`` traces the model: neither kernel traces, and the step loop gives the same numbers."""
+        if torch.compiler.is_compiling() or self.engine == "step":
+            return None
         if self.has_fused_kernel and self.engine == "auto":
             outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
             return outputs, (h_n, c_n)
         if self.engine == "auto" and not torch.is_grad_enabled():
             return None
-        if self.gate in ("sigmoid", "fast", "softsign") and not torch.is_autocast_enabled(x.device.type):
+        if self.gate in ("sigmoid", "fast", "softsign") and not autocast_enabled(x.device):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
             outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
             return outputs, (h_n, c_n)
@@ -251,7 +255,8 @@ class GRUCell(_GatedCell):
     def blocks(self, x_proj: torch.Tensor, h: torch.Tensor):
         """Input and recurrent pre-activation blocks, at least float32, kept apart (r scales only W_hn h + b_hn)."""
         x_blocks = at_least_float32(x_proj).chunk(self.n_blocks, -1)
-        h_blocks = at_least_float32(F.linear(h, self.weight_hh, self.bias_hh)).chunk(self.n_blocks, -1)
+        h_blocks = at_least_float32(F.linear(h.to(self.weight_hh.dtype), self.weight_hh, self.bias_hh)).chunk(
+            self.n_blocks, -1)
         return x_blocks, h_blocks
 
     def update_gate(self, x_blocks, h_blocks) -> torch.Tensor:

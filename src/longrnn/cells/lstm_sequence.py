@@ -115,6 +115,7 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine):
         step, ctx.step_back = pointwise_functions(engine)
+        ctx.gate, ctx.engine = gate, engine
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
         outputs, c, (ctx.factors, ctx.carry, ctx.forget) = _forward(x_proj, h0, c0, weight_hh, gate, step)
@@ -123,24 +124,40 @@ class _LSTMSequence(torch.autograd.Function):
         return outputs.transpose(0, 1), outputs[-1], c
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_outputs, grad_h, grad_c):
-        weight_hh, h0, outputs = ctx.saved_tensors
-        T = outputs.shape[0]
-        # one contiguous copy, so that each step reads a contiguous slice (strided ones cost a copy each)
-        grad_steps = [None] * T if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous().unbind(0)
-        dh = _add(grad_steps[-1], grad_h, like=h0)
-        dc = torch.zeros_like(h0) if grad_c is None else grad_c
-        da_all = [None] * T
-        for t in range(T - 1, -1, -1):
-            da, dc = ctx.step_back(dc, dh, ctx.factors[t], ctx.carry[t], ctx.forget[t])
-            da_all[t] = da
-            dh = (da @ weight_hh if t == 0 or grad_steps[t - 1] is None
-                  else torch.addmm(grad_steps[t - 1], da, weight_hh))
-        da = torch.stack(da_all)  # (T, B, 4H): the gradient of x_proj
-        H4 = da.shape[-1]
-        grad_weight = da[0].t() @ h0 + da[1:].reshape(-1, H4).t() @ outputs[:-1].reshape(-1, H4 // 4)
-        return da, dh, dc, grad_weight, None, None
+        with torch.no_grad():
+            grads = _backward(ctx, grad_outputs, grad_h, grad_c)
+        if not torch.is_grad_enabled():  # the usual case; True under backward(create_graph=True)
+            return grads
+        # As torch's once_differentiable, with a message that names the way out: these gradients carry
+        # a node that raises if anything differentiates them again (a gradient penalty, say).
+        message = (f"the LSTM with gate {ctx.gate!r} and engine {ctx.engine!r} runs a hand-written backward, whose "
+                   "gradients cannot be differentiated again; build it with engine='step' for second derivatives")
+        tensors = [g for g in grads if g is not None]
+        raising = torch._C._functions.DelayedError(message.encode(), len(tensors))(
+            *[g.detach().requires_grad_() for g in tensors])
+        raising = iter(raising if isinstance(raising, tuple) else (raising,))
+        return tuple(None if g is None else next(raising) for g in grads)
+
+
+def _backward(ctx, grad_outputs, grad_h, grad_c):
+    """The hand-written backward of the module docstring."""
+    weight_hh, h0, outputs = ctx.saved_tensors
+    T = outputs.shape[0]
+    # one contiguous copy, so that each step reads a contiguous slice (strided ones cost a copy each)
+    grad_steps = [None] * T if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous().unbind(0)
+    dh = _add(grad_steps[-1], grad_h, like=h0)
+    dc = torch.zeros_like(h0) if grad_c is None else grad_c
+    da_all = [None] * T
+    for t in range(T - 1, -1, -1):
+        da, dc = ctx.step_back(dc, dh, ctx.factors[t], ctx.carry[t], ctx.forget[t])
+        da_all[t] = da
+        dh = (da @ weight_hh if t == 0 or grad_steps[t - 1] is None
+              else torch.addmm(grad_steps[t - 1], da, weight_hh))
+    da = torch.stack(da_all)  # (T, B, 4H): the gradient of x_proj
+    H4 = da.shape[-1]
+    grad_weight = da[0].t() @ h0 + da[1:].reshape(-1, H4).t() @ outputs[:-1].reshape(-1, H4 // 4)
+    return da, dh, dc, grad_weight, None, None
 
 
 def _add(a, b, like):

@@ -38,7 +38,8 @@ class OrthogonalRNNCell(Cell):
 
     Where b lives: with ``nonlinearity="modrelu"`` it is the modReLU bias (``activation.bias``) and the
     input projection has no bias, as in expRNN; with ``"tanh"`` it is ``input_kernel.bias``.
-    No fused kernel. State: a (batch, H) tensor, which is also the output.
+    No fused kernel. State: a (batch, H) tensor, which is also the output. In a ``.half()`` module W
+    stays float32 (see `_apply`).
     """
 
     def __init__(
@@ -73,8 +74,17 @@ class OrthogonalRNNCell(Cell):
         return self.input_kernel(x)
 
     def step(self, x_proj: torch.Tensor, state: torch.Tensor):
-        h = self.activation(x_proj + self.recurrent_kernel(state))
+        recurrent = self.recurrent_kernel(state.to(self.recurrent_weight.dtype))
+        h = self.activation(x_proj + recurrent)
         return h, h
+
+    def _apply(self, fn, recurse=True):
+        """``.half()`` / ``.bfloat16()`` leave the orthogonal matrix in float32: torch's matrix_exp has no
+        finite half-precision backward, and an orthogonal matrix rounded to 8 bits is no longer orthogonal."""
+        super()._apply(fn, recurse)
+        if self.recurrent_kernel.parametrizations.weight.original.dtype in (torch.float16, torch.bfloat16):
+            self.recurrent_kernel.float()
+        return self
 
     def extra_repr(self) -> str:
         return (

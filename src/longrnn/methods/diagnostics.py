@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from longrnn.cells import State
-from longrnn.methods.stack import as_stack, find_stacks, stack_inputs
+from longrnn.methods.stack import as_stack, find_stacks, is_stack, stack_inputs
 from longrnn.models import SequenceModel
-from longrnn.nn.layer import RecurrentLayer
 
 QUANTILES = (0.5, 0.9, 0.99)
 MAX_VALUES_FOR_QUANTILES = 1_000_000  # torch.quantile's input limit is 16M; a strided subsample suffices
@@ -73,7 +72,7 @@ def gate_statistics(model: nn.Module, x: torch.Tensor, chunk_len: int = CHUNK_LE
         ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
             inputs that are not batched sequences.
     """
-    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+    if not is_stack(model):
         return {path: gate_statistics(sub, stack_inputs(model, sub, x), chunk_len) for path, sub in find_stacks(model)}
     return _gate_statistics(as_stack(model), stack_inputs(model, model, x), chunk_len)
 

@@ -60,12 +60,18 @@ class Stack:
         return (h, finals, all_states) if return_states else (h, finals)
 
 
+def is_stack(module) -> bool:
+    """Whether a method can act on ``module`` directly: a `longrnn.nn` layer, or a model of the harness
+    that exposes its stack (``layers`` and ``cells``: `SequenceModel`, MemUP's memory-and-predictor)."""
+    return isinstance(module, RecurrentLayer) or (hasattr(module, "layers") and hasattr(module, "cells"))
+
+
 def as_stack(module):
-    """A `SequenceModel` as it is, a `longrnn.nn` layer as a `Stack`; anything else is a UsageError."""
-    if isinstance(module, SequenceModel):
-        return module
+    """A harness model as it is, a `longrnn.nn` layer as a `Stack`; anything else is a UsageError."""
     if isinstance(module, RecurrentLayer):
         return Stack(module)
+    if is_stack(module):
+        return module
     raise UsageError(f"{type(module).__name__} is not a longrnn layer (longrnn.nn.*) nor a SequenceModel")
 
 

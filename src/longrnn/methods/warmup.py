@@ -38,9 +38,8 @@ from tqdm.auto import tqdm
 from longrnn.cells import State
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_positive
-from longrnn.methods.stack import as_stack, find_stacks, stack_inputs
+from longrnn.methods.stack import as_stack, find_stacks, is_stack, stack_inputs
 from longrnn.models import Recurrent, SequenceModel
-from longrnn.nn.layer import RecurrentLayer
 
 EPS = 1e-4
 DISTANCE_FLOOR = 1e-6  # the 1e-6 in C_ij's denominator
@@ -158,7 +157,7 @@ def measure_vaa(
         ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
             inputs that are not batched sequences.
     """
-    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+    if not is_stack(model):
         return {path: measure_vaa(sub, stack_inputs(model, sub, inputs), steps, eps, generator)
                 for path, sub in find_stacks(model)}
     return _measure_vaa(as_stack(model), stack_inputs(model, model, inputs), steps, eps, generator)
@@ -241,7 +240,7 @@ def warm_up(
     """
     options = (steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max, partial, generator,
                progress)
-    if not isinstance(model, (SequenceModel, RecurrentLayer)):
+    if not is_stack(model):
         return {path: warm_up(sub, stack_inputs(model, sub, inputs), *options) for path, sub in find_stacks(model)}
     return _warm_up(as_stack(model), stack_inputs(model, model, inputs), *options)
 

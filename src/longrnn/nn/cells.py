@@ -19,6 +19,7 @@ import inspect
 
 import torch
 
+from longrnn.cells.base import autocast_enabled, map_state
 from longrnn.cells.bistable import BRCCell as _BRC
 from longrnn.cells.bistable import NBRCCell as _NBRC
 from longrnn.cells.conv_unitary import ConvUnitaryCell as _ConvUnitary
@@ -60,16 +61,25 @@ class TorchCellAPI:
                              f"got {given}")
         unbatched = input.dim() == 1
         x = input.unsqueeze(0) if unbatched else input
-        weight = next(self.parameters())
-        if x.device != weight.device or (x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type)):
-            raise UsageError(f"input is {x.dtype} on {x.device}, the cell's parameters {weight.dtype} on "
-                             f"{weight.device}; convert one of them (.to(...))")
+        self._check_dtype_device("input", x)
         initial = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = initial if hx is None else self._check_hx(hx, initial, unbatched)
         _, state = self.step(self.project_input(x), state)
+        if not autocast_enabled(x.device):  # the gates' float32 state back in the input's dtype, as torch's cells
+            state = map_state(lambda s: s if s.is_complex() else s.to(x.dtype), state)
         if unbatched:
-            state = tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
+            state = map_state(lambda s: s.squeeze(0), state)
         return state
+
+    def _check_dtype_device(self, name: str, tensor: torch.Tensor) -> None:
+        weight = next(self.parameters())
+        allowed = {weight.dtype}
+        if autocast_enabled(tensor.device):
+            allowed.add(torch.get_autocast_dtype(tensor.device.type))
+        if tensor.device != weight.device or (tensor.dtype if not tensor.is_complex() else tensor.real.dtype) \
+                not in allowed:
+            raise UsageError(f"{name} is {tensor.dtype} on {tensor.device}, the cell's parameters {weight.dtype} on "
+                             f"{weight.device}; convert one of them (.to(...))")
 
     def _check_hx(self, hx, initial, unbatched: bool):
         pair = isinstance(initial, tuple)
@@ -82,8 +92,7 @@ class TorchCellAPI:
             if not isinstance(part, torch.Tensor) or tuple(part.shape) != expected:
                 given = tuple(part.shape) if isinstance(part, torch.Tensor) else type(part).__name__
                 raise UsageError(f"{name} must have shape {expected} (batch, hidden_size), got {given}")
-            if part.device != like.device:
-                raise UsageError(f"{name} is on {part.device}, the input on {like.device}")
+            self._check_dtype_device(name, part)
             checked.append(part.unsqueeze(0) if unbatched else part)
         return tuple(checked) if pair else checked[0]
 

@@ -31,6 +31,7 @@ Bad input (wrong rank, feature size, state shape, batch size, dtype or device) i
 from __future__ import annotations
 
 import re
+import warnings
 
 import torch
 from torch import nn
@@ -38,6 +39,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from longrnn.cells import Cell, State, cell_options, make_cell
+from longrnn.cells.base import autocast_enabled
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_bool, check_positive
 
@@ -104,6 +106,10 @@ class RecurrentLayer(nn.Module):
         self.to(device=device, dtype=dtype)
         self.register_state_dict_post_hook(_to_torch_names)
         self.register_load_state_dict_pre_hook(_from_torch_names)
+        self.register_load_state_dict_post_hook(_report_torch_names)
+        if dropout and num_layers == 1:
+            warnings.warn(f"dropout={dropout} acts between layers, so with num_layers=1 it does nothing (as in "
+                          "torch.nn.LSTM)", UserWarning, stacklevel=2)
 
     def cell_name_for(self, options: dict) -> str:
         """The registered cell this layer is made of (some layers choose by an option, e.g. RNN's init)."""
@@ -119,6 +125,21 @@ class RecurrentLayer(nn.Module):
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
 
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """Each cell's parameters, one list per layer and direction (index D·l + d), as torch's ``all_weights``."""
+        return [list(cell.parameters()) for cell in self.cells]
+
+    def flatten_parameters(self) -> None:
+        """Nothing to do (torch packs its weights for cuDNN here; longrnn's cells keep their own): kept so
+        that code written for torch.nn.LSTM (e.g. under DataParallel) runs unchanged."""
+
+    def reset_parameters(self) -> None:
+        """Every cell's own initialisation again (``forget_init`` included); draws from torch's global RNG."""
+        for cell in self.cells:
+            if hasattr(cell, "reset_parameters"):
+                cell.reset_parameters()
+
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
         for key, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
@@ -127,18 +148,34 @@ class RecurrentLayer(nn.Module):
                 text += f", {key}={getattr(self, key)}"
         return text + "".join(f", {k}={v!r}" for k, v in self.options.items())
 
+    def _torch_named(self, name: str):
+        """(cell, its attribute name) for a torch parameter name such as ``weight_hh_l1_reverse``, else None."""
+        match = TORCH_NAME.match(name)
+        cells = self.__dict__.get("_modules", {}).get("cells")
+        if match is None or cells is None or match["rest"] or (match["reverse"] and not self.bidirectional):
+            return None
+        index = int(match["layer"]) * self.directions + bool(match["reverse"])
+        return (cells[index], match["name"]) if index < len(cells) else None
+
     def __getattr__(self, name: str):
         """torch's parameter names read the cells' parameters: ``weight_ih_l0``, ``bias_hh_l1_reverse``."""
         try:
             return super().__getattr__(name)
         except AttributeError:
-            match = TORCH_NAME.match(name)
-            cells = self._modules.get("cells")
-            if match and cells is not None and not match["rest"]:
-                index = int(match["layer"]) * self.directions + bool(match["reverse"])
-                if index < len(cells) and (bool(match["reverse"]) <= self.bidirectional):
-                    return getattr(cells[index], match["name"])
+            if (found := self._torch_named(name)) is not None and hasattr(found[0], found[1]):
+                return getattr(*found)
             raise
+
+    def __setattr__(self, name: str, value) -> None:
+        """``layer.weight_hh_l0 = ...`` sets the cell's parameter (as torch.func.functional_call does)."""
+        found = self._torch_named(name) if "_modules" in self.__dict__ else None
+        if found is None or not hasattr(*found):
+            super().__setattr__(name, value)
+        elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter) and \
+                found[1] in found[0]._parameters:  # a plain tensor in a parameter's place, as functional_call does
+            found[0]._parameters[found[1]] = value
+        else:
+            setattr(*found, value)
 
     # --- forward ----------------------------------------------------------------------------------------
     def forward(self, input, hx=None):
@@ -169,7 +206,9 @@ class RecurrentLayer(nn.Module):
                 outputs.append(out)
                 finals.append(final)
             h = torch.cat(outputs, -1) if len(outputs) > 1 else outputs[0]
+            h = _in_dtype(h, x)  # the next layer reads what a layer of this dtype gives
         h_n = self._final_states(finals, unbatched)
+        h_n = tuple(_in_dtype(s, x) for s in h_n) if isinstance(h_n, tuple) else _in_dtype(h_n, x)
         if packed:
             return _repack(h, lengths, input), h_n
         if unbatched:
@@ -199,7 +238,10 @@ class RecurrentLayer(nn.Module):
         if tensor.device != weight.device:
             raise UsageError(f"{name} is on {tensor.device}, the layer's parameters on {weight.device}; move one "
                              "of them (.to(device))")
-        if tensor.dtype != weight.dtype and not torch.is_autocast_enabled(tensor.device.type):
+        allowed = {weight.dtype}
+        if autocast_enabled(tensor.device):
+            allowed.add(torch.get_autocast_dtype(tensor.device.type))
+        if tensor.dtype not in allowed:
             raise UsageError(f"{name} is {tensor.dtype}, the layer's parameters {weight.dtype}; convert one of them "
                              f"(e.g. input.to({weight.dtype}) or layer.to({tensor.dtype}))")
 
@@ -240,6 +282,14 @@ class RecurrentLayer(nn.Module):
         if unbatched:
             stacked = [s.squeeze(1) for s in stacked]
         return tuple(stacked) if len(stacked) > 1 else stacked[0]
+
+
+def _in_dtype(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` in the input's dtype: cells compute gates and states in at least float32 (e.g. in a ``.half()``
+    layer), and a torch layer returns what it was given. Under autocast, and for complex states, ``t`` as is."""
+    if t.is_complex() or t.dtype == x.dtype or autocast_enabled(x.device):
+        return t
+    return t.to(x.dtype)
 
 
 # --- the time loop ------------------------------------------------------------------------------------------
@@ -304,10 +354,25 @@ def _repack(out: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> P
 # --- torch's state_dict names -----------------------------------------------------------------------------
 def _to_torch_names(module: RecurrentLayer, state_dict: dict, prefix: str, local_metadata) -> None:
     for key in [k for k in state_dict if k.startswith(prefix + "cells.")]:
-        index, _, name = key[len(prefix + "cells."):].partition(".")
-        layer, direction = divmod(int(index), module.directions)
-        first, dot, rest = name.partition(".")
-        state_dict[f"{prefix}{first}_l{layer}{'_reverse' if direction else ''}{dot}{rest}"] = state_dict.pop(key)
+        state_dict[prefix + _torch_name(module, key[len(prefix):])] = state_dict.pop(key)
+
+
+def _report_torch_names(module: RecurrentLayer, incompatible) -> None:
+    """Missing and unexpected keys of ``load_state_dict`` under the torch names the caller used."""
+    for keys in (incompatible.missing_keys, incompatible.unexpected_keys):
+        keys[:] = [_torch_name(module, key) for key in keys]
+
+
+def _torch_name(module: RecurrentLayer, key: str) -> str:
+    head, found, tail = key.partition("cells.")
+    if not found:
+        return key
+    index, _, name = tail.partition(".")
+    if not index.isdigit():
+        return key
+    layer, direction = divmod(int(index), module.directions)
+    first, dot, rest = name.partition(".")
+    return f"{head}{first}_l{layer}{'_reverse' if direction else ''}{dot}{rest}"
 
 
 def _from_torch_names(module: RecurrentLayer, state_dict: dict, prefix: str, *args) -> None:

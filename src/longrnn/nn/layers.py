@@ -36,6 +36,8 @@ class _FromTorch:
                              f"got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
             raise UsageError(f"proj_size={module.proj_size} has no longrnn counterpart; convert a module without it")
+        if options.get("double"):
+            raise UsageError("double=True layers have no torch counterpart whose weights they could take")
         weight = module.weight_hh_l0
         kwargs = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
                       dropout=module.dropout, bidirectional=module.bidirectional, device=weight.device,
@@ -44,6 +46,7 @@ class _FromTorch:
             kwargs["nonlinearity"] = module.nonlinearity
         layer = cls(module.input_size, module.hidden_size, **kwargs, **options)
         layer.load_state_dict(module.state_dict())
+        layer.train(module.training)
         for cell in layer.cells:
             if hasattr(cell, "reset_keep_gate_bias"):
                 cell.reset_keep_gate_bias()  # forget_init over the loaded biases ("default": nothing)
@@ -58,6 +61,8 @@ class LSTM(_FromTorch, RecurrentLayer):
 
     cell_name = "lstm"
     torch_class = nn.LSTM
+    mode = "LSTM"
+    proj_size = 0  # torch's projection is not offered; from_torch refuses a module with one
 
     def _state_names(self) -> tuple[str, ...]:
         return ("h_0", "c_0")
@@ -69,6 +74,7 @@ class GRU(_FromTorch, RecurrentLayer):
 
     cell_name = "gru"
     torch_class = nn.GRU
+    mode = "GRU"
 
 
 class RNN(_FromTorch, RecurrentLayer):
@@ -82,7 +88,8 @@ class RNN(_FromTorch, RecurrentLayer):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, init: str = "default", **options):
         self.init = check_choice("init", init, ("default", "identity"))
-        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.mode = f"RNN_{nonlinearity.upper()}"
         if init != "identity" and "init_scale" in options:
             raise UsageError("init_scale applies to init='identity' (the IRNN) only")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
