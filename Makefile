@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
 
 bench: setup
 	$(BIN)/longrnn bench speed

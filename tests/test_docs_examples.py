@@ -20,3 +20,12 @@ def test_the_readme_has_examples():
                          ids=[f"{p.relative_to(ROOT)}#{n}" for p, n, _ in BLOCKS])
 def test_the_example_runs(page, number, code):
     exec(compile(code, f"{page.name} example {number}", "exec"), {"__name__": "__example__"})
+
+
+def test_every_public_name_is_on_the_api_page():
+    import longrnn
+    import longrnn.nn
+
+    page = (ROOT / "docs" / "api.md").read_text()
+    missing = [name for name in [*longrnn.__all__, *longrnn.nn.__all__] if f"`{name}" not in page]
+    assert not missing, f"docs/api.md does not describe {missing}"

@@ -55,6 +55,7 @@ _API = {
     "vaa_star": ("longrnn.methods.warmup", "vaa_star"),
     "measure_vaa": ("longrnn.methods.warmup", "measure_vaa"),
     "init": ("longrnn.methods.gate_init", None),
+    "MemUP": ("longrnn.training.memup", "MemUP"),
     "manifold_attractor_penalty": ("longrnn.methods.regularizers", "manifold_attractor_penalty"),
     "gate_statistics": ("longrnn.methods.diagnostics", "gate_statistics"),
     "UsageError": ("longrnn.errors", "UsageError"),

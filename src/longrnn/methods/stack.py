@@ -14,44 +14,42 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from longrnn.cells import Cell, State
+from longrnn.cells import State
 from longrnn.errors import UsageError
 from longrnn.models import Recurrent, SequenceModel
 from longrnn.nn.layer import RecurrentLayer
 
 
-class Stack:
-    """The layers of a unidirectional `longrnn.nn` layer as a method uses them (the cells are shared)."""
+class Stack(nn.Module):
+    """The layers of a unidirectional `longrnn.nn` layer as a method uses them. Its one submodule is the
+    layer itself (``module``), so its parameters and state_dict are the layer's; ``layers`` and ``cells``
+    are views of the layer's cells, not registered again."""
+
+    readout = "all"  # as a memory (MemUP), a stack gives its output at every step
 
     def __init__(self, layer: RecurrentLayer):
         if layer.bidirectional:
-            raise UsageError(f"{type(layer).__name__}(bidirectional=True): warm-up, VAA and the gate diagnostics act "
-                             "on unidirectional layers (a reverse pass has no reachable state to start from)")
+            raise UsageError(f"{type(layer).__name__}(bidirectional=True): warm-up, VAA, MemUP and the gate "
+                             "diagnostics act on unidirectional layers (a reverse pass has no reachable state "
+                             "to start from, and no past-only memory)")
+        super().__init__()
         self.module = layer
-        self.layers = [Recurrent(cell) for cell in layer.cells]
-        self.cells: list[Cell] = list(layer.cells)
+        self.__dict__["layers"] = [Recurrent(cell) for cell in layer.cells]  # views: not registered twice
+        self.__dict__["cells"] = list(layer.cells)
         self.input_size = layer.input_size
 
-    @property
-    def training(self) -> bool:
-        return self.module.training
-
-    def train(self, mode: bool = True) -> Stack:
-        self.module.train(mode)
-        return self
-
-    def eval(self) -> Stack:
-        return self.train(False)
+    def dropout(self, h: torch.Tensor) -> torch.Tensor:
+        """The layer's dropout between its layers (in training mode only)."""
+        return nn.functional.dropout(h, self.module.dropout, training=self.module.training and self.module.dropout > 0)
 
     def run(self, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
         """Batch-first ``x`` (B, T, I) through every layer: ``(outputs, finals)``, plus each layer's per-step
         states when ``return_states`` (as `SequenceModel.run`, without a readout)."""
-        layer = self.module
         state = state if state is not None else [None] * len(self.layers)
         finals, all_states, h = [], [], x
         for i, (recurrent, s) in enumerate(zip(self.layers, state)):
-            if i and layer.dropout and layer.training:
-                h = nn.functional.dropout(h, layer.dropout, training=True)
+            if i:
+                h = self.dropout(h)
             out = recurrent(h, s, return_states=return_states)
             h = out[0]
             finals.append(out[1])

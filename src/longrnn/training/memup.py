@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells import detach_state
-from longrnn.errors import UsageError, unknown
+from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.streams import stream
 
 PREDICTORS = {
@@ -183,7 +183,7 @@ class MemUPModel(nn.Module):
         self.memory = memory
         self.predictor = predictor
         self.chunk_len = chunk_len
-        self.readout = memory.readout
+        self.readout = getattr(memory, "readout", "all")
 
     @property
     def layers(self):  # the memory's recurrent layers (gate diagnostics read them)
@@ -211,6 +211,40 @@ class MemUPModel(nn.Module):
             raise UsageError(f"expected input of shape (batch, time, {self.memory.input_size}), got {tuple(x.shape)}")
         y, state = self.step_predictions(x, state, last_only=self.readout == "last")
         return (y[:, -1] if self.readout == "last" else y), state
+
+
+class SequenceTargets:
+    """What MemUP needs of a task, for sequences a user brings (`MemUP.for_layer`): per-step targets,
+    which steps have one, and a per-step loss — cross-entropy on class indices (-100: no target, torch's
+    ignore_index) or the squared error averaged over features (NaN: no target)."""
+
+    readout = "all"
+    LOSSES = ("cross_entropy", "mse")
+
+    def __init__(self, input_size: int, output_size: int, loss: str):
+        if loss not in self.LOSSES:
+            raise unknown("memup loss", loss, self.LOSSES)
+        self.input_size, self.output_size, self.loss = input_size, output_size, loss
+
+    def step_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.loss == "cross_entropy":
+            if y.dim() != 2 or y.dtype.is_floating_point:
+                raise UsageError(f"y must be (batch, time) class indices for loss 'cross_entropy', got "
+                                 f"{tuple(y.shape)} {y.dtype}")
+            scored = y != -100
+            if ((y < 0) & scored).any() or (y >= self.output_size).any():
+                raise UsageError(f"class indices must be in [0, {self.output_size}) or -100 (no target)")
+            return y.clamp(min=0), scored
+        if y.dim() != 3 or y.shape[-1] != self.output_size or not y.dtype.is_floating_point:
+            raise UsageError(f"y must be (batch, time, {self.output_size}) values for loss 'mse', got "
+                             f"{tuple(y.shape)} {y.dtype}")
+        return y.nan_to_num(0.0), ~y.isnan().any(-1)
+
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        if self.loss == "cross_entropy":
+            flat = F.cross_entropy(y_hat.reshape(-1, y_hat.shape[-1]), y_steps.reshape(-1), reduction="none")
+            return flat.view(y_steps.shape)
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
 
 
 # --- uncertainty detectors ------------------------------------------------------------------------
@@ -351,18 +385,107 @@ class MemUP:
                    t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
                    curriculum=curriculum)
 
+    @classmethod
+    def for_layer(cls, memory: nn.Module, output_size: int, loss: str = "cross_entropy", rollout: int = 20,
+                  targets: int = 10, predict_every: int = 10, predictor: str = "mlp", hidden: int = 256,
+                  context_len: int = 1, detector: str = "ema", ema_decay: float = 0.995, seed: int = 0,
+                  device="cpu") -> MemUP:
+        """MemUP for a memory of your own, trained on sequences you bring (`fit`), in your own loop.
+
+        Args:
+            memory: a unidirectional `longrnn.nn` layer (or a `SequenceModel`); m_t is its top layer's
+                output. It reads (batch, time, input_size) whatever its ``batch_first``.
+            output_size: classes (``loss="cross_entropy"``) or target features (``loss="mse"``).
+            rollout, targets, predict_every: r, K and f of the module docstring (steps).
+            predictor: "mlp" or "local_rnn" (`PREDICTORS`), ``hidden`` wide, reading ``context_len`` inputs.
+            detector: "ema" (the official code's) or "local" (`DETECTORS`); ``ema_decay`` λ.
+            seed: the stream of the target lists' random padding (`longrnn.streams`).
+
+        Raises:
+            ValueError (`longrnn.errors.UsageError`): an unknown name or a size out of range.
+        """
+        from longrnn.methods.stack import as_stack  # methods sit below training; imported where used
+
+        for name, value in (("output_size", output_size), ("rollout", rollout), ("targets", targets),
+                            ("predict_every", predict_every), ("hidden", hidden), ("context_len", context_len)):
+            check_positive(name, value)
+        if detector not in DETECTORS:
+            raise unknown("memup detector", detector, DETECTORS)
+        stack = as_stack(memory)
+        data = SequenceTargets(stack.input_size, output_size, loss)
+        model = MemUPModel(stack, make_predictor(predictor, stack.layers[-1].cell.output_size, stack.input_size,
+                                                 output_size, hidden, context_len)).to(device)
+        if detector == "ema":
+            scorer = EMADetector(model, data, ema_decay)
+        else:
+            scorer = LocalDetector(data, stack.input_size, output_size, hidden, context_len,
+                                   generator=stream(seed, "detector")).to(device)
+        return cls(model, data, batch_size=0, rollout=rollout, targets=targets, predict_every=predict_every,
+                   detector=scorer, seed=seed, device=device)
+
+    def parameters(self):
+        """The memory's and the predictor's parameters (for your optimizer)."""
+        return self.model.parameters()
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer, clip: float | None = 1.0):
+        """Train on one batch of your sequences: every rollout of it in turn (steps 1-6 of the module
+        docstring), one optimizer step each. Returns the mean MemUP loss over the rollouts.
+
+        x: (batch, time, input_size). y: (batch, time) class indices (``loss="cross_entropy"``; -100 marks
+        a step without a target, as torch's ignore_index) or (batch, time, output_size) values (``"mse"``;
+        NaN marks a step without a target). ``clip``: the gradient-norm limit (None: none).
+
+        Raises:
+            ValueError (`longrnn.errors.UsageError`): x or y of the wrong shape or kind.
+        """
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.task.input_size:
+            given = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise UsageError(f"x must be (batch, time, {self.task.input_size}), got {given}")
+        if not isinstance(y, torch.Tensor) or tuple(y.shape[:2]) != tuple(x.shape[:2]):
+            given = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise UsageError(f"y must start with x's (batch, time) = {tuple(x.shape[:2])}, got {given}")
+        self._use_batch(x, y, self.task)
+        losses = []
+        while self.offset < self.batch[0].shape[1]:
+            loss = self.loss()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            optimizer.step()
+            self.advance()
+            losses.append(loss.item())
+        return sum(losses) / len(losses)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """ŷ_k from m_k at every step k: (batch, time, output_size), logits or values (the evaluation path)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.model.step_predictions(x.to(self.device))[0]
+        finally:
+            self.model.train(was_training)
+
     def _next_batch(self, generator: torch.Generator) -> None:
         task = self.curriculum(self.batches) if self.curriculum is not None else self.task
         self.batches += 1
         x, y = task.sample(self.batch_size, generator)
+        self._use_batch(x, y, task)
+
+    def _use_batch(self, x: torch.Tensor, y: torch.Tensor, task) -> None:
+        """Take (x, y) as the sequences in hand: targets per step, the detector's scores, a fresh state."""
         y_steps, scored = task.step_targets(y)
         self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
         self.uncertainty = self.detector.scores(*self.batch)
         self.offset, self.state = 0, None
 
-    def loss(self, generator: torch.Generator) -> torch.Tensor:
-        """Mean loss over all (t, k ∈ U_t) pairs of the next rollout, with its graph (steps 1-5)."""
+    def loss(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean loss over all (t, k ∈ U_t) pairs of the next rollout, with its graph (steps 1-5); draws the
+        next batch from the task with ``generator`` when the one in hand is used up."""
         if self.batch is None or self.offset >= self.batch[0].shape[1]:
+            if generator is None:
+                raise UsageError("the batch in hand is used up; give MemUP.fit the next one")
             self._next_batch(generator)
         x, y_steps, scored = self.batch
         stop = min(self.offset + self.rollout, x.shape[1])
