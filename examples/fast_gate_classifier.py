@@ -1,10 +1,10 @@
 """A fast-gate, chrono-initialised LSTM as the encoder of your own classifier, on your own tensors.
 
-The data here stands in for yours: sequences of 2 features and 300 steps whose class (one of 4) is set
-by the first step alone, the rest noise, so the encoder must carry it 300 steps. Replace `make_data`
+The data here stands in for yours: sequences of 2 features and 200 steps whose class (one of 4) is set
+by the first step alone, the rest noise, so the encoder must carry it 200 steps. Replace `make_data`
 with your tensors: x (n, time, features) float, y (n,) class indices.
 
-    python examples/fast_gate_classifier.py          # about a minute on a laptop CPU
+    python examples/fast_gate_classifier.py          # a few minutes on a laptop CPU (the first step compiles)
     python examples/fast_gate_classifier.py --tiny   # seconds (what the tests run)
 """
 
@@ -38,7 +38,7 @@ class Classifier(nn.Module):
 
 def main(tiny: bool = False) -> float:
     torch.manual_seed(0)
-    length, steps, hidden = (30, 20, 16) if tiny else (300, 400, 64)
+    length, steps, hidden = (30, 20, 16) if tiny else (200, 300, 32)
     x_train, y_train = make_data(2048, length, torch.Generator().manual_seed(1))
     x_test, y_test = make_data(512, length, torch.Generator().manual_seed(2))  # its own stream
     model = Classifier(2, 4, hidden, length)

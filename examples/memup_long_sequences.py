@@ -30,7 +30,7 @@ def make_data(n: int, length: int, classes: int, generator: torch.Generator):
 def main(tiny: bool = False) -> float:
     torch.manual_seed(0)
     classes = 4
-    length, batches, hidden = (20, 4, 16) if tiny else (200, 300, 64)
+    length, batches, hidden = (20, 4, 16) if tiny else (100, 100, 32)
     x_train, y_train = make_data(4096, length, classes, torch.Generator().manual_seed(1))
     x_test, y_test = make_data(512, length, classes, torch.Generator().manual_seed(2))  # its own stream
     memory = longrnn.nn.GRU(classes + 1, hidden, batch_first=True)

@@ -4,8 +4,8 @@ The warm-up (Lambrechts et al., Neural Networks 2023) trains only the recurrent 
 without their labels, until its final states fall into many attractors (VAA* near 1): states that can
 hold information for as long as needed. Then your own loop trains the whole model as usual.
 
-Your data here: the first of 100 N(0, 1) inputs must be recalled at the end (the paper's copy-first
-task), as x (n, time, 1) and y (n, 1).
+Your data here: the first of T N(0, 1) inputs must be recalled at the end (the paper's copy-first
+task, 50 steps here), as x (n, time, 1) and y (n, 1).
 
     python examples/warm_up_nbrc.py          # a few minutes on a laptop CPU
     python examples/warm_up_nbrc.py --tiny   # seconds (what the tests run)
@@ -47,8 +47,8 @@ def train(model, x, y, steps: int) -> float:
 
 
 def main(tiny: bool = False) -> dict:
-    length, hidden, warmup_steps, steps = (20, 8, 5, 10) if tiny else (100, 32, 100, 600)
-    x, y = make_data(4096, length, torch.Generator().manual_seed(1))
+    length, hidden, warmup_steps, steps = (20, 8, 5, 10) if tiny else (50, 16, 50, 300)
+    x, y = make_data(2048, length, torch.Generator().manual_seed(1))
     x_test, y_test = make_data(1024, length, torch.Generator().manual_seed(2))  # its own stream
     results = {}
     for warm in (False, True):
@@ -56,7 +56,7 @@ def main(tiny: bool = False) -> dict:
         model = Recaller(hidden)
         if warm:
             before = longrnn.measure_vaa(model, x[:256], steps=200)["rnn"]
-            longrnn.warm_up(model, x[:1024], steps=warmup_steps)  # only model.rnn changes
+            longrnn.warm_up(model, x[:512], steps=warmup_steps)  # only model.rnn changes
             after = longrnn.measure_vaa(model, x[:256], steps=200)["rnn"]
             print(f"warm-up: VAA {before:.3f} -> {after:.3f} (1/256 = all states on one attractor, 1 = all apart)")
         train(model, x, y, steps)
