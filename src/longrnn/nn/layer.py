@@ -42,6 +42,7 @@ from longrnn.cells import Cell, State, cell_options, make_cell
 from longrnn.cells.base import autocast_enabled
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_bool, check_positive
+from longrnn.models import Recurrent
 
 TORCH_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_]+?)_l(?P<layer>\d+)(?P<reverse>_reverse)?(?P<rest>\..*)?$")
 
@@ -307,23 +308,17 @@ def run_cell(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | 
 
 
 def _loop(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | None = None):
-    """The step loop (or the cell's fused kernel when every sequence has full length); a sequence's state
-    stays as it was after its last step."""
+    """All T steps (`longrnn.models.Recurrent`: the cell's fused kernel when it has one), or with
+    ``lengths`` the step loop in which each sequence's state stays as it was after its own last step."""
     if lengths is None:
-        fused = cell.fused_forward(x, state)
-        if fused is not None:
-            return fused
-    alive = None if lengths is None else (torch.arange(x.shape[1]) < lengths.unsqueeze(1)).to(x.device)
+        return Recurrent(cell)(x, state)
+    alive = (torch.arange(x.shape[1]) < lengths.unsqueeze(1)).to(x.device)
     outputs = []
     with parametrize.cached():
-        for t, xp_t in enumerate(cell.project_input(x).unbind(1)):  # unbind: backward stays O(T)
+        for xp_t, keep in zip(cell.project_input(x).unbind(1), alive.unbind(1)):  # unbind: backward stays O(T)
             h, new = cell.step(xp_t, state)
-            if alive is not None:
-                keep = alive[:, t]
-                new = _where(keep, new, state)
-                h = h * keep.unsqueeze(1).to(h.dtype)
-            state = new
-            outputs.append(h)
+            state = _where(keep, new, state)
+            outputs.append(h * keep.unsqueeze(1).to(h.dtype))
     return torch.stack(outputs, 1), state
 
 

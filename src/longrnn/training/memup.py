@@ -49,6 +49,7 @@ from torch import nn
 
 from longrnn.cells import detach_state
 from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.methods.stack import as_stack
 from longrnn.streams import stream
 
 PREDICTORS = {
@@ -404,8 +405,6 @@ class MemUP:
         Raises:
             ValueError (`longrnn.errors.UsageError`): an unknown name or a size out of range.
         """
-        from longrnn.methods.stack import as_stack  # methods sit below training; imported where used
-
         for name, value in (("output_size", output_size), ("rollout", rollout), ("targets", targets),
                             ("predict_every", predict_every), ("hidden", hidden), ("context_len", context_len)):
             check_positive(name, value)
