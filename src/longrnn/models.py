@@ -58,6 +58,23 @@ class Recurrent(nn.Module):
         return outputs, state
 
 
+def run_layers(layers, dropout, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
+    """``x`` (B, T, I) through each `Recurrent` of ``layers`` in turn from its state (None: the cell's
+    initial one), ``dropout`` (a callable) between layers: ``(top outputs, final states)``, plus each
+    layer's per-step states when ``return_states``."""
+    state = state if state is not None else [None] * len(layers)
+    finals, all_states, h = [], [], x
+    for i, (layer, s) in enumerate(zip(layers, state)):
+        if i:
+            h = dropout(h)
+        out = layer(h, s, return_states=return_states)
+        h = out[0]
+        finals.append(out[1])
+        if return_states:
+            all_states.append(out[2])
+    return (h, finals, all_states) if return_states else (h, finals)
+
+
 class SequenceModel(nn.Module):
     """Stacked recurrent layers of one cell type and a linear readout.
 
@@ -121,21 +138,8 @@ class SequenceModel(nn.Module):
             )
         if x.shape[1] == 0:
             raise UsageError("expected at least one time step, got an empty sequence")
-        state = state if state is not None else [None] * len(self.layers)
-        finals, all_states = [], []
-        h = x
-        for i, (layer, s) in enumerate(zip(self.layers, state)):
-            if i > 0:
-                h = self.dropout(h)
-            out = layer(h, s, return_states=return_states)
-            h = out[0]
-            finals.append(out[1])
-            if return_states:
-                all_states.append(out[2])
-        y = self.head(h[:, -1] if self.readout == "last" else h)
-        if return_states:
-            return y, finals, all_states
-        return y, finals
+        h, *rest = run_layers(self.layers, self.dropout, x, state, return_states)
+        return (self.head(h[:, -1] if self.readout == "last" else h), *rest)
 
     def forward(self, x: torch.Tensor, state: list[State] | None = None):
         """``(batch, time, input_size) -> (y, final_state)``; final_state has one entry per layer."""

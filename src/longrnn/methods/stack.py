@@ -16,7 +16,7 @@ from torch import nn
 
 from longrnn.cells import State
 from longrnn.errors import UsageError
-from longrnn.models import Recurrent, SequenceModel
+from longrnn.models import Recurrent, SequenceModel, run_layers
 from longrnn.nn.layer import RecurrentLayer
 
 
@@ -45,17 +45,7 @@ class Stack(nn.Module):
     def run(self, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
         """Batch-first ``x`` (B, T, I) through every layer: ``(outputs, finals)``, plus each layer's per-step
         states when ``return_states`` (as `SequenceModel.run`, without a readout)."""
-        state = state if state is not None else [None] * len(self.layers)
-        finals, all_states, h = [], [], x
-        for i, (recurrent, s) in enumerate(zip(self.layers, state)):
-            if i:
-                h = self.dropout(h)
-            out = recurrent(h, s, return_states=return_states)
-            h = out[0]
-            finals.append(out[1])
-            if return_states:
-                all_states.append(out[2])
-        return (h, finals, all_states) if return_states else (h, finals)
+        return run_layers(self.layers, self.dropout, x, state, return_states)
 
 
 def is_stack(module) -> bool:
