@@ -59,7 +59,10 @@ def test_every_numeric_train_flag_refuses_a_bad_value_in_one_line(tmp_path, caps
         (["bench", "convexp", "--stencil", "2"], "stencil must be odd"),
         (["dsr", "eval", "RUN", "--pe-steps", "0"], "--pe-steps must be a positive integer, got 0"),
         (["dsr", "eval", "RUN", "--smoothing", "nan"], "--smoothing must be a finite number"),
-        (["eval", "RUN", "--threads", "-1"], "--threads must be a non-negative integer, got -1"),
+        (["eval", "RUN", "--threads", "-1"], "--threads must be in [0, 1024], got -1"),
+        (["eval", "RUN", "--threads", "5000"], "--threads must be in [0, 1024], got 5000"),
+        (["bench", "speed", "--threads", "5000"], "--threads must be in [1, 1024], got 5000"),
+        (["reproduce", ""], "no experiment ''"),
         ([], "the following arguments are required: command"),
     ],
 )
@@ -150,10 +153,14 @@ def _files(tmp_path):
         "labels": '[base.task]\nname = "adding"\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "A"\n',
         "noseeds": 'seeds = []\n[base.task]\nname = "adding"\n',
         "budget": '[base.task]\nname = "adding"\n[budget.small]\nstep = 3\n',
+        "basetype": 'base = 3\n',
+        "budgettype": '[base.task]\nname = "adding"\n[budget.small]\nvariants = [1]\n',
     }
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    (unfinished / "config.toml").write_text('[task]\nname = "lorenz63"\n[model]\ncell = "plrnn"\n')
+    (unfinished / "config.toml").write_text('[task]\nname = "lorenz63"\n[model]\ncell = "plrnn"\n[train]\n')
+    (tmp_path / "emptyconfig").mkdir()
+    (tmp_path / "emptyconfig" / "config.toml").write_text("")
     for name, text in grids.items():
         (tmp_path / f"{name}.toml").write_text(f'out = "{tmp_path / "runs"}"\n' + text)
 
@@ -190,6 +197,10 @@ def _files(tmp_path):
         (["bench", "convexp", "--stencil", "99", "--sizes", "4"], "stencil 99 does not fit the smallest lattice 4x4"),
         (["train", "--steps", "1", "--resume", "--out", "{tmp}/runs", "--name", "typo"],
          "nothing to resume: '{tmp}/runs/typo' holds no run"),
+        (["sweep", "{tmp}/basetype.toml", "--report-only"], "base must be a table, got 3"),
+        (["sweep", "{tmp}/budgettype.toml", "--report-only"], "[budget.small] variants must be an array of tables"),
+        (["sweep", "{tmp}/budget.toml", "--backend", "ray", "--address", "nope"], "budget"),
+        (["eval", "{tmp}/emptyconfig"], "lacks a [task], [model] or [train] table"),
     ],
 )
 def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):
@@ -226,3 +237,22 @@ def test_a_run_stopped_before_its_first_evaluation_starts_again_without_resume(t
     capsys.readouterr()
     assert main(flags) == 2  # now it holds a trained run: that one is not replaced unasked
     assert "already exists; pass --resume" in capsys.readouterr().err
+
+
+def test_a_damaged_failure_record_of_a_sweep_is_named(tmp_path):
+    from longrnn.experiment.sweep import _run_one
+    from longrnn.runs.config import RunConfig
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "failed.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="failed.json is damaged; delete it, or pass --retry-failed"):
+        _run_one(RunConfig(out=str(tmp_path), name="r"))
+
+
+def test_warnings_on_the_command_line_are_one_line(capsys):
+    assert main(["bench", "convexp", "--sizes", "1", "--stencil", "0", "--repeats", "1", "--warmup-rounds", "0",
+                 "--dense-max", "4", "--complex-state", "--quiet"]) == 0  # complex dense variants too
+    assert main(["bench", "convexp", "--sizes", "1", "--stencil", "0", "--repeats", "1", "--warmup-rounds", "0",
+                 "--dense-max", "4", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("longrnn: warning: ") for line in err), err

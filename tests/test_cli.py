@@ -137,7 +137,7 @@ def test_eval_takes_threads_like_train(tmp_path, monkeypatch, capsys):
     assert main(["eval", str(tmp_path / "r"), "--threads", "1", "--split", "test"]) == 0
     assert threads == [1] and "test" in json.loads(capsys.readouterr().out)
     assert main(["eval", str(tmp_path / "r"), "--threads", "-2"]) == 2
-    assert "--threads must be a non-negative integer, got -2" in capsys.readouterr().err
+    assert "--threads must be in [0, 1024], got -2" in capsys.readouterr().err
 
 
 def test_one_length_convention_the_t_of_the_run_name(tmp_path, capsys):

@@ -51,13 +51,16 @@ def damage(path):
         ("hidden_size", "eval", "config.toml is damaged: model.hidden_size must be in [1, 10^6], got -8"),
         ("cell", "eval", "config.toml is damaged: unknown cell 'bogus'"),
         (runs.SUMMARY, "resume", "summary.json is damaged (not a JSON object)"),
+        ("summary-shape", "resume", "summary.json is damaged ('status' is None)"),
     ],
 )
 def test_a_damaged_file_is_one_line_naming_it_and_exit_2(two_runs, file, command, named):
     run_dir = two_runs / "bad"
     if file == runs.CHECKPOINT:  # an interrupted run: no summary yet, so --resume reads the checkpoint
         (run_dir / runs.SUMMARY).unlink()
-    if file == runs.CONFIG:
+    if file == "summary-shape":  # valid JSON, not what a run writes
+        (run_dir / runs.SUMMARY).write_text("{}")
+    elif file == runs.CONFIG:
         (run_dir / file).write_text("[train\nsteps = ")
     elif file in ("hidden_size", "cell"):  # valid TOML, a value no run could have been trained with
         bad = {"hidden_size": ("hidden_size = 4", "hidden_size = -8"), "cell": ('cell = "gru"', 'cell = "bogus"')}
@@ -92,6 +95,16 @@ def test_the_report_command_names_a_damaged_run_on_stderr_and_exits_1(two_runs):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("longrnn: warning: not read: ")
     assert "unknown cell 'bogus'" in lines[0]
+
+
+def test_a_report_of_runs_it_cannot_read_draws_nothing_and_names_them(two_runs):
+    (two_runs / "good" / runs.CONFIG).write_text("")  # read as defaults before
+    (two_runs / "bad" / runs.CONFIG).unlink()  # its summary and weights stay: it was dropped unsaid before
+    result = cli("report", str(two_runs), "--out", str(two_runs / "rep"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("longrnn: warning: not read: ") for line in lines)
+    assert "lacks a [task], [model] or [train] table" in result.stderr and "config.toml is missing" in result.stderr
 
 
 def test_a_metrics_log_damaged_inside_is_named_never_cut(two_runs):

@@ -156,8 +156,12 @@ def cmd_train(args) -> int:
 
 # --- eval ----------------------------------------------------------------------------------------
 def _set_threads(threads: int) -> None:
-    """``--threads N`` as ``train.threads`` means it: torch.set_num_threads(N); 0 keeps torch's default."""
-    check_positive("--threads", threads, allow_zero=True)
+    """``--threads N`` as ``train.threads`` means it (the same range): torch.set_num_threads(N); 0 keeps
+    torch's default."""
+    from longrnn.runs.config import RANGES
+
+    if not RANGES["train.threads"].contains(threads):
+        raise UsageError(f"--threads must be {RANGES['train.threads'].text}, got {threads!r}")
     if threads:
         import torch
 
@@ -260,6 +264,7 @@ def cmd_report(args) -> int:
 def cmd_bench(args) -> int:
     import torch
 
+    _check_bench_threads(args.threads)
     from longrnn.bench.speed import cpu_name, speed, speed_table
 
     rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
@@ -272,9 +277,18 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _check_bench_threads(threads: int) -> None:
+    """A benchmark's ``--threads``: at least 1 (it times a fixed number), at most train.threads' bound."""
+    from longrnn.runs.config import RANGES
+
+    if threads < 1 or not RANGES["train.threads"].contains(threads):
+        raise UsageError(f"--threads must be in [1, {RANGES['train.threads'].high}], got {threads!r}")
+
+
 def cmd_bench_convexp(args) -> int:
     import torch
 
+    _check_bench_threads(args.threads)
     from longrnn.bench.convexp import convexp_scaling, scaling_table
     from longrnn.bench.speed import cpu_name
 
@@ -334,7 +348,7 @@ def experiment_file(name: str) -> Path:
     """A sweep file: a path as given, else experiments/NAME.toml here or beside the package's source tree."""
     candidates = [Path(name), Path("experiments") / f"{name}.toml",
                   Path(__file__).resolve().parents[2] / "experiments" / f"{name}.toml"]
-    for path in candidates:
+    for path in candidates if name.strip() else []:
         if path.is_file():
             return path
     available = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments").glob("*.toml"))
@@ -347,7 +361,7 @@ def cmd_reproduce(args) -> int:
     from longrnn.experiment.sweep import load_sweep, run_sweep
     from longrnn.reporting.results_page import write_results_page
 
-    sweep = load_sweep(experiment_file(args.name or args.file), budget=args.budget)
+    sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
     code, failed = 0, []
     if not args.report_only:
         if not args.json:
@@ -528,9 +542,9 @@ def _resource_error(e: BaseException) -> str | None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """Deprecation messages as one line, like errors; other warnings as Python prints them."""
-    if issubclass(category, LongrnnDeprecationWarning):
-        print(f"longrnn: warning: {message}", file=sys.stderr)
+    """Deprecation messages and user warnings as one line, like errors; other warnings as Python prints them."""
+    if issubclass(category, (LongrnnDeprecationWarning, UserWarning)):  # longrnn's own remarks to a user
+        print(f"longrnn: warning: {str(message).splitlines()[0]}", file=sys.stderr)
     else:
         warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
 

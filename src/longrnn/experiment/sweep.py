@@ -172,6 +172,29 @@ def cross(first: list[tuple[str, dict]], second: list[tuple[str, dict]]) -> list
 
 SWEEP_KEYS = {"name", "description", "results", "out", "seeds", "base", "tasks", "variants", "grid", "budget",
               "curve_x", "curve_rows"}
+TABLE_LISTS = ("tasks", "variants")  # arrays of tables, [[tasks]]
+TEXTS = ("name", "description", "results", "out", "curve_x", "curve_rows")
+
+
+def check_types(d: dict, path: Path, where: str = "") -> None:
+    """The kinds of a sweep document's values: texts, tables, arrays of tables; a UsageError naming the key,
+    what it must be and what it is."""
+    def refuse(key: str, kind: str, value) -> None:
+        raise UsageError(f"{path}: {where}{key} must be {kind}, got {value!r}")
+
+    for key, value in d.items():
+        if key in TEXTS and not isinstance(value, str):
+            refuse(key, "a string", value)
+        if key in ("base", "grid", "budget") and not isinstance(value, dict):
+            refuse(key, "a table", value)
+        if key == "base" and not all(isinstance(v, dict) for v in value.values()):
+            refuse(key, "a table of tables ([base.task], [base.model], [base.train])", value)
+        if key in TABLE_LISTS and not (isinstance(value, list) and all(isinstance(e, dict) for e in value)):
+            refuse(key, f"an array of tables ([[{key}]])", value)
+    for entry in [e for key in TABLE_LISTS for e in d.get(key, []) if isinstance(e, dict)]:
+        for section in ("task", "model", "train"):
+            if section in entry and not isinstance(entry[section], dict):
+                refuse(f"[[...]] {section}", "a table", entry[section])
 
 
 def with_budget(d: dict, budget: str | None, path: Path) -> dict:
@@ -186,6 +209,7 @@ def with_budget(d: dict, budget: str | None, path: Path) -> dict:
         if unknown_keys := set(table) - (SWEEP_KEYS - {"budget"}):
             raise UsageError(f"{path}: [budget.{name}] has unknown keys {sorted(unknown_keys)}; allowed: "
                              f"{sorted(SWEEP_KEYS - {'budget'})}")
+        check_types(table, path, f"[budget.{name}] ")
     if budget is None:
         return d
     if budget not in budgets:
@@ -233,6 +257,7 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     unknown_keys = set(d) - SWEEP_KEYS
     if unknown_keys:
         raise UsageError(f"{path}: unknown keys {sorted(unknown_keys)}; allowed: {sorted(SWEEP_KEYS)}")
+    check_types(d, path)
     d = with_budget(d, budget, path)
     seeds = d.get("seeds", [0])
     _check_seeds(seeds, path, "seeds")
@@ -306,7 +331,13 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     run_dir = Path(config.out) / config.run_name()
     failure = run_dir / FAILED
     if failure.exists() and not retry_failed:
-        return {**json.loads(failure.read_text()), "run_dir": str(run_dir)}
+        try:
+            record = json.loads(failure.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("message"), str):
+            raise runs.DamagedFile(f"{failure} is damaged; delete it, or pass --retry-failed to run the run again")
+        return {**record, "status": "failed", "run_dir": str(run_dir)}
     try:
         summary = train(config, resume=(run_dir / runs.CONFIG).is_file(), quiet=True)
         unscored = "reconstruction" not in summary and (run_dir / runs.MODEL).exists()
@@ -378,8 +409,8 @@ def _run_on_ray(configs: list[RunConfig], retry_failed: bool, address: str | Non
     if started_here:
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except ConnectionError as e:
-            raise UsageError(f"no Ray cluster at {address!r}: {e}") from None
+        except (ConnectionError, ValueError) as e:  # nobody there; an address ray cannot read
+            raise UsageError(f"no Ray cluster at {address!r} (HOST:PORT): {e}") from None
     try:
         task = ray.remote(num_cpus=1)(_run_one)
         for config in configs:

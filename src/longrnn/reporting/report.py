@@ -34,6 +34,10 @@ def load_runs(paths, damaged: list[str] | None = None) -> list[dict]:
     whose files cannot be read is left out; with ``damaged`` given, its reason is appended there, else
     the first such run raises."""
     records = []
+    for orphan in _runs_without_config(paths):
+        if damaged is None:
+            raise runs.DamagedFile(f"{orphan / runs.CONFIG} is missing beside the run's other files")
+        damaged.append(f"{orphan / runs.CONFIG} is missing beside the run's other files; restore it from a copy")
     for run_dir in runs.find_runs(paths):
         try:
             record = {"dir": run_dir, "config": runs.read_config(run_dir), "summary": runs.read_summary(run_dir),
@@ -45,6 +49,17 @@ def load_runs(paths, damaged: list[str] | None = None) -> list[dict]:
             continue
         records.append(record)
     return records
+
+
+def _runs_without_config(paths) -> list[Path]:
+    """Folders below ``paths`` holding a run's summary.json or model.pt but no config.toml (a run that lost
+    it): named, so that a report never drops a run unsaid."""
+    found = set()
+    for p in map(Path, paths):
+        for name in (runs.SUMMARY, runs.MODEL):
+            found.update(f.parent for f in ([p / name] if (p / name).exists() else p.rglob(name) if p.is_dir() else [])
+                         if not (f.parent / runs.CONFIG).exists())
+    return sorted(found)
 
 
 def _label(config) -> str:
@@ -209,7 +224,7 @@ def write_report(records: list[dict], damaged: list[str], out: Path, plots: bool
     runs.write_text(out / "report.md", text)
     write_csv(out / "report.csv", rows)
     drew_vaa = False
-    if plots:
+    if plots and records:  # nothing read: nothing to draw
         try:
             plot_curves(out / "curves.png", records)
             drew_vaa = _plot_vaa(out / "vaa.png", records)

@@ -109,6 +109,10 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
     write_text(Path(run_dir) / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
 
 
+SUMMARY_FIELDS = {"status": str, "main_metric": str, "validation": (dict, type(None)), "test": (dict, type(None)),
+                  "baseline": dict, "steps": int, "wall_time_s": (int, float)}  # what reports and resumes read
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """``summary.json`` (None while the run has not finished); unreadable, it is a `DamagedFile`."""
     path = Path(run_dir) / SUMMARY
@@ -119,8 +123,12 @@ def read_summary(run_dir: Path) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         summary = e
     if not isinstance(summary, dict):
-        raise DamagedFile(f"{path} is damaged (not a JSON object); `longrnn train ... --resume` writes it "
-                          "again from the run's checkpoint.pt and metrics")
+        raise DamagedFile(f"{path} is damaged (not a JSON object); delete it, and `longrnn train ... --resume` "
+                          "writes it again from the run's checkpoint.pt")
+    for key, kinds in SUMMARY_FIELDS.items():
+        if not isinstance(summary.get(key), kinds):
+            raise DamagedFile(f"{path} is damaged ({key!r} is {summary.get(key)!r}); delete it, and `longrnn "
+                              "train ... --resume` writes it again from the run's checkpoint.pt")
     return summary
 
 
@@ -149,6 +157,8 @@ def read_config(run_dir: Path) -> RunConfig:
         warnings.simplefilter("ignore", LongrnnDeprecationWarning)
         try:
             config = load(path)
+            if not all(f"[{section}]" in path.read_text(errors="replace") for section in ("task", "model", "train")):
+                raise UsageError("it lacks a [task], [model] or [train] table, which every run writes")
             check_ranges(config)
             check_options(config)
         except DamagedFile:
