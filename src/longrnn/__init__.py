@@ -26,7 +26,8 @@ tests/test_layering.py):
     training             trainers (BPTT, truncated, MemUP, teacher forcing), checkpoints, evaluation
     runs                 a run's configuration and its directory
     methods              warm-up and VAA, regularisers, gate diagnostics
-    models, nn, tasks    the time loop and stacked layers; torch-style layers; tasks with memoryless baselines
+    nn                   every cell as a torch-style layer (on the time loop of models)
+    models, tasks        the time loop and stacked layers; tasks with memoryless baselines
     cells, dsr           one file per cell family; dynamical systems, their data and metrics
     functional           pure math: gates, the convolutional exponential, lattices
     errors               UsageError
