@@ -26,11 +26,13 @@ DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's own errors (a missing argument, "abc" for an int) as one line, like every other error.
+    """argparse's own errors (a missing argument, "abc" for an int) as one line, like every other error;
+    no abbreviated flags (an abbreviation would slip past the check of a renamed flag and its new name).
     Every negative number is a value, not a flag: ``--lr -inf`` and ``--lr -1e-3`` reach the range check
     (argparse alone knows only ``-1`` and ``-.5``)."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --lr-warmup is not --lr-warmup-steps: flags are written out
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NEGATIVE_NUMBER
 
@@ -117,7 +119,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args) -> RunConfig:  # noqa: F821
     from longrnn.runs.config import RunConfig, apply_overrides, leaf_keys, load, set_key
 
-    config = load(args.config) if args.config else RunConfig()
+    config = load(args.config) if args.config is not None else RunConfig()  # --config "" names no file
     for key in leaf_keys():
         if key in vars(args):
             set_key(config, key, vars(args)[key])

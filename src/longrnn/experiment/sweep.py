@@ -243,6 +243,8 @@ def _check_seeds(seeds, path: Path, key: str) -> None:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
                                                          for s in seeds):
         raise UsageError(f"{path}: {key} must be a list of whole numbers, e.g. [0, 1, 2], got {seeds!r}")
+    if len(set(seeds)) != len(seeds):  # one run would be counted as two replicates
+        raise UsageError(f"{path}: {key} names a seed twice, {seeds!r}; each seed is one run")
 
 
 def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:

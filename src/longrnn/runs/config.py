@@ -370,12 +370,17 @@ def get_key(config: RunConfig, key: str):
 
 
 def apply_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
-    """Apply ``key=value`` strings (the CLI's ``--set``)."""
+    """Apply ``key=value`` strings (the CLI's ``--set``); a renamed key and its new name may not both be set."""
+    keys = []
     for item in assignments:
         if "=" not in item:
             raise UsageError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
+        keys.append(key.strip())
         set_key(config, key.strip(), parse_value(text.strip()))
+    for old, new in RENAMED.items():
+        if old in keys and new in keys:
+            raise UsageError(f"--set {old} and --set {new} are the same setting; give only {new}")
     return config
 
 
@@ -409,6 +414,9 @@ def from_dict(d: dict) -> RunConfig:
 
 
 def load(path: str | Path) -> RunConfig:
+    """The RunConfig of a TOML file; a missing, unreadable or invalid file is a UsageError naming it."""
+    if not str(path).strip():
+        raise UsageError("config file '' names no file; give a TOML path")
     path = Path(path)
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"

@@ -17,11 +17,16 @@ from longrnn.dsr.rollout import forced_rollout
 from longrnn.errors import UsageError
 
 
-def teacher_forcing_loss(model, task, x: torch.Tensor, y: torch.Tensor, interval: int, alpha: float) -> torch.Tensor:
+def check_task(task) -> None:
+    """Teacher forcing needs a next-step prediction task (outputs in the inputs' space, at every step)."""
     if task.readout != "all" or task.input_size != task.output_size:
         raise UsageError(
             f"--trainer teacher_forcing needs a next-step prediction task (lorenz63, bursting, hindmarsh_rose), "
             f"got {task.name!r}"
         )
+
+
+def teacher_forcing_loss(model, task, x: torch.Tensor, y: torch.Tensor, interval: int, alpha: float) -> torch.Tensor:
+    check_task(task)
     window = torch.cat([x, y[:, -1:]], dim=1)
     return task.loss(forced_rollout(model, window, interval, alpha), y)

@@ -41,6 +41,7 @@ from longrnn.training.evaluate import evaluate
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
+from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 from longrnn.training.warmup_phase import measure as measure_vaa
 from longrnn.training.warmup_phase import warm_up_before_training
 
@@ -149,6 +150,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
+    if t.trainer == "teacher_forcing":
+        check_teacher_forcing_task(task)  # before the run directory is made
     model = build_model(config, task)
     if t.init_from:
         load_initial_weights(model, t.init_from)  # before MemUP copies the model into its EMA detector
