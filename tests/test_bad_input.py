@@ -266,3 +266,18 @@ def test_warnings_on_the_command_line_are_one_line(capsys):
                  "--dense-max", "4", "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith("longrnn: warning: ") for line in err), err
+
+
+def test_a_sweep_never_writes_into_another_configs_runs(tmp_path, capsys):
+    grid = 'out = "%s"\nresults = "%s"\n[base.task]\nname = "adding"\nseq_len = 5\n[base.model]\nhidden_size = 4\n' \
+           '[base.train]\nsteps = %d\neval_every = 2\nbatch_size = 4\nthreads = 1\n[[variants]]\nlabel = "gru"\n' \
+           '[variants.model]\ncell = "gru"\n'
+    (tmp_path / "a.toml").write_text(grid % (tmp_path / "runs", tmp_path / "a.md", 2))
+    (tmp_path / "b.toml").write_text(grid % (tmp_path / "runs", tmp_path / "b.md", 4))  # same out, other steps
+    assert main(["sweep", str(tmp_path / "a.toml"), "--quiet", "--no-plots"]) == 0
+    capsys.readouterr()
+    for extra in ([], ["--report-only"]):
+        assert main(["sweep", str(tmp_path / "b.toml"), "--quiet", "--no-plots", *extra]) == 2
+        assert "holds a run of another config" in capsys.readouterr().err
+    assert not list((tmp_path / "runs").rglob("failed.json"))
+    assert main(["sweep", str(tmp_path / "a.toml"), "--quiet", "--no-plots"]) == 0  # its own runs: finished

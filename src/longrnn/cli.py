@@ -360,10 +360,11 @@ def experiment_file(name: str) -> Path:
 def cmd_reproduce(args) -> int:
     """`longrnn reproduce NAME` and `longrnn sweep FILE`: run what has not finished, then write the page."""
     from longrnn import runs
-    from longrnn.experiment.sweep import load_sweep, run_sweep
+    from longrnn.experiment.sweep import check_existing_runs, load_sweep, run_sweep
     from longrnn.reporting.results_page import write_results_page
 
     sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
+    check_existing_runs(sweep)  # a page of another config's runs, or a sweep writing into them: refused
     code, failed = 0, []
     if not args.report_only:
         if not args.json:

@@ -362,6 +362,20 @@ def threads_per_job(jobs: int) -> int:
 BACKENDS = ("local", "ray")
 
 
+def check_existing_runs(sweep: Sweep) -> None:
+    """A UsageError if a run directory the sweep would write or read holds another config's trained run
+    (another sweep's with the same ``out``, or this file changed since): neither run may be mixed up with
+    the other, nor marked failed in its place."""
+    for run in sweep.runs:
+        run_dir = Path(run.config.out) / run.config.run_name()
+        if runs.is_run(run_dir) and runs.has_trained(run_dir):
+            saved = runs.read_config(run_dir)
+            if (saved.identity(), saved.train.seed) != (run.config.identity(), run.config.train.seed):
+                raise UsageError(f"run directory {str(run_dir)!r} holds a run of another config (another sweep's "
+                                 "with the same out, or this file changed since it ran); give this sweep its own "
+                                 "out, or move that run away")
+
+
 def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,
               backend: str = "local", address: str | None = None) -> list[dict]:
     """Run every run of the sweep that has not finished; returns their summaries in sweep order.
@@ -375,6 +389,7 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
     check_positive("jobs", jobs)
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
+    check_existing_runs(sweep)
     configs = [run.config for run in sweep.runs]
     if jobs > 1 or backend == "ray":
         for config in configs:
