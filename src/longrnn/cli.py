@@ -22,6 +22,7 @@ from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
             "--eval-every", "100", "--lr", "3e-3"]
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+LEADERBOARD_PAGE = "docs/results/leaderboard.md"
 DEMO_CELLS, DEMO_SEEDS = ("lstm", "rnn"), ("0", "1", "2")
 
 
@@ -238,6 +239,10 @@ def cmd_list(args) -> int:
 
 # --- report --------------------------------------------------------------------------------------
 def cmd_report(args) -> int:
+    if args.leaderboard and (args.out or args.html or args.json):
+        raise UsageError("--leaderboard writes the page --page names; --out, --html and --json are for a report")
+    if not args.leaderboard and args.page != LEADERBOARD_PAGE:
+        raise UsageError("--page names the leaderboard page; give it with --leaderboard")
     if args.leaderboard:
         from longrnn.reporting.leaderboard import write_leaderboard
 
@@ -320,6 +325,9 @@ def cmd_bench_memory(args) -> int:
         if value is not None:
             set_key(config, key, value)
     apply_overrides(config, args.set)
+    for key, flag in (("train.steps", "--steps"), ("task.seq_len", "--seq-len"), ("train.trainer", "--trainer")):
+        if any(item.split("=", 1)[0].strip() == key for item in args.set):
+            raise UsageError(f"bench memory sets {key} itself; give {flag} instead of --set {key}")
     check_ranges(config)
     build_device(config.train.device)
     rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
@@ -363,6 +371,9 @@ def cmd_reproduce(args) -> int:
     from longrnn.experiment.sweep import check_existing_runs, load_sweep, run_sweep
     from longrnn.reporting.results_page import write_results_page
 
+    check_positive("--jobs", args.jobs)
+    if args.address is not None and args.backend != "ray":
+        raise UsageError("--address names a Ray cluster; give it with --backend ray")
     sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
     check_existing_runs(sweep)  # a page of another config's runs, or a sweep writing into them: refused
     code, failed = 0, []
@@ -451,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write report.md, report.csv, curves.png (default: the first folder)")
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard page instead: every method per task and length, selected on validation")
-    p.add_argument("--page", default="docs/results/leaderboard.md", help="the leaderboard page to (re)write")
+    p.add_argument("--page", default=LEADERBOARD_PAGE, help="the leaderboard page to (re)write")
     p.add_argument("--no-plots", action="store_true", help="skip curves.png")
     p.add_argument("--html", action="store_true", help="also write report.html: tables and curves in one file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
@@ -460,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed (ratios against torch.nn.LSTM) and memory benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
     s = bench.add_parser("speed", help="one training step (forward + backward) of each cell vs torch.nn.LSTM")
-    s.add_argument("--cells", nargs="+", help="cells to time (default: all)")
+    s.add_argument("--cells", nargs="+", action="extend", help="cells to time (default: all)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--seq-len", type=int, default=1000)
     s.add_argument("--hidden-size", type=int, default=128)

@@ -83,8 +83,9 @@ def convexp_scaling(
     for s in sizes:
         check_positive("lattice size", s)
     if stencil > min(sizes):  # the table would name a stencil that was never used
-        raise UsageError(f"stencil {stencil} does not fit the smallest lattice {min(sizes)}x{min(sizes)}; give a "
-                         f"stencil of at most {min(sizes)} units, or 0 for the whole lattice")
+        widest = min(sizes) - (min(sizes) + 1) % 2  # stencils are odd
+        raise UsageError(f"stencil {stencil} does not fit the smallest lattice {min(sizes)}x{min(sizes)}; give an odd "
+                         f"stencil of at most {widest} units, or 0 for the whole lattice")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
