@@ -208,6 +208,8 @@ def _files(tmp_path):
         (["sweep", "{tmp}/budget.toml", "--address", "x:1"], "--address names a Ray cluster"),
         (["bench", "memory", "--set", "train.steps=5"], "give --steps instead of --set train.steps"),
         (["bench", "convexp", "--stencil", "5", "--sizes", "4"], "an odd stencil of at most 3 units"),
+        (["train", "--momentum", "0.5", "--out", "{tmp}/runs"], "train.momentum = 0.5 applies to optimizer 'sgd'"),
+        (["train", "--tf-alpha", "0.5", "--out", "{tmp}/runs"], "train.tf_alpha = 0.5 applies to trainer"),
         (["train", "--lr-warmup", "0", "--out", "{tmp}/runs"], "unrecognized arguments: --lr-warmup"),
         (["train", "--set", "train.warmup_steps=1", "--set", "train.lr_warmup_steps=0", "--out", "{tmp}/runs"],
          "--set train.warmup_steps and --set train.lr_warmup_steps are the same setting"),

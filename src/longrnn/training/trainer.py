@@ -31,7 +31,7 @@ from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
 from longrnn.methods.regularizers import REGULARIZERS, model_penalty
-from longrnn.runs.config import RunConfig, check_ranges, to_toml
+from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_device, build_model, build_task, check_options
@@ -60,6 +60,14 @@ def _check(config: RunConfig) -> None:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)
     check_options(config)  # task and cell options, before anything is built
+    defaults = TrainConfig()
+    for key, used, where in (("momentum", t.optimizer == "sgd", f"optimizer 'sgd'; this run's is {t.optimizer!r}"),
+                             ("tf_interval", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this "
+                              f"run's is {t.trainer!r}"),
+                             ("tf_alpha", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this run's "
+                              f"is {t.trainer!r}")):
+        if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
+            raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
 
 
 def _reset_peak_memory(device: torch.device) -> None:
