@@ -336,7 +336,9 @@ def test_recall_pictures_show_the_seed_best_on_validation(tmp_path):
         run_dir.mkdir(parents=True)
         accuracy = {0: 0.6, 1: 0.9, 2: 0.7}[run.config.train.seed]
         runs.write_json(run_dir / runs.SUMMARY, {"main_metric": "accuracy", "higher_is_better": True,
-                                                 "validation": {"accuracy": accuracy}})
+                                                 "validation": {"accuracy": accuracy}, "test": None,
+                                                 "status": "finished", "baseline": {}, "steps": 1,
+                                                 "wall_time_s": 1.0})
         if run.config.train.seed != 2 or run.variant_label == "LSTM":
             (run_dir / runs.MODEL).write_bytes(b"")  # weights present
     config, _ = _best_on_validation(sweep, "spatial_copy T=3", "conv unitary")
