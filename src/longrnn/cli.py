@@ -269,9 +269,9 @@ def cmd_report(args) -> int:
 
 # --- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
+    _check_bench_threads(args.threads)
     import torch
 
-    _check_bench_threads(args.threads)
     from longrnn.bench.speed import cpu_name, speed, speed_table
 
     rows = speed(args.cells, args.batch_size, args.seq_len, args.hidden_size, args.input_size,
@@ -293,9 +293,9 @@ def _check_bench_threads(threads: int) -> None:
 
 
 def cmd_bench_convexp(args) -> int:
+    _check_bench_threads(args.threads)
     import torch
 
-    _check_bench_threads(args.threads)
     from longrnn.bench.convexp import convexp_scaling, scaling_table
     from longrnn.bench.speed import cpu_name
 
@@ -375,7 +375,8 @@ def cmd_reproduce(args) -> int:
     if args.address is not None and args.backend != "ray":
         raise UsageError("--address names a Ray cluster; give it with --backend ray")
     sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
-    check_existing_runs(sweep)  # a page of another config's runs, or a sweep writing into them: refused
+    if args.report_only:
+        check_existing_runs(sweep)  # a page of another config's runs (run_sweep checks before running)
     code, failed = 0, []
     if not args.report_only:
         if not args.json:
