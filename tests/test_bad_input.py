@@ -209,6 +209,8 @@ def _files(tmp_path):
         (["bench", "memory", "--set", "train.steps=5"], "give --steps instead of --set train.steps"),
         (["bench", "convexp", "--stencil", "5", "--sizes", "4"], "an odd stencil of at most 3 units"),
         (["train", "--momentum", "0.5", "--out", "{tmp}/runs"], "train.momentum = 0.5 applies to optimizer 'sgd'"),
+        (["train", "--curriculum", "3:1,", "--out", "{tmp}/runs"], "has an empty stage"),
+        (["sweep", "{tmp}/budget.toml", "--workers", "2", "--jobs", "3"], "--jobs and --workers are the same"),
         (["train", "--tf-alpha", "0.5", "--out", "{tmp}/runs"], "train.tf_alpha = 0.5 applies to trainer"),
         (["train", "--lr-warmup", "0", "--out", "{tmp}/runs"], "unrecognized arguments: --lr-warmup"),
         (["train", "--set", "train.warmup_steps=1", "--set", "train.lr_warmup_steps=0", "--out", "{tmp}/runs"],

@@ -56,8 +56,16 @@ class _RenamedFlag(argparse.Action):
         namespace.__dict__.setdefault("renamed_flags", []).append((option_string, self.new))
 
 
+ALIASES = [("--jobs", "--workers")]  # two spellings of one flag
+
+
 def _check_renamed_flags(args, argv: list[str]) -> None:
-    """An old flag and its new name may not both be given (the last one would win unseen)."""
+    """An old flag and its new name, or two spellings of one flag, may not both be given (the last one
+    would win unseen)."""
+    for first, second in ALIASES:
+        given = [flag for flag in (first, second) if any(a == flag or a.startswith(f"{flag}=") for a in argv)]
+        if len(given) == 2:
+            raise UsageError(f"{first} and {second} are the same setting; give one of them")
     for old, new in getattr(args, "renamed_flags", []):
         if any(arg == new or arg.startswith(f"{new}=") for arg in argv):
             raise UsageError(f"{old} and {new} are the same setting; give only {new}")

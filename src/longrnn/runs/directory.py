@@ -110,7 +110,8 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 
 
 SUMMARY_FIELDS = {"status": str, "main_metric": str, "validation": (dict, type(None)), "test": (dict, type(None)),
-                  "baseline": dict, "steps": int, "wall_time_s": (int, float)}  # what reports and resumes read
+                  "baseline": dict, "steps": int, "wall_time_s": (int, float),
+                  "higher_is_better": bool}  # what reports and resumes read
 
 
 def read_summary(run_dir: Path) -> dict | None:

@@ -30,7 +30,10 @@ from longrnn.training.build import build_task
 def parse_curriculum(text: str) -> list[tuple[int, int]]:
     """'10:20000,100:5000' -> [(10, 20000), (100, 5000)]: (sequence length, batches) per stage."""
     stages = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in [p.strip() for p in text.split(",")] if text.strip() else []:
+        if not part:  # "10:200," or ",10:200": a stage left out
+            raise UsageError(f"curriculum {text!r} has an empty stage; give LENGTH:BATCHES stages separated by "
+                             "commas")
         length, sep, steps = part.partition(":")
         try:
             stage = (int(length), int(steps))
