@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from longrnn.cells import State
-from longrnn.methods.stack import as_stack, find_stacks, is_stack, stack_inputs
+from longrnn.methods.stack import for_each_stack
 from longrnn.models import SequenceModel
 
 QUANTILES = (0.5, 0.9, 0.99)
@@ -72,9 +72,7 @@ def gate_statistics(model: nn.Module, x: torch.Tensor, chunk_len: int = CHUNK_LE
         ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
             inputs that are not batched sequences.
     """
-    if not is_stack(model):
-        return {path: gate_statistics(sub, stack_inputs(model, sub, x), chunk_len) for path, sub in find_stacks(model)}
-    return _gate_statistics(as_stack(model), stack_inputs(model, model, x), chunk_len)
+    return for_each_stack(_gate_statistics, model, x, chunk_len)
 
 
 def _gate_statistics(model, x: torch.Tensor, chunk_len: int) -> dict[str, float]:

@@ -101,3 +101,12 @@ def stack_inputs(model: nn.Module, target: nn.Module, inputs) -> torch.Tensor:
         raise UsageError(f"the methods need batched sequences, a 3-D tensor, as the layer's input; got {given}")
     batch_first = getattr(target, "batch_first", True)  # a SequenceModel is batch-first
     return received if batch_first else received.transpose(0, 1)
+
+
+def for_each_stack(method, model: nn.Module, inputs, *args):
+    """``method(stack, its batch-first inputs, *args)`` for a stack (`is_stack`), or ``{path: result}`` for
+    every stack inside ``model``, each on what it receives when ``model(inputs)`` runs — in turn, so a
+    later stack sees what an earlier call changed (a warm-up of the layers below it)."""
+    if is_stack(model):
+        return method(as_stack(model), stack_inputs(model, model, inputs), *args)
+    return {path: method(as_stack(sub), stack_inputs(model, sub, inputs), *args) for path, sub in find_stacks(model)}

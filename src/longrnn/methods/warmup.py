@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from longrnn.cells import State
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_positive
-from longrnn.methods.stack import as_stack, find_stacks, is_stack, stack_inputs
+from longrnn.methods.stack import for_each_stack
 from longrnn.models import Recurrent, SequenceModel
 
 EPS = 1e-4
@@ -157,10 +157,7 @@ def measure_vaa(
         ValueError (`longrnn.errors.UsageError`): no longrnn layer in ``model``, a bidirectional one, or
             inputs that are not batched sequences.
     """
-    if not is_stack(model):
-        return {path: measure_vaa(sub, stack_inputs(model, sub, inputs), steps, eps, generator)
-                for path, sub in find_stacks(model)}
-    return _measure_vaa(as_stack(model), stack_inputs(model, model, inputs), steps, eps, generator)
+    return for_each_stack(_measure_vaa, model, inputs, steps, eps, generator)
 
 
 @torch.no_grad()
@@ -240,9 +237,7 @@ def warm_up(
     """
     options = (steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max, partial, generator,
                progress)
-    if not is_stack(model):
-        return {path: warm_up(sub, stack_inputs(model, sub, inputs), *options) for path, sub in find_stacks(model)}
-    return _warm_up(as_stack(model), stack_inputs(model, model, inputs), *options)
+    return for_each_stack(_warm_up, model, inputs, *options)
 
 
 def _warm_up(model, inputs: torch.Tensor, steps: int, lr: float, batch_size: int, eps: float, target: float,
