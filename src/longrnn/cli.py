@@ -169,10 +169,7 @@ def cmd_train(args) -> int:
 def _set_threads(threads: int) -> None:
     """``--threads N`` as ``train.threads`` means it (the same range): torch.set_num_threads(N); 0 keeps
     torch's default."""
-    from longrnn.runs.config import RANGES
-
-    if not RANGES["train.threads"].contains(threads):
-        raise UsageError(f"--threads must be {RANGES['train.threads'].text}, got {threads!r}")
+    _check_threads(threads, minimum=0)
     if threads:
         import torch
 
@@ -277,7 +274,7 @@ def cmd_report(args) -> int:
 
 # --- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
-    _check_bench_threads(args.threads)
+    _check_threads(args.threads, minimum=1)
     import torch
 
     from longrnn.bench.speed import cpu_name, speed, speed_table
@@ -292,16 +289,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _check_bench_threads(threads: int) -> None:
-    """A benchmark's ``--threads``: at least 1 (it times a fixed number), at most train.threads' bound."""
+def _check_threads(threads: int, minimum: int) -> None:
+    """``--threads`` of a command within train.threads' bound; a benchmark needs at least 1 (it times a
+    fixed number), eval takes 0 (torch's own choice) too."""
     from longrnn.runs.config import RANGES
 
-    if threads < 1 or not RANGES["train.threads"].contains(threads):
-        raise UsageError(f"--threads must be in [1, {RANGES['train.threads'].high}], got {threads!r}")
+    if threads < minimum or not RANGES["train.threads"].contains(threads):
+        raise UsageError(f"--threads must be in [{minimum}, {RANGES['train.threads'].high}], got {threads!r}")
 
 
 def cmd_bench_convexp(args) -> int:
-    _check_bench_threads(args.threads)
+    _check_threads(args.threads, minimum=1)
     import torch
 
     from longrnn.bench.convexp import convexp_scaling, scaling_table

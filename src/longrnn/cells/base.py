@@ -67,6 +67,24 @@ def autocast_enabled(device: torch.device | str) -> bool:
         return False
 
 
+def allowed_dtypes(weight: torch.Tensor, device: torch.device) -> set[torch.dtype]:
+    """The dtypes an input or state may have for a module whose parameters are like ``weight``: theirs, and
+    autocast's lower precision while autocast is on for ``device``."""
+    allowed = {weight.dtype}
+    if autocast_enabled(device):
+        allowed.add(torch.get_autocast_dtype(torch.device(device).type))
+    return allowed
+
+
+def in_dtype(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` in the input ``x``'s dtype: cells compute gates and states in at least float32 (e.g. in a
+    ``.half()`` module), and a torch module returns what it was given. Under autocast, and for complex
+    states, ``t`` as is."""
+    if t.is_complex() or t.dtype == x.dtype or autocast_enabled(x.device):
+        return t
+    return t.to(x.dtype)
+
+
 def map_state(fn, state: State) -> State:
     """Apply ``fn`` to every tensor of a state (a tensor or a tuple of tensors)."""
     if isinstance(state, tuple):

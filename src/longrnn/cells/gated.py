@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells.base import Cell, at_least_float32, autocast_enabled, fused_sequence, zero_state
-from longrnn.cells.init import forget_biases, parse_forget_init
+from longrnn.cells.init import forget_biases, parse_forget_init, write_keep_gate_bias
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import check_bool, unknown
@@ -96,11 +96,8 @@ class _GatedCell(Cell):
             return
         b = b.to(self.bias_hh)
         keep = b if self.gate == "refine" or not self.gate_parity else gate_bias(self.gate, b)
-        self.block(self.bias_ih, self.keep_block).zero_()
-        self.block(self.bias_hh, self.keep_block).copy_(keep)
-        for index in self.companion_blocks():
-            self.block(self.bias_ih, index).zero_()
-            self.block(self.bias_hh, index).copy_(-b)
+        write_keep_gate_bias(self.bias_ih, self.bias_hh, self.hidden_size, self.keep_block, keep,
+                             self.companion_blocks(), b)
 
     def companion_blocks(self) -> list[int]:
         """Blocks whose bias is set to -b with the keep gate's: the refine gate (Gu et al. 2020)."""

@@ -66,3 +66,19 @@ def forget_biases(spec: str, hidden_size: int) -> torch.Tensor | None:
     d = hidden_size
     u = torch.empty(hidden_size).uniform_(1.0 / d, 1.0 - 1.0 / d) if d > 2 else torch.full((d,), 0.5)
     return torch.logit(u)
+
+
+@torch.no_grad()
+def write_keep_gate_bias(bias_ih: torch.Tensor, bias_hh: torch.Tensor, hidden_size: int, keep_block: int,
+                         keep: torch.Tensor, companions: list[int], b: torch.Tensor) -> None:
+    """Write a keep gate's bias ``keep`` into block ``keep_block`` of ``bias_hh`` and zero that block of
+    ``bias_ih`` (so it is not counted twice); each block in ``companions`` gets -``b`` the same way (the
+    LSTM's input gate under chrono, a refine gate). Blocks are ``hidden_size`` rows of the (n·H,) biases."""
+    def block(bias, index):
+        return bias[index * hidden_size:(index + 1) * hidden_size]
+
+    block(bias_ih, keep_block).zero_()
+    block(bias_hh, keep_block).copy_(keep)
+    for index in companions:
+        block(bias_ih, index).zero_()
+        block(bias_hh, index).copy_(-b)

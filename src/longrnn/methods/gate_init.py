@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from longrnn.cells.init import forget_biases, parse_forget_init
+from longrnn.cells.init import forget_biases, parse_forget_init, write_keep_gate_bias
 from longrnn.errors import UsageError
 
 TORCH_GATED = {nn.LSTM: "lstm", nn.LSTMCell: "lstm", nn.GRU: "gru", nn.GRUCell: "gru"}
@@ -71,13 +71,8 @@ def _init_torch_module(module: nn.Module, family: str, spec: str, kind: str) -> 
     pairs = [(name.replace("bias_hh", "bias_ih", 1), name) for name in params if name.startswith("bias_hh")]
     if not pairs:
         raise UsageError(f"{type(module).__name__}(bias=False) has no gate biases to initialise")
-    H = module.hidden_size
+    companions = [INPUT_BLOCK] if family == "lstm" and kind == "chrono" else []
     for ih_name, hh_name in pairs:
-        bias_ih, bias_hh = params[ih_name], params[hh_name]
-        b = forget_biases(spec, H).to(bias_hh)
-        keep = slice(KEEP_BLOCK[family] * H, (KEEP_BLOCK[family] + 1) * H)
-        bias_ih[keep] = 0.0
-        bias_hh[keep] = b
-        if family == "lstm" and kind == "chrono":
-            bias_ih[INPUT_BLOCK * H:(INPUT_BLOCK + 1) * H] = 0.0
-            bias_hh[INPUT_BLOCK * H:(INPUT_BLOCK + 1) * H] = -b
+        b = forget_biases(spec, module.hidden_size).to(params[hh_name])
+        write_keep_gate_bias(params[ih_name], params[hh_name], module.hidden_size, KEEP_BLOCK[family], b,
+                             companions, b)

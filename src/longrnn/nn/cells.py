@@ -19,7 +19,7 @@ import inspect
 
 import torch
 
-from longrnn.cells.base import autocast_enabled, map_state
+from longrnn.cells.base import allowed_dtypes, in_dtype, map_state
 from longrnn.cells.bistable import BRCCell as _BRC
 from longrnn.cells.bistable import NBRCCell as _NBRC
 from longrnn.cells.conv_unitary import ConvUnitaryCell as _ConvUnitary
@@ -65,19 +65,15 @@ class TorchCellAPI:
         initial = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         state = initial if hx is None else self._check_hx(hx, initial, unbatched)
         _, state = self.step(self.project_input(x), state)
-        if not autocast_enabled(x.device):  # the gates' float32 state back in the input's dtype, as torch's cells
-            state = map_state(lambda s: s if s.is_complex() else s.to(x.dtype), state)
+        state = map_state(lambda s: in_dtype(s, x), state)  # the gates' float32 state in the input's dtype
         if unbatched:
             state = map_state(lambda s: s.squeeze(0), state)
         return state
 
     def _check_dtype_device(self, name: str, tensor: torch.Tensor) -> None:
         weight = next(self.parameters())
-        allowed = {weight.dtype}
-        if autocast_enabled(tensor.device):
-            allowed.add(torch.get_autocast_dtype(tensor.device.type))
-        if tensor.device != weight.device or (tensor.dtype if not tensor.is_complex() else tensor.real.dtype) \
-                not in allowed:
+        real = tensor.real if tensor.is_complex() else tensor
+        if tensor.device != weight.device or real.dtype not in allowed_dtypes(weight, tensor.device):
             raise UsageError(f"{name} is {tensor.dtype} on {tensor.device}, the cell's parameters {weight.dtype} on "
                              f"{weight.device}; convert one of them (.to(...))")
 

@@ -39,7 +39,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from longrnn.cells import Cell, State, cell_options, make_cell
-from longrnn.cells.base import autocast_enabled
+from longrnn.cells.base import allowed_dtypes, in_dtype
 from longrnn.cells.double import DoubleCell
 from longrnn.errors import UsageError, check_bool, check_positive
 from longrnn.models import Recurrent
@@ -207,9 +207,9 @@ class RecurrentLayer(nn.Module):
                 outputs.append(out)
                 finals.append(final)
             h = torch.cat(outputs, -1) if len(outputs) > 1 else outputs[0]
-            h = _in_dtype(h, x)  # the next layer reads what a layer of this dtype gives
+            h = in_dtype(h, x)  # the next layer reads what a layer of this dtype gives
         h_n = self._final_states(finals, unbatched)
-        h_n = tuple(_in_dtype(s, x) for s in h_n) if isinstance(h_n, tuple) else _in_dtype(h_n, x)
+        h_n = tuple(in_dtype(s, x) for s in h_n) if isinstance(h_n, tuple) else in_dtype(h_n, x)
         if packed:
             return _repack(h, lengths, input), h_n
         if unbatched:
@@ -239,10 +239,7 @@ class RecurrentLayer(nn.Module):
         if tensor.device != weight.device:
             raise UsageError(f"{name} is on {tensor.device}, the layer's parameters on {weight.device}; move one "
                              "of them (.to(device))")
-        allowed = {weight.dtype}
-        if autocast_enabled(tensor.device):
-            allowed.add(torch.get_autocast_dtype(tensor.device.type))
-        if tensor.dtype not in allowed:
+        if tensor.dtype not in allowed_dtypes(weight, tensor.device):
             raise UsageError(f"{name} is {tensor.dtype}, the layer's parameters {weight.dtype}; convert one of them "
                              f"(e.g. input.to({weight.dtype}) or layer.to({tensor.dtype}))")
 
@@ -283,14 +280,6 @@ class RecurrentLayer(nn.Module):
         if unbatched:
             stacked = [s.squeeze(1) for s in stacked]
         return tuple(stacked) if len(stacked) > 1 else stacked[0]
-
-
-def _in_dtype(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``t`` in the input's dtype: cells compute gates and states in at least float32 (e.g. in a ``.half()``
-    layer), and a torch layer returns what it was given. Under autocast, and for complex states, ``t`` as is."""
-    if t.is_complex() or t.dtype == x.dtype or autocast_enabled(x.device):
-        return t
-    return t.to(x.dtype)
 
 
 # --- the time loop ------------------------------------------------------------------------------------------
