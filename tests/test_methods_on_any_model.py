@@ -131,3 +131,16 @@ def test_gate_statistics_of_a_layer_inside_a_users_model():
     model = Classifier(longrnn.nn.LSTM(4, 8, forget_init="constant:30"))
     stats = longrnn.gate_statistics(model, torch.randn(4, 10, 2))["rnn"]
     assert stats["gate_at_1"] > 0.9  # σ(30) is 1.0 in float32
+
+
+def test_a_layer_inside_a_users_module_is_measured_on_what_it_receives():
+    """The container call equals the call on the layer itself with the inputs it receives (time-first
+    here): the recorded inputs are put batch-first once, not twice."""
+    torch.manual_seed(0)
+    model = Classifier(longrnn.nn.NBRC(4, 8))
+    x = torch.randn(32, 20, 2)
+    with torch.no_grad():
+        received = model.embed(x).transpose(0, 1)  # what model.rnn sees: (time, batch, 4)
+    inside = longrnn.measure_vaa(model, x, steps=50, generator=torch.Generator().manual_seed(1))["rnn"]
+    alone = longrnn.measure_vaa(model.rnn, received, steps=50, generator=torch.Generator().manual_seed(1))
+    assert inside == alone
