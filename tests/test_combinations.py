@@ -60,7 +60,7 @@ def valid(trainer: str, task: str) -> bool:
 def one_step(model_settings: dict, task: str, trainer: str, reg: str = "none") -> None:
     config: RunConfig = from_dict({
         "task": {"name": task, **TINY_TASKS[task]},
-        "model": {"hidden_size": 4, **model_settings},
+        "model": {"hidden_size": 16, **model_settings},
         "train": {"trainer": trainer, "tbptt_len": 4, "tf_interval": 3, "batch_size": 3, "reg": reg,
                   "memup_rollout": 3, "memup_targets": 2, "memup_predict_every": 2, "memup_hidden": 8},
     })

@@ -11,7 +11,7 @@ from longrnn.cells import make_cell
 from longrnn.cells.conv_unitary import KernelSpectrum, magnasco
 from longrnn.errors import UsageError
 from longrnn.functional.convexp import apply_spectrum, conv_exp, dense_operator
-from longrnn.functional.lattice import parse_lattice
+from longrnn.functional.lattice import parse_lattice, sites
 from longrnn.models import Recurrent, SequenceModel
 from longrnn.runs.config import RunConfig, apply_overrides
 from longrnn.tasks import make_task
@@ -22,7 +22,8 @@ SMALL_SETS = {"validation_size": 32, "test_size": 32}
 
 def cell64(name="conv_unitary", input_size=3, **options):
     torch.manual_seed(0)
-    return make_cell(name, input_size, 1, **options).double()
+    units = options.get("channels", 1) * sites(parse_lattice(options["lattice"]))
+    return make_cell(name, input_size, units, **options).double()
 
 
 # --- the cell ------------------------------------------------------------------------------------
@@ -69,8 +70,10 @@ def test_step_matches_the_dense_equation(name, options):
 
 
 def test_sizes_follow_the_lattice_and_channels():
-    cell = make_cell("conv_unitary", 5, 128, lattice="6x4", channels=3)
+    cell = make_cell("conv_unitary", 5, 72, lattice="6x4", channels=3)
     assert (cell.lattice, cell.hidden_size, cell.output_size) == ((6, 4), 72, 72)
+    cell = make_cell("conv_unitary", 5, 128, lattice="8x8")  # channels = hidden_size / sites
+    assert (cell.channels, cell.hidden_size) == (2, 128)
     cell = make_cell("conv_unitary", 5, 12, channels=3, complex_state=True)  # no lattice: 1-D, hidden/channels
     assert (cell.lattice, cell.hidden_size, cell.output_size) == ((4,), 12, 24)
     assert cell.init_state(2).dtype == torch.complex64
@@ -92,7 +95,7 @@ def test_kernel_spectrum_is_computed_once_per_sequence(monkeypatch):
     calls = []
     forward = KernelSpectrum.forward
     monkeypatch.setattr(KernelSpectrum, "forward", lambda self, P: calls.append(1) or forward(self, P))
-    layer = Recurrent(make_cell("conv_unitary", 2, 1, lattice="4x4", channels=2))
+    layer = Recurrent(make_cell("conv_unitary", 2, 32, lattice="4x4", channels=2))
     layer(torch.randn(3, 9, 2))
     assert len(calls) == 1
 
@@ -121,7 +124,7 @@ def test_conv_input_map_is_local_on_the_lattice():
 
 
 def test_gradients_reach_the_generator():
-    model = SequenceModel("conv_unitary", 3, 1, 2, lattice="4x3", channels=2, complex_state=True).double()
+    model = SequenceModel("conv_unitary", 3, 24, 2, lattice="4x3", channels=2, complex_state=True).double()
     y, _ = model(torch.randn(2, 5, 3, dtype=torch.float64))
     y.sum().backward()
     grad = model.cells[0].recurrent.parametrizations.weight.original.grad
@@ -136,7 +139,9 @@ def test_gradients_reach_the_generator():
     ({"lattice": "4", "stencil": 5}, "stencil"),
     ({"complex_state": True, "nonlinearity": "tanh"}, "magnasco"),
     ({"nonlinearity": "relu"}, "nonlinearity"),
-    ({"lattice": "4x4", "input_map": "conv"}, "multiple"),
+    ({"lattice": "8", "input_map": "conv"}, "multiple"),
+    ({"lattice": "3x3"}, "hidden_size 8 does not fit the lattice 3x3 \\(9 sites\\) × channels"),
+    ({"lattice": "4", "channels": 1}, "hidden_size 8 does not fit the lattice 4 \\(4 sites\\) × 1 channel\\(s\\) = 4"),
     ({"channels": 0}, "channels"),
     ({"channels": 3}, "multiple of channels"),
 ])
@@ -197,7 +202,7 @@ def test_spatial_copy_bad_options(options, match):
 
 def config(tmp_path, *overrides) -> RunConfig:
     base = ["task.name=spatial_copy", "task.seq_len=8", "model.cell=conv_unitary", "model.lattice=4x4",
-            "model.channels=2", "train.threads=1", "task.validation_size=64", "task.test_size=64", f"out={tmp_path}"]
+            "model.channels=2", "model.hidden_size=32", "train.threads=1", "task.validation_size=64", "task.test_size=64", f"out={tmp_path}"]
     return apply_overrides(RunConfig(), base + list(overrides))
 
 
@@ -249,7 +254,7 @@ def test_conv_unitary_runs_on_the_sequence_tasks():
 
 
 def test_conv_exp_of_the_trained_kind_of_kernel_is_real():
-    cell = make_cell("conv_unitary", 2, 1, lattice="6x6", channels=2).double()
+    cell = make_cell("conv_unitary", 2, 72, lattice="6x6", channels=2).double()
     assert not cell.recurrent_kernel().is_complex()
     assert torch.allclose(cell.recurrent_kernel(), conv_exp(cell.generator_kernel()), atol=1e-12, rtol=0)
 
@@ -261,7 +266,7 @@ def test_cli_train_spatial_copy_with_lattice_and_channels(tmp_path, capsys):
     from longrnn.cli import main
 
     code = main(["train", "--task", "spatial_copy", "--cell", "conv_unitary", "--lattice", "4x4", "--channels", "2",
-                 "--seq-len", "5", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--threads", "1",
+                 "--hidden-size", "32", "--seq-len", "5", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--threads", "1",
                  "--set", "task.validation_size=8", "--set", "task.test_size=8", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     assert "spatial_copy" in capsys.readouterr().out
@@ -304,7 +309,7 @@ task = {{ name = "copy", seq_len = 2, options = {{ validation_size = 8, test_siz
 
 [[variants]]
 label = "conv unitary"
-model = {{ cell = "conv_unitary", channels = 2, hidden_size = 8 }}
+model = {{ cell = "conv_unitary", hidden_size = 32 }}
 
 [[variants]]
 label = "LSTM"
@@ -321,6 +326,20 @@ def test_reproduce_draws_recalled_patterns_for_spatial_tasks(tmp_path, capsys):
     text = (tmp_path / "page.md").read_text()
     assert "4 of 4 runs finished" in text and "page_recall.png" in text
     assert (tmp_path / "page_recall.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_whose_width_does_not_fit_a_lattice_fails_before_its_first_run(tmp_path, capsys):
+    """hidden_size is the state's width everywhere: with one channel on the 4x4 lattice it can only be 16,
+    and the sweep says so once, naming the run, before any run starts."""
+    from longrnn.cli import main
+
+    sweep_file = tmp_path / "tiny_spatial.toml"
+    text = SPATIAL_SWEEP.format(root=tmp_path).replace('hidden_size = 32', 'hidden_size = 32, channels = 1')
+    sweep_file.write_text(text)  # fits copy's 1-D lattice (32 sites), not the 4x4 one
+    assert main(["reproduce", str(sweep_file), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "run 'spatial_copy T=3' × 'conv unitary': hidden_size 32 does not fit the lattice 4x4" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
 
 
 def test_recall_pictures_show_the_seed_best_on_validation(tmp_path):

@@ -218,7 +218,7 @@ def test_bad_input_is_one_value_error_naming_it(layer, make, message):
         (lambda: lnn.RNN(3, 4, nonlinearity="sigmoid"), "unknown nonlinearity 'sigmoid'"),
         (lambda: lnn.RNN(3, 4, init_scale=0.5), "init_scale applies to init='identity'"),
         (lambda: lnn.NBRC(3, 5, double=True), "it must be even, got 5"),
-        (lambda: lnn.ConvUnitaryRNN(3, 5, lattice="3x3"), "hidden_size 5 does not match the lattice 3x3"),
+        (lambda: lnn.ConvUnitaryRNN(3, 5, lattice="3x3"), "hidden_size 5 does not fit the lattice 3x3"),
         (lambda: lnn.LSTMCell(3, 4, gate="bogus"), "unknown gate 'bogus'"),
     ],
 )

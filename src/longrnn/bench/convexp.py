@@ -91,7 +91,7 @@ def convexp_scaling(
 
     variants = []  # (size, label, run)
     for s in sizes:
-        cell = make_cell("conv_unitary", INPUT_SIZE, 1, lattice=f"{s}x{s}", channels=channels,
+        cell = make_cell("conv_unitary", INPUT_SIZE, channels * s * s, lattice=f"{s}x{s}", channels=channels,
                          complex_state=complex_state, stencil=stencil)
         x = torch.randn(batch_size, INPUT_SIZE)
         variants.append((s, "conv_unitary", _cell_step(cell, x)))

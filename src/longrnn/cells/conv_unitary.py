@@ -24,9 +24,10 @@ input_map: ``"linear"`` — a dense map from a feature vector (sequence tasks su
 ``"conv"`` — a circular convolution with an odd ``input_stencil`` from input channels laid out on the
 same lattice (spatial tasks: x_t has ``c_in · N`` features, channel-major, c_in = input_size / N).
 
-Sizes and outputs. With ``lattice`` given (``"32x32"``, ``"64"``, ``[8, 8]``) the state has
-``hidden_size = channels · N`` units (N sites) and the constructor's ``hidden_size`` argument is not
-used; without it the lattice is 1-D with ``hidden_size // channels`` sites. The state is the flat
+Sizes and outputs. The state has ``hidden_size = channels · N`` units on N lattice sites. With
+``lattice`` given (``"32x32"``, ``"64"``, ``[8, 8]``) ``channels`` defaults to ``hidden_size / N``, and a
+``hidden_size`` that is not ``channels · N`` is a UsageError; without it the lattice is 1-D with
+``hidden_size / channels`` sites (``channels`` defaulting to 1). The state is the flat
 ``(batch, channels · N)`` tensor, channel-major (reshape to ``(batch, channels, *lattice)``). Output:
 the state itself for real cells; for complex cells the real parts followed by the imaginary parts,
 ``output_size = 2 · hidden_size``, so the linear readout stays real.
@@ -114,7 +115,7 @@ class ConvUnitaryCell(Cell):
         input_size: int,
         hidden_size: int,
         lattice=None,
-        channels: int = 1,
+        channels: int | None = None,
         complex_state: bool = False,
         stencil: int | None = None,
         nonlinearity: str | None = None,
@@ -124,10 +125,10 @@ class ConvUnitaryCell(Cell):
         constrained: bool | None = None,
     ):
         super().__init__()
-        self.channels = check_positive("channels", channels)
         self.complex_state = check_bool("complex_state", complex_state)
         self.constrained = check_bool("constrained", self.default_constrained if constrained is None else constrained)
-        self.lattice = self._lattice(lattice, hidden_size, channels)
+        self.lattice, channels = self._lattice(lattice, hidden_size, channels)
+        self.channels = channels
         if self.constrained and not complex_state and channels == 1 and max(self.lattice) <= 2:
             warnings.warn(f"on the lattice {lattice_text(self.lattice)} with one real channel the skew generator "
                           "P - Pᵀ is zero (every offset is its own negative), so U stays the identity and cannot "
@@ -172,13 +173,26 @@ class ConvUnitaryCell(Cell):
 
     # --- construction helpers ----------------------------------------------------------------
     @staticmethod
-    def _lattice(lattice, hidden_size: int, channels: int) -> tuple[int, ...]:
-        if lattice is not None:
-            return parse_lattice(lattice)
-        if hidden_size % channels:
-            raise UsageError(f"hidden_size ({hidden_size}) must be a multiple of channels ({channels}) "
-                             "without a lattice")
-        return (hidden_size // channels,)
+    def _lattice(lattice, hidden_size: int, channels: int | None) -> tuple[tuple[int, ...], int]:
+        """(lattice, channels) with ``hidden_size = channels · sites``; a size that cannot hold is a UsageError."""
+        check_positive("hidden_size", hidden_size)
+        if channels is not None:
+            check_positive("channels", channels)
+        if lattice is None:
+            channels = 1 if channels is None else channels
+            if hidden_size % channels:
+                raise UsageError(f"hidden_size ({hidden_size}) must be a multiple of channels ({channels}) "
+                                 "without a lattice")
+            return (hidden_size // channels,), channels
+        lattice = parse_lattice(lattice)
+        n = sites(lattice)
+        if channels is None and hidden_size % n == 0:
+            return lattice, hidden_size // n
+        if channels is not None and hidden_size == channels * n:
+            return lattice, channels
+        given = f"× {channels} channel(s) = {channels * n}" if channels is not None else "× channels"
+        raise UsageError(f"hidden_size {hidden_size} does not fit the lattice {lattice_text(lattice)} ({n} sites) "
+                         f"{given}: hidden_size must be channels × {n}, e.g. {n * (channels or 1)}")
 
     def _stencil(self, name: str, value: int, allow_full: bool) -> int:
         check_positive(name, value, allow_zero=allow_full)

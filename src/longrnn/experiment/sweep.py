@@ -60,7 +60,7 @@ from longrnn import runs
 from longrnn.console import progress
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
 from longrnn.runs.config import RunConfig, check_ranges, from_dict, get_key
-from longrnn.training.build import check_options
+from longrnn.training.build import check_buildable, check_options
 
 
 @dataclass
@@ -376,6 +376,16 @@ def check_existing_runs(sweep: Sweep) -> None:
                                  "out, or move that run away")
 
 
+def check_builds(sweep: Sweep) -> None:
+    """Every run's task and model built as a skeleton (`longrnn.training.build.check_buildable`) before
+    the first run starts: a value a constructor refuses fails the sweep once, naming the run."""
+    for run in sweep.runs:
+        try:
+            check_buildable(run.config)
+        except UsageError as e:
+            raise UsageError(f"sweep {sweep.name!r}: run {run.task_label!r} × {run.variant_label!r}: {e}") from None
+
+
 def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,
               backend: str = "local", address: str | None = None) -> list[dict]:
     """Run every run of the sweep that has not finished; returns their summaries in sweep order.
@@ -390,6 +400,7 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
     check_existing_runs(sweep)
+    check_builds(sweep)
     configs = [run.config for run in sweep.runs]
     if jobs > 1 or backend == "ray":
         for config in configs:

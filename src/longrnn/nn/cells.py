@@ -147,10 +147,3 @@ class ConvUnitaryRNNCell(TorchCellAPI, _ConvUnitary):
     `longrnn.cells.conv_unitary`): options ``lattice``, ``channels``, ``complex_state``, ``stencil``, ...
     With a lattice, hidden_size must be channels × its sites. Returns h' (batch, H), complex for
     ``complex_state=True``."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, **options):
-        super().__init__(input_size, hidden_size, bias, device, dtype, **options)
-        if self.hidden_size != hidden_size:
-            raise UsageError(f"hidden_size {hidden_size} does not match the lattice {options.get('lattice')} × "
-                             f"{self.channels} channel(s) = {self.hidden_size} units; give hidden_size="
-                             f"{self.hidden_size}")

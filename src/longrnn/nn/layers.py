@@ -139,10 +139,3 @@ class ConvUnitaryRNN(RecurrentLayer):
     per direction ([real; imaginary]) and h_n is complex."""
 
     cell_name = "conv_unitary"
-
-    def __init__(self, input_size: int, hidden_size: int, *args, **kwargs):
-        super().__init__(input_size, hidden_size, *args, **kwargs)
-        if self.hidden_size != hidden_size:
-            raise UsageError(f"hidden_size {hidden_size} does not match the lattice {kwargs.get('lattice')} × "
-                             f"{self.cells[0].channels} channel(s) = {self.hidden_size} units; give hidden_size="
-                             f"{self.hidden_size}")

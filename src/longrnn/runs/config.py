@@ -40,7 +40,7 @@ class ModelConfig:
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
     engine: str | None = None  # lstm: eager, compiled, auto — how a whole sequence runs (None: auto)
     lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
-    channels: int | None = None  # conv cells: channels per lattice site (None: the cell's default, 1)
+    channels: int | None = None  # conv cells: channels per lattice site (None: hidden_size / sites; 1 without lattice)
     double: bool = False  # every layer two cells of half the width on the same input (warm-up's double layer)
     options: dict = field(default_factory=dict)
 

@@ -14,6 +14,7 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig, check_options  # noqa: F401 - check_options is used from here
 from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
+from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 
 
 def build_device(name: str) -> torch.device:
@@ -102,6 +103,23 @@ def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     if config.train.trainer == "memup":
         return build_memup_model(model, task, config.train)
     return model
+
+
+def check_buildable(config: RunConfig) -> None:
+    """Build the run's task and its model's skeleton on torch's meta device (no memory, no data drawn),
+    so that any value its constructors refuse is a UsageError now: a sweep checks every run this way
+    before the first one starts. An initialiser that cannot run on meta tensors (one that reads a value,
+    as the orthogonal and PLRNN cells' do) ends the check there; the real build checks the rest."""
+    task = build_task(config)
+    if config.train.trainer == "teacher_forcing":
+        check_teacher_forcing_task(task)
+    try:
+        with torch.device("meta"):
+            build_model(config, task)
+    except UsageError:
+        raise
+    except (RuntimeError, NotImplementedError):  # meta tensors hold no values to read
+        pass
 
 
 def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceModel | MemUPModel:
