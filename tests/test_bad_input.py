@@ -178,6 +178,8 @@ def _files(tmp_path):
         (["train", "--set", "task.validation_size=-5", "--out", "{tmp}/runs"], "validation_size must be a positive"),
         (["train", "--seq-len", "1000000000", "--batch-size", "1000000", "--steps", "1", "--out", "{tmp}/runs"],
          "not enough memory"),
+        (["train", "--task", "copy", "--seq-len", "10000000", "--steps", "1", "--out", "{tmp}/runs"],
+         "states kept for backpropagation need at least"),  # refused before a minute of drawing its first batch
         (["report", "{repo}/results/memup-small", "--out", "{tmp}/afile", "--no-plots"], "File exists: {tmp}/afile"),
         (["sweep", "{tmp}/binary.toml"], "is not valid TOML"),
         (["sweep", "{tmp}/seeds.toml"], "seeds must be a list of whole numbers"),
@@ -227,8 +229,7 @@ def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):
     captured = capsys.readouterr()
     lines = [line for line in captured.err.strip().splitlines() if not line.startswith("longrnn: warning: ")]
     assert code == 2 and len(lines) == 1 and named.replace("{tmp}", str(tmp_path)) in lines[0], captured.err
-    if "memory" not in named:  # refused before a run directory is made (memory is refused by the first batch)
-        assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 def test_weights_of_another_model_are_named_not_a_traceback(tmp_path, capsys):

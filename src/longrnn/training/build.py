@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -103,6 +104,38 @@ def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     if config.train.trainer == "memup":
         return build_memup_model(model, task, config.train)
     return model
+
+
+def machine_memory(device: torch.device) -> int:
+    """Bytes of memory on ``device``: the GPU's own, or the machine's physical memory for the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def least_memory(config: RunConfig, task: Task, model: torch.nn.Module) -> int:
+    """Bytes a run must hold at once, at the least: one training batch's float32 inputs, the validation
+    set's inputs, and under full backpropagation through time every layer's states at every step (saved
+    for the backward pass). A lower bound (no weights, gates or temporaries), so a run it refuses could
+    not have run."""
+    t, length, features = config.train, task.seq_len, task.input_size
+    batch = t.batch_size * length * features
+    fixed = (getattr(task, "validation_size", None) or 0) * length * features
+    states = 0
+    if t.trainer == "bptt" and not isinstance(model, MemUPModel):
+        states = t.batch_size * length * sum(cell.hidden_size for cell in model.cells)
+    return 4 * (batch + fixed + states)
+
+
+def check_fits(config: RunConfig, task: Task, model: torch.nn.Module, device: torch.device) -> None:
+    """A UsageError, before anything is drawn, when `least_memory` exceeds the device's memory: a sequence
+    length of ten million would otherwise spend a minute drawing a batch before the machine refuses it."""
+    need, have = least_memory(config, task, model), machine_memory(device)
+    if need > have:
+        raise UsageError(f"not enough memory: a training batch, the validation set and the states kept for "
+                         f"backpropagation need at least {need / 2**30:.3g} GiB at once (seq_len {task.seq_len}, "
+                         f"batch_size {config.train.batch_size}), and {device.type} has {have / 2**30:.3g} GiB; use "
+                         "smaller lengths, batches, sets or widths")
 
 
 def check_buildable(config: RunConfig) -> None:

@@ -34,7 +34,7 @@ from longrnn.methods.regularizers import REGULARIZERS, model_penalty
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
-from longrnn.training.build import build_device, build_model, build_task, check_options
+from longrnn.training.build import build_device, build_model, build_task, check_fits, check_options
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate
@@ -161,6 +161,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     if t.trainer == "teacher_forcing":
         check_teacher_forcing_task(task)  # before the run directory is made
     model = build_model(config, task)
+    check_fits(config, task, model, device)
     if t.init_from:
         load_initial_weights(model, t.init_from)  # before MemUP copies the model into its EMA detector
     model = model.to(device)
