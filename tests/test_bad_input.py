@@ -227,7 +227,7 @@ def test_what_a_careful_user_tried_is_one_line(tmp_path, capsys, argv, named):
     repo = str(Path(__file__).parents[1])
     code = main([a.replace("{tmp}", str(tmp_path)).replace("{repo}", repo) for a in argv])
     captured = capsys.readouterr()
-    lines = [line for line in captured.err.strip().splitlines() if not line.startswith("longrnn: warning: ")]
+    lines = captured.err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and named.replace("{tmp}", str(tmp_path)) in lines[0], captured.err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
@@ -276,6 +276,23 @@ def test_warnings_on_the_command_line_are_one_line(capsys):
                  "--dense-max", "4", "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith("longrnn: warning: ") for line in err), err
+
+
+def test_a_deprecated_flag_with_a_bad_value_prints_the_error_alone_and_with_good_ones_warns_first(tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # each call warns, as each command-line process does
+        assert main(["train", "--warmup-steps", "5", "--seq-len", "-1", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["longrnn: error: task.seq_len must be in [1, 10^9], got -1"]
+        assert main(["train", "--warmup-steps", "5", "--seq-lenn", "5"]) == 2  # a parse error too
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert main(["train", "--warmup-steps", "1", "--task", "adding", "--seq-len", "5", "--hidden-size", "4",
+                     "--steps", "2", "--eval-every", "2", "--batch-size", "4", "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
+        err = capsys.readouterr().err.strip().splitlines()  # the remark, then the progress lines (not a terminal)
+        assert err[0].startswith("longrnn: warning: --warmup-steps is deprecated") and len(err) > 1
 
 
 def test_a_sweep_never_writes_into_another_configs_runs(tmp_path, capsys):

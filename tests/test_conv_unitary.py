@@ -202,7 +202,8 @@ def test_spatial_copy_bad_options(options, match):
 
 def config(tmp_path, *overrides) -> RunConfig:
     base = ["task.name=spatial_copy", "task.seq_len=8", "model.cell=conv_unitary", "model.lattice=4x4",
-            "model.channels=2", "model.hidden_size=32", "train.threads=1", "task.validation_size=64", "task.test_size=64", f"out={tmp_path}"]
+            "model.channels=2", "model.hidden_size=32", "train.threads=1", "task.validation_size=64",
+            "task.test_size=64", f"out={tmp_path}"]
     return apply_overrides(RunConfig(), base + list(overrides))
 
 
@@ -266,8 +267,9 @@ def test_cli_train_spatial_copy_with_lattice_and_channels(tmp_path, capsys):
     from longrnn.cli import main
 
     code = main(["train", "--task", "spatial_copy", "--cell", "conv_unitary", "--lattice", "4x4", "--channels", "2",
-                 "--hidden-size", "32", "--seq-len", "5", "--steps", "4", "--eval-every", "2", "--batch-size", "4", "--threads", "1",
-                 "--set", "task.validation_size=8", "--set", "task.test_size=8", "--out", str(tmp_path), "--quiet"])
+                 "--hidden-size", "32", "--seq-len", "5", "--steps", "4", "--eval-every", "2", "--batch-size", "4",
+                 "--threads", "1", "--set", "task.validation_size=8", "--set", "task.test_size=8",
+                 "--out", str(tmp_path), "--quiet"])
     assert code == 0
     assert "spatial_copy" in capsys.readouterr().out
     code = main(["train", "--task", "spatial_copy", "--cell", "conv_unitary", "--lattice", "4by4",

@@ -17,6 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from longrnn import console
 from longrnn.errors import LongrnnDeprecationWarning, UsageError, check_positive, deprecated, refused_memory
 
 DEMO_RUN = ["--task", "adding", "--seq-len", "100", "--hidden-size", "64", "--steps", "3000",
@@ -565,33 +566,39 @@ def _resource_error(e: BaseException) -> str | None:
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Deprecation messages and user warnings as one line, like errors; other warnings as Python prints them."""
     if issubclass(category, (LongrnnDeprecationWarning, UserWarning)):  # longrnn's own remarks to a user
-        print(f"longrnn: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+        console.notice(str(message).splitlines()[0])
     else:
         warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))
 
 
 def main(argv=None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _show_warning
+    console.hold_notices()  # printed when work begins or ends; a refused command prints its error alone
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help (0), or a parse error already printed as one line (2)
+            if e.code:
+                console.drop_notices()
             return e.code
         _check_renamed_flags(args, argv)
         return args.func(args)
     except UsageError as e:
+        console.drop_notices()
         print(f"longrnn: error: {e}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError, OSError) as e:
         if (message := _resource_error(e)) is None:
             raise
+        console.drop_notices()
         print(f"longrnn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("longrnn: interrupted; a train run continues with the same command plus --resume", file=sys.stderr)
         return 130
     finally:
+        console.release_notices()
         warnings.showwarning = shown
 
 
