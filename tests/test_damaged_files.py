@@ -132,3 +132,47 @@ def test_init_from_a_file_that_is_not_a_state_dict_is_one_clear_error(tmp_path):
     config = apply_overrides(RunConfig(out=str(tmp_path), name="r"), [*TINY, f"train.init_from={weights}"])
     with pytest.raises(UsageError, match="weights.pt is damaged or is not a file of tensors .*needs a state dict"):
         train(config, quiet=True)
+
+
+SWEEP = """name = "g"
+description = "A sweep over one damaged run."
+results = "{root}/page.md"
+out = "{root}/runs"
+seeds = [0, 1]
+[base.task]
+name = "adding"
+seq_len = 5
+options = {{ validation_size = 8, test_size = 8 }}
+[base.model]
+hidden_size = 4
+[base.train]
+steps = 2
+eval_every = 2
+batch_size = 4
+threads = 1
+[[variants]]
+label = "gru"
+model = {{ cell = "gru" }}
+"""
+
+
+@pytest.mark.parametrize("file", [runs.SUMMARY, "failed.json"])
+def test_a_sweep_over_a_damaged_run_is_one_line_before_anything_runs(tmp_path, capsys, file):
+    """Not a failure recorded for the run (a failed.json over its good checkpoint), nor lines of progress."""
+    from longrnn.cli import main
+
+    (tmp_path / "g.toml").write_text(SWEEP.format(root=tmp_path))
+    assert main(["sweep", str(tmp_path / "g.toml"), "--quiet", "--no-plots"]) == 0
+    run_dir = tmp_path / "runs" / "adding--gru--s0"
+    (run_dir / file).write_text('{"status": ')
+    capsys.readouterr()
+    for extra in ([], ["--report-only"]):
+        assert main(["sweep", str(tmp_path / "g.toml"), "--quiet", "--no-plots", *extra]) == 2
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert out == "" and len(lines) == 1 and lines[0].startswith(f"longrnn: error: {run_dir / file} is damaged")
+    if file == runs.SUMMARY:
+        assert not (run_dir / "failed.json").exists()
+    else:  # --retry-failed runs it again, and the record goes
+        assert main(["sweep", str(tmp_path / "g.toml"), "--quiet", "--no-plots", "--retry-failed"]) == 0
+        assert not (run_dir / "failed.json").exists()

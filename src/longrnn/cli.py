@@ -375,7 +375,7 @@ def experiment_file(name: str) -> Path:
 def cmd_reproduce(args) -> int:
     """`longrnn reproduce NAME` and `longrnn sweep FILE`: run what has not finished, then write the page."""
     from longrnn import runs
-    from longrnn.experiment.sweep import check_existing_runs, load_sweep, run_sweep
+    from longrnn.experiment.sweep import check_existing_runs, check_sweep, load_sweep, run_sweep
     from longrnn.reporting.results_page import write_results_page
 
     check_positive("--jobs", args.jobs)
@@ -383,14 +383,16 @@ def cmd_reproduce(args) -> int:
         raise UsageError("--address names a Ray cluster; give it with --backend ray")
     sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
     if args.report_only:
-        check_existing_runs(sweep)  # a page of another config's runs (run_sweep checks before running)
+        check_existing_runs(sweep)  # not a page of another config's runs, nor of damaged ones
+    else:
+        check_sweep(sweep, args.retry_failed)  # before the first line: a refused sweep prints its error alone
     code, failed = 0, []
     if not args.report_only:
         if not args.json:
             print(f"{sweep.name}: {len(sweep.runs)} runs into {sweep.out} (finished ones are skipped); results "
                   f"page {sweep.results}")
         summaries = run_sweep(sweep, jobs=args.jobs, quiet=args.quiet, retry_failed=args.retry_failed,
-                              backend=args.backend, address=args.address)
+                              backend=args.backend, address=args.address, checked=True)
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             print(f"failed: {s['run_dir']}: {s['message']}", file=sys.stderr)

@@ -324,6 +324,21 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
 FAILED = "failed.json"
 
 
+def read_failure(run_dir: Path) -> dict | None:
+    """The failure record ``failed.json`` of a run a sweep could not finish, or None; a damaged one is a
+    `runs.DamagedFile` naming it."""
+    failure = run_dir / FAILED
+    if not failure.exists():
+        return None
+    try:
+        record = json.loads(failure.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("message"), str):
+        raise runs.DamagedFile(f"{failure} is damaged; delete it, or pass --retry-failed to run the run again")
+    return record
+
+
 def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     """Train (or resume, or skip) one run; a run that raises is recorded in failed.json, not re-raised.
     A finished run on a dynamical system is then scored as ``longrnn dsr eval`` scores it (once)."""
@@ -332,13 +347,7 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
 
     run_dir = Path(config.out) / config.run_name()
     failure = run_dir / FAILED
-    if failure.exists() and not retry_failed:
-        try:
-            record = json.loads(failure.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("message"), str):
-            raise runs.DamagedFile(f"{failure} is damaged; delete it, or pass --retry-failed to run the run again")
+    if not retry_failed and (record := read_failure(run_dir)) is not None:
         return {**record, "status": "failed", "run_dir": str(run_dir)}
     try:
         summary = train(config, resume=(run_dir / runs.CONFIG).is_file(), quiet=True)
@@ -348,7 +357,7 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     except Exception as e:  # noqa: BLE001 - one broken run must not end the sweep
         record = {"status": "failed", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
         run_dir.mkdir(parents=True, exist_ok=True)
-        failure.write_text(json.dumps(record, indent=1))
+        runs.write_json(failure, record)
         return {**record, "run_dir": str(run_dir)}
     failure.unlink(missing_ok=True)
     return summary
@@ -362,10 +371,11 @@ def threads_per_job(jobs: int) -> int:
 BACKENDS = ("local", "ray")
 
 
-def check_existing_runs(sweep: Sweep) -> None:
+def check_existing_runs(sweep: Sweep, retry_failed: bool = False) -> None:
     """A UsageError if a run directory the sweep would write or read holds another config's trained run
     (another sweep's with the same ``out``, or this file changed since): neither run may be mixed up with
-    the other, nor marked failed in its place."""
+    the other, nor marked failed in its place. A damaged ``summary.json`` or ``failed.json`` (unless
+    ``retry_failed``) is a `runs.DamagedFile` now, once, not a failure recorded for its run."""
     for run in sweep.runs:
         run_dir = Path(run.config.out) / run.config.run_name()
         if runs.is_run(run_dir) and runs.has_trained(run_dir):
@@ -374,6 +384,16 @@ def check_existing_runs(sweep: Sweep) -> None:
                 raise UsageError(f"run directory {str(run_dir)!r} holds a run of another config (another sweep's "
                                  "with the same out, or this file changed since it ran); give this sweep its own "
                                  "out, or move that run away")
+        if run_dir.is_dir():
+            runs.read_summary(run_dir)
+            if not retry_failed:
+                read_failure(run_dir)
+
+
+def check_sweep(sweep: Sweep, retry_failed: bool = False) -> None:
+    """Everything `run_sweep` checks before its first run: `check_existing_runs` and `check_builds`."""
+    check_existing_runs(sweep, retry_failed)
+    check_builds(sweep)
 
 
 def check_builds(sweep: Sweep) -> None:
@@ -387,7 +407,7 @@ def check_builds(sweep: Sweep) -> None:
 
 
 def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,
-              backend: str = "local", address: str | None = None) -> list[dict]:
+              backend: str = "local", address: str | None = None, checked: bool = False) -> list[dict]:
     """Run every run of the sweep that has not finished; returns their summaries in sweep order.
 
     ``backend="local"`` runs them in this process (``jobs=1``) or a pool of ``jobs`` processes;
@@ -395,12 +415,13 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
     ``None`` starts a local one), one CPU per task; the workers write the run directories, so ``out``
     must be on a filesystem they share (it is made absolute here). The progress bar counts runs done
     (finished, skipped or failed) with an ETA, and shows how many failed and how many are running.
+    `check_sweep` runs first unless the caller ran it (``checked``).
     """
     check_positive("jobs", jobs)
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
-    check_existing_runs(sweep)
-    check_builds(sweep)
+    if not checked:
+        check_sweep(sweep, retry_failed)
     configs = [run.config for run in sweep.runs]
     if jobs > 1 or backend == "ray":
         for config in configs:
