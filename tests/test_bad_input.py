@@ -176,6 +176,8 @@ def _files(tmp_path):
         (["train", "--threads", "5000"], "train.threads must be in [0, 1024], got 5000"),
         (["train", "--forget-init", "chrono:inf", "--out", "{tmp}/runs"], "chrono needs a finite T_MAX > 2"),
         (["train", "--set", "task.validation_size=-5", "--out", "{tmp}/runs"], "validation_size must be a positive"),
+        (["train", "--set", 'model.fused="true"', "--out", "{tmp}/runs"],  # text, as a cell's options take it
+         "model.fused must be of type bool, got 'true'"),
         (["train", "--seq-len", "1000000000", "--batch-size", "1000000", "--steps", "1", "--out", "{tmp}/runs"],
          "not enough memory"),
         (["train", "--task", "copy", "--seq-len", "10000000", "--steps", "1", "--out", "{tmp}/runs"],

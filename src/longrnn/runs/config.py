@@ -295,9 +295,7 @@ def _coerce(key: str, value, kind: type):
     if value is None:
         return value
     if kind is bool:
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if isinstance(value, bool):
+        if isinstance(value, bool):  # never the text "true": a quoted value is text, as in a cell's options
             return value
     elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
