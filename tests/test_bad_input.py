@@ -182,7 +182,10 @@ def _files(tmp_path):
          "not enough memory"),
         (["train", "--task", "copy", "--seq-len", "10000000", "--steps", "1", "--out", "{tmp}/runs"],
          "states kept for backpropagation need at least"),  # refused before a minute of drawing its first batch
-        (["report", "{repo}/results/memup-small", "--out", "{tmp}/afile", "--no-plots"], "File exists: {tmp}/afile"),
+        (["report", "{repo}/results/memup-small", "--out", "{tmp}/afile", "--no-plots"],
+         "--out '{tmp}/afile' is a file; give --out a folder (new or existing)"),
+        (["bench", "memory", "--out", "{tmp}/afile", "--seq-len", "10", "--steps", "1", "--quiet"],
+         "--out '{tmp}/afile' is a file"),  # before measuring, not after
         (["sweep", "{tmp}/binary.toml"], "is not valid TOML"),
         (["sweep", "{tmp}/seeds.toml"], "seeds must be a list of whole numbers"),
         (["sweep", "{tmp}/labels.toml"], "two variant labels name the same runs (a)"),

@@ -257,12 +257,13 @@ def cmd_report(args) -> int:
         return 0
     if not args.runs:
         raise UsageError("give run directories (or folders holding them), e.g. longrnn report runs/")
+    from longrnn import runs
     from longrnn.reporting.report import load_runs, report_folder, summarize, write_report
 
+    folder = runs.make_folder(report_folder(args.runs, args.out), "--out", "the report's folder")
     damaged: list[str] = []
     records = load_runs(args.runs, damaged)  # read once, for the report and for --json
-    text = write_report(records, damaged, report_folder(args.runs, args.out), plots=not args.no_plots,
-                        html=args.html)
+    text = write_report(records, damaged, folder, plots=not args.no_plots, html=args.html)
     if args.json:
         runs_out = [{"run": str(r["dir"]), "seed": r["config"].train.seed, "summary": r["summary"]} for r in records]
         _print_json({"configurations": summarize(records), "runs": runs_out, "damaged": damaged})
@@ -319,6 +320,7 @@ def cmd_bench_convexp(args) -> int:
 def cmd_bench_memory(args) -> int:
     import torch
 
+    from longrnn import runs
     from longrnn.bench.memory import memory, memory_plot, memory_table
     from longrnn.bench.speed import cpu_name
     from longrnn.runs.config import RunConfig, apply_overrides, check_ranges, load, set_key
@@ -337,6 +339,8 @@ def cmd_bench_memory(args) -> int:
             raise UsageError(f"bench memory sets {key} itself; give {flag} instead of --set {key}")
     check_ranges(config)
     build_device(config.train.device)
+    if args.out:  # before measuring, not after
+        runs.make_folder(args.out, "--out", "the benchmark's folder")
     rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
     m, t = config.model, config.train
     setup = (f"Peak memory of {args.steps} training steps, task {config.task.name}, {m.cell} H={m.hidden_size} "
@@ -348,7 +352,6 @@ def cmd_bench_memory(args) -> int:
         print(table, end="")
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "memory.md").write_text(table)
         (out / "memory.json").write_text(json.dumps(rows, indent=1))
         if not args.no_plots:

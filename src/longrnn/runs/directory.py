@@ -225,12 +225,23 @@ def prepare(config: RunConfig, resume: bool) -> Path:
                 f"run directory {str(run_dir)!r} holds a different config (see its {CONFIG}); "
                 "resume with the same settings, or pass --name to start a new run"
             )
+    return make_folder(run_dir, "--out", "the run directory")
+
+
+def make_folder(path: str | Path, flag: str, what: str = "the folder") -> Path:
+    """Make the folder ``path`` (and its parents) and check it can be written, before any work is done:
+    a file where the folder should be, a read-only or unreachable place is a UsageError naming ``flag``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is a file; give {flag} a folder (new or existing)")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a file where a folder should be, a read-only or unreachable place
-        raise UsageError(f"cannot make the run directory {str(run_dir)!r}: {e.strerror} ({e.filename}); "
-                         "give --out a folder you can write") from None
-    return run_dir
+        raise UsageError(f"cannot make {what} {str(path)!r}: {e.strerror} ({e.filename}); give {flag} a folder "
+                         "you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in {what} {str(path)!r} (read-only); give {flag} a folder you can write")
+    return path
 
 
 class RunLock:
