@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from longrnn.cells import Cell, State, make_cell, stack_states
 from longrnn.cells.double import DoubleCell
@@ -34,21 +35,33 @@ class Recurrent(nn.Module):
         self.cell = cell
         self.fused = fused
 
-    def forward(self, x: torch.Tensor, state: State | None = None, return_states: bool = False):
+    def forward(self, x: torch.Tensor, state: State | None = None, return_states: bool = False,
+                lengths: torch.Tensor | None = None):
         """Returns ``(outputs, final_state)``, plus the per-step states when ``return_states``.
 
-        Per-step states have the structure of the cell's state with a time axis at dim 1.
+        Per-step states have the structure of the cell's state with a time axis at dim 1. ``lengths``
+        (batch,) gives each sequence's own length (0 to T; None: all T): after it a sequence's state
+        stays as it was at its last step, its outputs are zeros, and the final state is the one at its
+        own last step, so padding a batch changes no sequence's outputs, state or gradients.
         """
         if state is None:
             state = self.cell.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        if self.fused and not return_states:
+        if lengths is not None and bool((lengths >= x.shape[1]).all()):
+            lengths = None  # no padding: the plain (or fused) loop
+        if self.fused and not return_states and lengths is None:
             fused = self.cell.fused_forward(x, state)
             if fused is not None:
                 return fused
+        alive = None if lengths is None else (torch.arange(x.shape[1]) < lengths.cpu().unsqueeze(1)).to(x.device)
         with parametrize.cached():
             outputs, states = [], []
-            for xp_t in self.cell.project_input(x).unbind(1):
-                h, state = self.cell.step(xp_t, state)
+            for t, xp_t in enumerate(self.cell.project_input(x).unbind(1)):  # unbind: backward stays O(T)
+                h, new = self.cell.step(xp_t, state)
+                if alive is not None:
+                    keep = alive[:, t]
+                    new = keep_where(keep, new, state)
+                    h = h * keep.view(-1, *([1] * (h.dim() - 1))).to(h.dtype)
+                state = new
                 outputs.append(h)
                 if return_states:
                     states.append(state)
@@ -58,16 +71,24 @@ class Recurrent(nn.Module):
         return outputs, state
 
 
-def run_layers(layers, dropout, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
+def keep_where(keep: torch.Tensor, new: State, old: State) -> State:
+    """``new`` where ``keep`` (batch,) is true, ``old`` elsewhere, for every tensor of a state."""
+    if isinstance(new, tuple):
+        return tuple(keep_where(keep, n, o) for n, o in zip(new, old))
+    return torch.where(keep.view(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+def run_layers(layers, dropout, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False,
+               lengths: torch.Tensor | None = None):
     """``x`` (B, T, I) through each `Recurrent` of ``layers`` in turn from its state (None: the cell's
     initial one), ``dropout`` (a callable) between layers: ``(top outputs, final states)``, plus each
-    layer's per-step states when ``return_states``."""
+    layer's per-step states when ``return_states``. ``lengths`` as `Recurrent` takes it."""
     state = state if state is not None else [None] * len(layers)
     finals, all_states, h = [], [], x
     for i, (layer, s) in enumerate(zip(layers, state)):
         if i:
             h = dropout(h)
-        out = layer(h, s, return_states=return_states)
+        out = layer(h, s, return_states=return_states, lengths=lengths)
         h = out[0]
         finals.append(out[1])
         if return_states:
@@ -130,17 +151,51 @@ class SequenceModel(nn.Module):
     def init_state(self, batch_size: int, device=None, dtype=None) -> list[State]:
         return [cell.init_state(batch_size, device=device, dtype=dtype) for cell in self.cells]
 
-    def run(self, x: torch.Tensor, state: list[State] | None = None, return_states: bool = False):
-        """Returns ``(y, final_state)``, plus a list with each layer's per-step states when asked."""
-        if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise UsageError(
-                f"expected input of shape (batch, time, {self.input_size}), got {tuple(x.shape)}"
-            )
+    def run(self, x, state: list[State] | None = None, return_states: bool = False,
+            lengths: torch.Tensor | None = None):
+        """Returns ``(y, final_state)``, plus a list with each layer's per-step states when asked.
+
+        ``x`` is (batch, time, input_size), or a `torch.nn.utils.rnn.PackedSequence` of such sequences
+        (batch_first or not), which is the padded batch with its ``lengths``. With ``lengths`` (batch,)
+        each sequence ends at its own length (see `Recurrent`): readout "last" reads each one at its own
+        last step; readout "all" gives zeros after it. A sequence of length 0 is a UsageError.
+        """
+        if isinstance(x, PackedSequence):
+            if lengths is not None:
+                raise UsageError("a PackedSequence holds its own lengths; give lengths only with a tensor")
+            x, lengths = pad_packed_sequence(x, batch_first=True)
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise UsageError(f"expected input of shape (batch, time, {self.input_size}) or a PackedSequence, "
+                             f"got {shape}")
         if x.shape[1] == 0:
             raise UsageError("expected at least one time step, got an empty sequence")
-        h, *rest = run_layers(self.layers, self.dropout, x, state, return_states)
-        return (self.head(h[:, -1] if self.readout == "last" else h), *rest)
+        if lengths is not None:
+            lengths = check_lengths(lengths, x)
+        h, *rest = run_layers(self.layers, self.dropout, x, state, return_states, lengths)
+        if self.readout == "all":
+            y = self.head(h)
+            if lengths is not None:  # zeros after each sequence's end, as its outputs there
+                y = y * (torch.arange(y.shape[1]) < lengths.unsqueeze(1)).to(y.device, y.dtype).unsqueeze(-1)
+            return (y, *rest)
+        last = h[:, -1] if lengths is None else h[torch.arange(h.shape[0], device=h.device), lengths.to(h.device) - 1]
+        return (self.head(last), *rest)
 
-    def forward(self, x: torch.Tensor, state: list[State] | None = None):
-        """``(batch, time, input_size) -> (y, final_state)``; final_state has one entry per layer."""
-        return self.run(x, state)
+    def forward(self, x, state: list[State] | None = None, lengths: torch.Tensor | None = None):
+        """``(batch, time, input_size)`` or a PackedSequence ``-> (y, final_state)``; final_state has one
+        entry per layer, each sequence's at its own last step. ``lengths`` as in `run`."""
+        return self.run(x, state, lengths=lengths)
+
+
+def check_lengths(lengths, x: torch.Tensor) -> torch.Tensor:
+    """``lengths`` as a (batch,) long tensor on the CPU, each in 1..T for the (batch, T, ·) input ``x``;
+    anything else is a UsageError naming the bad length."""
+    lengths = torch.as_tensor(lengths).cpu()
+    if lengths.shape != (x.shape[0],) or lengths.is_floating_point() or lengths.is_complex():
+        raise UsageError(f"lengths must be {x.shape[0]} whole numbers, one per sequence, got shape "
+                         f"{tuple(lengths.shape)} of {lengths.dtype}")
+    bad = ((lengths < 1) | (lengths > x.shape[1])).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        raise UsageError(f"sequence {i} has length {int(lengths[i])}; lengths must be in 1..{x.shape[1]}")
+    return lengths.long()

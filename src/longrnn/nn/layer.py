@@ -35,7 +35,6 @@ import warnings
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from longrnn.cells import Cell, State, cell_options, make_cell
@@ -297,24 +296,9 @@ def run_cell(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | 
 
 
 def _loop(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | None = None):
-    """All T steps (`longrnn.models.Recurrent`: the cell's fused kernel when it has one), or with
+    """`longrnn.models.Recurrent` over all T steps (the cell's fused kernel when it has one), or with
     ``lengths`` the step loop in which each sequence's state stays as it was after its own last step."""
-    if lengths is None:
-        return Recurrent(cell)(x, state)
-    alive = (torch.arange(x.shape[1]) < lengths.unsqueeze(1)).to(x.device)
-    outputs = []
-    with parametrize.cached():
-        for xp_t, keep in zip(cell.project_input(x).unbind(1), alive.unbind(1)):  # unbind: backward stays O(T)
-            h, new = cell.step(xp_t, state)
-            state = _where(keep, new, state)
-            outputs.append(h * keep.unsqueeze(1).to(h.dtype))
-    return torch.stack(outputs, 1), state
-
-
-def _where(keep: torch.Tensor, new: State, old: State) -> State:
-    if isinstance(new, tuple):
-        return tuple(_where(keep, n, o) for n, o in zip(new, old))
-    return torch.where(keep.view(-1, *([1] * (new.dim() - 1))), new, old)
+    return Recurrent(cell)(x, state, lengths=lengths)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
