@@ -122,6 +122,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", dest="name", default=argparse.SUPPRESS,
                         help="run directory name (default: from the config)")
     parser.add_argument("--config", help="a TOML config file (see experiments/)")
+    parser.add_argument("--data", default=argparse.SUPPRESS, metavar="FILE",
+                        help="task sequences: your data, a .npz, .csv or .ts file, or aeon:NAME (task.options.data)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any key, e.g. --set task.permuted=true --set train.clip=0")
 
@@ -133,6 +135,8 @@ def config_from_args(args) -> RunConfig:  # noqa: F821
     for key in leaf_keys():
         if key in vars(args):
             set_key(config, key, vars(args)[key])
+    if "data" in vars(args):
+        config.task.options["data"] = args.data
     return apply_overrides(config, args.set)
 
 
@@ -148,10 +152,14 @@ def _print_result(summary: dict, config) -> None:
     def fmt(v):
         return "—" if v is None else f"{v:.4g}"
 
+    if "baselines" in summary:  # a user's data: both predictors without history (tasks/sequences.py)
+        named = ", ".join(f"{name} {fmt(m.get(metric))}" for name, m in summary["baselines"].items())
+        baseline = f"memoryless baselines on the test set: {named}"
+    else:
+        baseline = f"memoryless baseline {fmt(base)} on the test set (expected {fmt(expected)})"
     print(f"{summary['status']}: {summary['task']} T={length(config, summary)} {summary['cell']}"
           f" after {summary['steps']} steps"
-          f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)},"
-          f" memoryless baseline {fmt(base)} on the test set (expected {fmt(expected)})")
+          f" ({summary['wall_time_s']:.0f} s) — {metric}: validation {fmt(val)}, test {fmt(test)}, {baseline}")
     print(f"run directory: {summary['run_dir']}")
 
 

@@ -5,6 +5,7 @@
     stream(seed, "vaa")             # the constant inputs of the VAA measurement
     stream(seed, "memup")           # MemUP's random repeats of target steps
     stream(seed, "detector")        # MemUP's local detector: its (sequence, step) samples
+    stream(split_seed, "split")     # the permutation that splits a user's sequences (tasks/sequences.py)
     fixed_set("validation")         # the fixed validation set of every task, the same for every run
     fixed_set("test")               # the fixed test set, read once per run
 
@@ -35,7 +36,7 @@ import torch
 VALIDATION_SEED = 1_000_003
 TEST_SEED = 2_000_003
 FIXED_SETS = {"validation": VALIDATION_SEED, "test": TEST_SEED}
-PURPOSES = ("train", "warmup", "vaa", "memup", "detector")
+PURPOSES = ("train", "warmup", "vaa", "memup", "detector", "split")  # append only: an index is a key
 _RESERVED = frozenset(FIXED_SETS.values())
 _WORDS = 8  # 32-bit words drawn from a key; the first one that is not reserved is the seed
 

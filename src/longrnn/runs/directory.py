@@ -114,6 +114,17 @@ SUMMARY_FIELDS = {"status": str, "main_metric": str, "validation": (dict, type(N
                   "higher_is_better": bool}  # what reports and resumes read
 
 
+def read_json(path: Path, advice: str) -> dict:
+    """A JSON object file of the run; unreadable or not an object, a `DamagedFile` naming it and ``advice``."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        found = None
+    if not isinstance(found, dict):
+        raise DamagedFile(f"{path} is damaged (not a JSON object); {advice}")
+    return found
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """``summary.json`` (None while the run has not finished); unreadable, it is a `DamagedFile`."""
     path = Path(run_dir) / SUMMARY

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from longrnn.errors import UsageError, check_bool, check_positive, require_extra, unknown
 from longrnn.tasks.base import Task
+from longrnn.tasks.baselines import fit_last_input_classifier
 from longrnn.tasks.registry import register
 
 SOURCES = ("sklearn", "mnist")
@@ -187,24 +188,11 @@ class Digits(Task):
         return (x[:, -1].double() @ weight + bias).log_softmax(-1).float()
 
     def _last_input_classifier(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weight (input_size, 10), bias (10,)) fitted once by L-BFGS in float64 on the training split's
-        last inputs, cross-entropy plus 1e-4 ||weight||², from the class prior (weight 0)."""
+        """(weight (input_size, 10), bias (10,)) fitted once on the training split's last inputs
+        (`longrnn.tasks.baselines.fit_last_input_classifier`: from the class prior, float64)."""
         if "last_input_classifier" not in self._cache:
             x, y = self._batch(self.train_idx)
-            inputs = x[:, -1].double()
-            weight = torch.zeros(self.input_size, N_CLASSES, dtype=torch.float64, requires_grad=True)
-            bias = self.class_prior().double().log().requires_grad_()
-            optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, line_search_fn="strong_wolfe")
-
-            def objective():
-                optimizer.zero_grad()
-                loss = F.cross_entropy(inputs @ weight + bias, y) + 1e-4 * weight.pow(2).sum()
-                loss.backward()
-                return loss
-
-            with torch.enable_grad():
-                optimizer.step(objective)
-            self._cache["last_input_classifier"] = (weight.detach(), bias.detach())
+            self._cache["last_input_classifier"] = fit_last_input_classifier(x[:, -1], y, self.class_prior().log())
         return self._cache["last_input_classifier"]
 
     def expected_baseline(self) -> dict[str, float]:

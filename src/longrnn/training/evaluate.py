@@ -1,16 +1,36 @@
-"""Scoring a model on a task's fixed validation or test set."""
+"""Scoring a model on a task's fixed validation or test set, and batches of either kind of input: a
+(batch, time, features) tensor or a `torch.nn.utils.rnn.PackedSequence` of sequences of different lengths."""
 
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+
+def split_batches(x, size: int) -> list:
+    """``x`` in batches of ``size`` sequences, in order (a PackedSequence: each batch packed again)."""
+    if not isinstance(x, PackedSequence):
+        return list(x.split(size))
+    padded, lengths = pad_packed_sequence(x, batch_first=True)
+    return [pack_padded_sequence(padded[i : i + size, : int(lengths[i : i + size].max())], lengths[i : i + size],
+                                 batch_first=True, enforce_sorted=False) for i in range(0, len(lengths), size)]
+
+
+def first_sequences(x, n: int) -> torch.Tensor:
+    """The first ``n`` sequences of ``x`` as a plain (n, T, features) tensor of real steps: from a
+    PackedSequence, cut to the shortest of them (inputs for warm-up, VAA and gate statistics)."""
+    if not isinstance(x, PackedSequence):
+        return x[:n]
+    padded, lengths = pad_packed_sequence(x, batch_first=True)
+    return padded[:n, : int(lengths[:n].min())]
 
 
 @torch.no_grad()
-def predict(model, x: torch.Tensor, batch_size: int, device="cpu") -> torch.Tensor:
+def predict(model, x, batch_size: int, device="cpu") -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        parts = [model(xb.to(device))[0].cpu() for xb in x.split(batch_size)]
+        parts = [model(xb.to(device))[0].cpu() for xb in split_batches(x, batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(parts)

@@ -37,7 +37,7 @@ from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_device, build_model, build_task, check_fits, check_options
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
-from longrnn.training.evaluate import evaluate
+from longrnn.training.evaluate import evaluate, first_sequences
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
@@ -68,6 +68,22 @@ def _check(config: RunConfig) -> None:
                               f"is {t.trainer!r}")):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
+
+
+DATA = "data.json"  # what a run on a user's data read: the source, its SHA-256, the split (tasks/sequences.py)
+
+
+def _record_data(run_dir: Path, record: dict, resumed: bool) -> None:
+    """Write ``data.json``; on resume, a data file that changed since the run began is a UsageError (its
+    checkpoint was trained on other sequences, or on another split)."""
+    path = run_dir / DATA
+    if resumed and path.exists():
+        saved = runs.read_json(path, "delete it and train the run again under a new --name")
+        if saved.get("sha256") != record["sha256"] or saved.get("split") != record["split"]:
+            raise UsageError(f"the data of run {str(run_dir)!r} changed since it began ({record['data']} no longer "
+                             f"has the SHA-256 or split in {path}); give it a new --name, or restore the file")
+        return
+    runs.write_json(path, record)
 
 
 def _reset_peak_memory(device: torch.device) -> None:
@@ -160,6 +176,9 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     task = build_task(config)
     if t.trainer == "teacher_forcing":
         check_teacher_forcing_task(task)  # before the run directory is made
+    if getattr(task, "variable_length", False) and t.trainer != "bptt":
+        raise UsageError(f"--trainer {t.trainer} does not take sequences of different lengths yet; use --trainer "
+                         "bptt (the data's sequences have different lengths)")
     model = build_model(config, task)
     check_fits(config, task, model, device)
     if t.init_from:
@@ -183,6 +202,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
         runs.write_text(run_dir / runs.METRICS, "")
+    if workers.main and hasattr(task, "describe"):
+        _record_data(run_dir, task.describe(), resume)
     if workers.main:
         (run_dir / runs.SUMMARY).unlink(missing_ok=True)
 
@@ -338,7 +359,7 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
     if t.vaa:
         record["val_vaa"] = measure_vaa(config, model, task, device)
     if t.diagnostics:
-        x_diag = task.validation_set()[0][:DIAGNOSTIC_SEQUENCES].to(device)
+        x_diag = first_sequences(task.validation_set()[0], DIAGNOSTIC_SEQUENCES).to(device)
         record.update(gate_statistics(model, x_diag))
     runs.append_metrics(run_dir, record)
     score = val[task.main_metric]
@@ -381,6 +402,7 @@ def _summary(config, task, model, run_dir: Path, device, progress: Progress, sta
         "test": test,
         "baseline": task.baseline("test"),
         "expected_baseline": task.expected_baseline(),
+        **({"baselines": task.baselines("test")} if hasattr(task, "baselines") else {}),
         "main_metric": task.main_metric,
         "higher_is_better": task.higher_is_better,
         "solved_at": task.solved_at,

@@ -22,6 +22,7 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
 from longrnn.streams import stream
 from longrnn.tasks import Task
+from longrnn.training.evaluate import first_sequences
 
 
 def recurrent_model(model) -> SequenceModel:
@@ -33,7 +34,7 @@ def measure(config: RunConfig, model, task: Task, device: torch.device) -> float
     """The hard VAA of the model's recurrent stack on validation inputs (the same random draws each call);
     None where it is undefined because the states are not finite."""
     t = config.train
-    inputs = task.validation_set()[0][: t.vaa_samples].to(device)
+    inputs = first_sequences(task.validation_set()[0], t.vaa_samples).to(device)
     generator = stream(t.seed, "vaa")
     value = measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
     return None if math.isnan(value) else value
@@ -47,10 +48,11 @@ def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.
     """
     t = config.train
     generator = stream(t.seed, "warmup")
-    inputs, _ = task.sample(t.warmup_batch_size * max(1, t.warmup_num_steps), generator)
+    n = t.warmup_batch_size * max(1, t.warmup_num_steps)
+    inputs, _ = task.sample(n, generator)
     return warm_up(
         recurrent_model(model),
-        inputs.to(device),
+        first_sequences(inputs, n).to(device),  # sequences of different lengths: cut to the shortest
         steps=t.warmup_num_steps,
         lr=t.warmup_lr,
         batch_size=t.warmup_batch_size,

@@ -1,0 +1,221 @@
+"""Reading sequence datasets into one form (`SequenceData`): ``.npz``, ``.csv`` (long format), ``.ts`` and
+``aeon:NAME`` (through aeon, the extra ``[ts]``). The layouts are in `longrnn.tasks.sequences`.
+
+Every reader refuses, in one line naming the file and what is wrong: a missing file or array, ragged
+sequences without lengths, a non-finite input (naming the sequence and step), a sequence without steps,
+targets that do not match the sequences, and a split value other than train / validation / test.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from longrnn.errors import UsageError, require_extra
+
+SPLIT_NAMES = ("train", "validation", "test")
+AEON_PREFIX = "aeon:"
+
+
+@dataclass
+class SequenceData:
+    """N sequences as float64 arrays (T_i, F), their targets (N,) or (N, C), an optional split (N,) of
+    "train" / "validation" / "test", where they came from and a fingerprint of the source (SHA-256)."""
+
+    x: list[np.ndarray]
+    y: np.ndarray
+    split: np.ndarray | None
+    source: str
+    fingerprint: str
+
+
+def read_sequences(data: str, id_column: str = "id", time_column: str = "time", target_column: str = "y",
+                   allow_pickle: bool = False) -> SequenceData:
+    """The dataset ``data`` names: a file path (.npz, .csv, .ts) or ``aeon:NAME``. ``allow_pickle``: read
+    an .npz whose x is an object array (numpy stores those pickled, and unpickling runs code: only for
+    files you made)."""
+    if not isinstance(data, str) or not data.strip():
+        raise UsageError(f"--data must name a file (.npz, .csv, .ts) or aeon:NAME, got {data!r}")
+    if data.startswith(AEON_PREFIX):
+        found = _read_aeon(data[len(AEON_PREFIX):])
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise UsageError(f"--data {data!r}: no such file" if not path.exists() else
+                             f"--data {data!r} is not a file")
+        readers = {".npz": lambda p: _read_npz(p, allow_pickle),
+                   ".csv": lambda p: _read_csv(p, id_column, time_column, target_column), ".ts": _read_ts}
+        if path.suffix.lower() not in readers:
+            raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npz, .csv, .ts, "
+                             "or aeon:NAME")
+        found = readers[path.suffix.lower()](path)
+    _check(found)
+    return found
+
+
+# --- .npz ----------------------------------------------------------------------------------------
+def _read_npz(path: Path, allow_pickle: bool) -> SequenceData:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+        if not allow_pickle:
+            raise UsageError(f"{path} holds an object array (ragged sequences, stored pickled; unpickling runs "
+                             "code): save x padded to (N, T, F) with lengths, or, for a file you made, set "
+                             "task.options.allow_pickle=true") from None
+        arrays = _read_npz_objects(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise UsageError(f"{path} has no array {key!r} (it has {', '.join(sorted(arrays)) or 'none'}); it needs x "
+                             "(sequences) and y (targets)")
+    x, lengths = arrays["x"], arrays.get("lengths")
+    if x.dtype == object:
+        xs = [np.asarray(s, dtype=np.float64) for s in x]
+        xs = [s[:, None] if s.ndim == 1 else s for s in xs]
+    elif x.ndim in (2, 3):
+        x = x.astype(np.float64)[..., None] if x.ndim == 2 else x.astype(np.float64)
+        xs = list(x)
+    else:
+        raise UsageError(f"{path}: x must be (N, T, F), (N, T) or an object array of (T_i, F) arrays, got shape "
+                         f"{x.shape}")
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (len(xs),) or not np.issubdtype(lengths.dtype, np.integer):
+            raise UsageError(f"{path}: lengths must be {len(xs)} whole numbers, got shape {lengths.shape} of "
+                             f"{lengths.dtype}")
+        for i, (s, n) in enumerate(zip(xs, lengths)):
+            if not 1 <= n <= len(s):
+                raise UsageError(f"{path}: sequence {i} has length {int(n)}; lengths must be in 1..{len(s)}")
+        xs = [s[: int(n)] for s, n in zip(xs, lengths)]
+    split = arrays.get("split")
+    return SequenceData(xs, np.asarray(arrays["y"]), None if split is None else split.astype(str).astype(object),
+                        str(path), _sha256(path))
+
+
+def _read_npz_objects(path: Path) -> dict:
+    """An .npz whose x is an object array (ragged sequences), which numpy stores pickled: the one place
+    longrnn unpickles anything, only when asked (``allow_pickle``); only arrays of numbers are kept."""
+    with np.load(path, allow_pickle=True) as f:
+        arrays = {k: f[k] for k in f.files}
+    x = arrays.get("x")
+    if x is not None and x.dtype == object:
+        for i, s in enumerate(x):
+            if not isinstance(s, np.ndarray) or not np.issubdtype(s.dtype, np.number):
+                raise UsageError(f"{path}: x[{i}] is a {type(s).__name__}, not an array of numbers")
+    return arrays
+
+
+# --- .csv ----------------------------------------------------------------------------------------
+def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) -> SequenceData:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for role, name in (("id_column", id_column), ("time_column", time_column), ("target_column", target_column)):
+            if name not in columns:
+                raise UsageError(f"{path} has no column {name!r} ({role}); its columns: {', '.join(columns)}")
+        features = [c for c in columns if c not in (id_column, time_column, target_column, "split")]
+        if not features:
+            raise UsageError(f"{path} has no feature columns besides {id_column}, {time_column} and {target_column}")
+        rows: dict[str, list] = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                values = [float(row[c]) for c in features]
+                step = float(row[time_column])
+            except (TypeError, ValueError):
+                raise UsageError(f"{path}, line {line}: a feature or {time_column!r} is not a number") from None
+            rows.setdefault(row[id_column], []).append((step, values, row[target_column], row.get("split")))
+    if not rows:
+        raise UsageError(f"{path} has no rows")
+    xs, ys, splits = [], [], []
+    for key, steps in rows.items():
+        steps.sort(key=lambda r: r[0])
+        targets = {r[2] for r in steps}
+        if len(targets) != 1:
+            raise UsageError(f"{path}: sequence {key!r} has {len(targets)} different targets; one per sequence")
+        xs.append(np.array([r[1] for r in steps], dtype=np.float64))
+        ys.append(steps[0][2])
+        splits.append(steps[0][3])
+    y = np.array(ys, dtype=object)
+    try:
+        numeric = np.array([float(v) for v in ys])
+        y = numeric.astype(np.int64) if np.all(np.mod(numeric, 1) == 0) else numeric
+    except ValueError:
+        y = np.array(ys, dtype=str)
+    split = np.array(splits, dtype=object) if "split" in columns else None
+    return SequenceData(xs, y, split, str(path), _sha256(path))
+
+
+# --- aeon ----------------------------------------------------------------------------------------
+def _read_ts(path: Path) -> SequenceData:
+    datasets = require_extra("aeon.datasets", "ts")
+    try:
+        x, y = datasets.load_from_ts_file(str(path))
+    except Exception as e:  # noqa: BLE001 - aeon's parser raises many kinds; the user needs the line, not the type
+        raise UsageError(f"{path}: not a readable .ts file ({str(e).splitlines()[0][:160]})") from None
+    return SequenceData(_channels_last(x), np.asarray(y), None, str(path), _sha256(path))
+
+
+def _read_aeon(name: str) -> SequenceData:
+    """A classification archive shipped inside aeon, with its own train/test split (no network)."""
+    datasets = require_extra("aeon.datasets", "ts")
+    shipped = Path(datasets.__file__).parent / "data"
+    available = sorted(p.name for p in shipped.iterdir() if p.is_dir() and (p / f"{p.name}_TRAIN.ts").exists())
+    if name not in available:
+        raise UsageError(f"aeon ships no classification archive {name!r}; allowed: {', '.join(available)}")
+    xs, ys, splits, digest = [], [], [], hashlib.sha256()
+    for split, suffix in (("train", "TRAIN"), ("test", "TEST")):
+        path = shipped / name / f"{name}_{suffix}.ts"
+        x, y = datasets.load_from_ts_file(str(path))
+        xs += _channels_last(x)
+        ys += list(y)
+        splits += [split] * len(y)
+        digest.update(bytes.fromhex(_sha256(path)))
+    return SequenceData(xs, np.asarray(ys), np.array(splits, dtype=object), f"aeon:{name}", digest.hexdigest())
+
+
+def _channels_last(x) -> list[np.ndarray]:
+    """aeon's (N, channels, T) array or list of (channels, T_i) arrays as (T_i, channels) arrays."""
+    return [np.asarray(s, dtype=np.float64).T for s in x]
+
+
+# --- checks --------------------------------------------------------------------------------------
+def _check(found: SequenceData) -> None:
+    n, where = len(found.x), found.source
+    if n == 0:
+        raise UsageError(f"{where} holds no sequences")
+    features = found.x[0].shape[1] if found.x[0].ndim == 2 else None
+    for i, s in enumerate(found.x):
+        if s.ndim != 2 or s.shape[1] != features:
+            raise UsageError(f"{where}: sequence {i} has shape {s.shape}; every sequence must be (T_i, {features})")
+        if len(s) == 0:
+            raise UsageError(f"{where}: sequence {i} has no steps")
+        bad = np.argwhere(~np.isfinite(s))
+        if len(bad):
+            step, feature = bad[0]
+            raise UsageError(f"{where}: sequence {i} has a non-finite input ({s[step, feature]}) at step {step}, "
+                             f"feature {feature}; fill or drop it first")
+    if len(found.y) != n:
+        raise UsageError(f"{where}: {len(found.y)} targets for {n} sequences; give one target per sequence")
+    if np.issubdtype(found.y.dtype, np.floating) and not np.isfinite(found.y).all():
+        raise UsageError(f"{where}: target {int(np.argwhere(~np.isfinite(found.y))[0][0])} is not finite")
+    if found.split is not None:
+        unknown = sorted(set(found.split.tolist()) - set(SPLIT_NAMES))
+        if unknown:
+            raise UsageError(f"{where}: split values {unknown[:5]} are not train, validation or test")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,277 @@
+"""Your own sequences: classify them or regress on them (``longrnn train --task sequences --data FILE``).
+
+Where the data comes from (`longrnn.tasks.sequence_files` reads each into one form):
+
+* ``.npz``: ``x`` as an (N, T, F) or (N, T) array, or an object array of N (T_i, F) arrays; ``y`` as class
+  labels (N,) (whole numbers or text) or real targets (N,) / (N, C); optional ``lengths`` (N,) (each
+  sequence is ``x[i, :lengths[i]]``) and ``split`` (N,) of "train" / "validation" / "test". numpy stores
+  an object array pickled, so that one is read only with ``allow_pickle=true`` (unpickling runs code:
+  only for files you made); padded (N, T, F) with ``lengths`` needs nothing of the kind.
+* ``.csv`` in long format: one row per (sequence, step), columns ``id``, ``time``, the features and the
+  target ``y`` (names set by the options ``id_column``, ``time_column``, ``target_column``; every other
+  column is a feature), and optionally ``split``.
+* ``.ts`` (the UEA/UCR archives' format) and ``aeon:NAME`` (an archive shipped inside aeon: JapaneseVowels,
+  BasicMotions, ...) through aeon, the extra ``[ts]``; the archive's own train/test split is kept.
+
+The protocol, the same as the built-in tasks': a split given by the data is kept (test stays test);
+what it does not give is drawn once from the seeded permutation ``split_seed`` (a stream of its own,
+`longrnn.streams`), ``validation_fraction`` and ``test_fraction`` of the sequences (validation from the
+training part when only a test part is given). Features are standardised with the mean and standard
+deviation of the training part's steps alone. Classes are the training part's labels in sorted order; a
+label of a held-out part that the training part lacks is refused. The objective follows the targets —
+whole numbers or text: classes (cross-entropy, accuracy); real values: regression (MSE) — or
+``objective=`` says it.
+
+Sequences of different lengths are given to the model as a `torch.nn.utils.rnn.PackedSequence`
+(`longrnn.models.SequenceModel` reads each one out at its own last step); when all have one length, as a
+plain (batch, T, F) tensor.
+
+The memoryless baseline is the better, on the validation part, of two predictors that see no history:
+the training part's class prior (regression: its mean), and a model of the last step's input alone
+(multinomial logistic regression, or least squares, fitted on the training part) — so "memory helped" is
+measured, not assumed. Both are in `baselines`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from longrnn.errors import UsageError, check_bool, check_choice, check_positive
+from longrnn.streams import stream
+from longrnn.tasks.base import Task
+from longrnn.tasks.baselines import fit_last_input_classifier, fit_last_input_regression
+from longrnn.tasks.registry import register
+from longrnn.tasks.sequence_files import SequenceData, read_sequences
+
+OBJECTIVES = ("auto", "classification", "regression")
+SPLITS = ("train", "validation", "test")
+
+
+@register("sequences", "your own sequences (--data FILE: .npz, .csv, .ts or aeon:NAME), classified or regressed")
+class Sequences(Task):
+    readout = "last"
+
+    def __init__(
+        self,
+        data: str | None = None,
+        objective: str = "auto",
+        validation_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        standardize: bool = True,
+        id_column: str = "id",
+        time_column: str = "time",
+        target_column: str = "y",
+        allow_pickle: bool = False,
+        validation_size: int | None = None,
+        test_size: int | None = None,
+    ):
+        if data is None:
+            raise UsageError("task 'sequences' needs its data: --data FILE (.npz, .csv, .ts) or --data aeon:NAME")
+        check_choice("objective", objective, OBJECTIVES)
+        for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                raise UsageError(f"{name} must be in [0, 1), got {value!r}")
+        if validation_fraction + test_fraction >= 1:
+            raise UsageError(f"validation_fraction + test_fraction must leave a training part, got "
+                             f"{validation_fraction} + {test_fraction}")
+        check_positive("split_seed", split_seed, allow_zero=True)
+        super().__init__(validation_size=validation_size, test_size=test_size)
+        self.data = data
+        found = read_sequences(data, id_column=id_column, time_column=time_column, target_column=target_column,
+                               allow_pickle=check_bool("allow_pickle", allow_pickle))
+        self.fingerprint = found.fingerprint
+        self.parts = _split(found, validation_fraction, test_fraction, split_seed)
+        check_bool("standardize", standardize)
+        self.objective = _objective(found.y, objective)
+        self.x, self.lengths = _pad(found.x)  # (N, T, F) float32 zero-padded, (N,) long
+        self.input_size = self.x.shape[-1]
+        self.seq_len = self.x.shape[1]
+        if standardize:
+            self.x = _standardize(self.x, self.lengths, self.parts["train"])
+        if self.objective == "classification":
+            self.classes, self.y = _classes(found.y, self.parts)
+            self.output_size = len(self.classes)
+            self.main_metric, self.higher_is_better = "accuracy", True
+        else:
+            self.classes, self.y = None, _real_targets(found.y)
+            self.output_size = self.y.shape[1]
+            self.main_metric, self.higher_is_better = "mse", False
+        self.solved_at = None
+        self.variable_length = bool((self.lengths != self.lengths[0]).any())
+
+    # --- batches -------------------------------------------------------------------------------------
+    def _batch(self, indices: torch.Tensor):
+        """(x, y) of the sequences ``indices``: x a PackedSequence when their lengths differ."""
+        lengths = self.lengths[indices]
+        x = self.x[indices, : int(lengths.max())]
+        if bool((lengths == lengths[0]).all()):
+            return x, self.y[indices]
+        return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), self.y[indices]
+
+    def sample(self, batch_size: int, generator: torch.Generator):
+        pick = torch.randint(0, len(self.parts["train"]), (batch_size,), generator=generator)
+        return self._batch(self.parts["train"][pick])
+
+    def _held_out(self, split: str, cap: int | None):
+        if split not in self._cache:
+            indices = self.parts[split][:cap]
+            if not len(indices):
+                raise UsageError(f"the {split} part of {self.data!r} is empty; give more sequences, or a larger "
+                                 f"{split}_fraction")
+            self._cache[split] = self._batch(indices)
+        return self._cache[split]
+
+    def validation_set(self):
+        return self._held_out("validation", self.validation_size)
+
+    def test_set(self):
+        return self._held_out("test", self.test_size)
+
+    # --- scoring -------------------------------------------------------------------------------------
+    def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        if self.objective == "classification":
+            return F.cross_entropy(y_pred, y_true)
+        return F.mse_loss(y_pred, y_true)
+
+    @torch.no_grad()
+    def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
+        if self.objective == "classification":
+            accuracy = (y_pred.argmax(dim=-1) == y_true).float().mean()
+            return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(accuracy)}
+        return {"mse": float(self.loss(y_pred, y_true))}
+
+    # --- the memoryless baselines --------------------------------------------------------------------
+    def baselines(self, split: str = "test") -> dict[str, dict[str, float]]:
+        """The metrics on ``split`` of each predictor without history: ``"prior"`` (the training part's
+        class frequencies, or mean) and ``"last input"`` (a model of the last step's input alone)."""
+        x, y = self.test_set() if split == "test" else self.validation_set()
+        last = _last_inputs(x)
+        return {name: self.metrics(predict(last), y) for name, predict in self._predictors().items()}
+
+    def memoryless_prediction(self, x) -> torch.Tensor:
+        """The better of the two `baselines` on the validation part, applied to ``x``."""
+        predictors = self._predictors()
+        if "choice" not in self._cache:
+            scores = self.baselines("validation")
+            pick = max if self.higher_is_better else min
+            self._cache["choice"] = pick(scores, key=lambda name: scores[name][self.main_metric])
+        return predictors[self._cache["choice"]](_last_inputs(x))
+
+    def expected_baseline(self) -> dict[str, float]:
+        """No closed form for data: the class prior's (regression: the training mean's) test metrics."""
+        return self.baselines("test")["prior"]
+
+    def _predictors(self) -> dict:
+        if "predictors" not in self._cache:
+            train = self.parts["train"]
+            last = _last_inputs(self._batch(train)[0]).double()
+            if self.objective == "classification":
+                counts = torch.bincount(self.y[train], minlength=self.output_size).double()
+                log_prior = (counts / counts.sum()).clamp_min(1e-12).log()
+                weight, bias = fit_last_input_classifier(last, self.y[train], log_prior)
+                self._cache["predictors"] = {
+                    "prior": lambda z: log_prior.float().expand(len(z), -1),
+                    "last input": lambda z: (z.double() @ weight + bias).log_softmax(-1).float(),
+                }
+            else:
+                mean = self.y[train].double().mean(0)
+                weight, bias = fit_last_input_regression(last, self.y[train].double())
+                self._cache["predictors"] = {
+                    "prior": lambda z: mean.float().expand(len(z), -1),
+                    "last input": lambda z: (z.double() @ weight + bias).float(),
+                }
+        return self._cache["predictors"]
+
+    def describe(self) -> dict:
+        """What a run directory records of its data (``data.json``): the source, its SHA-256, the split
+        (indices of each part) and the classes, so a changed file is noticed on ``--resume``."""
+        return {"data": self.data, "sha256": self.fingerprint, "objective": self.objective,
+                "classes": self.classes, "sizes": {k: len(v) for k, v in self.parts.items()},
+                "split": {k: v.tolist() for k, v in self.parts.items()}}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k} {len(v)}" for k, v in self.parts.items())
+        return f"Sequences(data={self.data!r}, {self.objective}, {sizes}, features {self.input_size})"
+
+
+# --- building blocks (module level: each small and tested through the task) ------------------------------
+def _split(found: SequenceData, validation_fraction: float, test_fraction: float, seed: int) -> dict:
+    """{part: sorted indices (long)}: the data's own split where it gives one; what it does not give is
+    drawn from the permutation of stream ``(seed, "split")`` — test then validation from all sequences
+    when the data gives no split, validation from the training part when it gives train and test only."""
+    n = len(found.x)
+    order = torch.randperm(n, generator=stream(seed, "split")).numpy()
+    given = found.split[order] if found.split is not None else np.full(n, "train", dtype=object)
+    parts = {name: order[given == name] for name in SPLITS}
+    pool = parts["train"]
+    if found.split is None:
+        n_test, n_val = round(test_fraction * n), round(validation_fraction * n)
+        parts["test"], parts["validation"], pool = pool[:n_test], pool[n_test : n_test + n_val], pool[n_test + n_val :]
+    elif not len(parts["validation"]):
+        n_val = round(validation_fraction * len(pool))
+        parts["validation"], pool = pool[:n_val], pool[n_val:]
+    parts["train"] = pool
+    if not len(pool):
+        raise UsageError(f"the training part of {found.source!r} is empty ({n} sequences); give more sequences or "
+                         "smaller fractions")
+    return {k: torch.as_tensor(np.sort(v).astype(np.int64)) for k, v in parts.items()}
+
+
+def _objective(y: np.ndarray, objective: str) -> str:
+    if objective != "auto":
+        if objective == "regression" and not np.issubdtype(y.dtype, np.number):
+            raise UsageError("objective 'regression' needs numeric targets; these are text labels")
+        return objective
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
+        return "classification"
+    return "classification" if y.ndim == 1 and np.all(np.mod(y, 1) == 0) else "regression"
+
+
+def _classes(y: np.ndarray, parts: dict) -> tuple[list, torch.Tensor]:
+    if y.ndim != 1:
+        raise UsageError(f"class labels must be one per sequence, shape (N,), got {y.shape}")
+    train_labels = np.unique(y[parts["train"].numpy()])
+    for split in ("validation", "test"):
+        missing = sorted(set(np.unique(y[parts[split].numpy()]).tolist()) - set(train_labels.tolist()))
+        if missing:
+            raise UsageError(f"labels {missing[:5]} of the {split} part never occur in the training part; a model "
+                             "cannot learn them (give more training sequences, or another split)")
+    index = {label: i for i, label in enumerate(train_labels.tolist())}
+    return [str(c) if not isinstance(c, (int, float)) else c for c in train_labels.tolist()], \
+        torch.tensor([index[label] for label in y.tolist()], dtype=torch.long)
+
+
+def _real_targets(y: np.ndarray) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    return y.unsqueeze(1) if y.dim() == 1 else y
+
+
+def _pad(xs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(x) for x in xs], dtype=torch.long)
+    out = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1])
+    for i, x in enumerate(xs):
+        out[i, : len(x)] = torch.as_tensor(x, dtype=torch.float32)
+    return out, lengths
+
+
+def _standardize(x: torch.Tensor, lengths: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """Each feature shifted and scaled by its mean and standard deviation over the training part's
+    steps (padding excluded); a constant feature is only shifted. Padding stays zero."""
+    valid = torch.arange(x.shape[1]) < lengths.unsqueeze(1)  # (N, T)
+    steps = x[train][valid[train]].double()  # (steps, F)
+    mean, std = steps.mean(0), steps.std(0, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return torch.where(valid.unsqueeze(-1), ((x.double() - mean) / std).float(), torch.zeros_like(x))
+
+
+def _last_inputs(x) -> torch.Tensor:
+    """(batch, F): each sequence's input at its own last step."""
+    if isinstance(x, PackedSequence):
+        padded, lengths = torch.nn.utils.rnn.pad_packed_sequence(x, batch_first=True)
+        return padded[torch.arange(len(lengths)), lengths - 1]
+    return x[:, -1]
+
