@@ -8,7 +8,10 @@ UsageError that names the bad value.
 """
 
 import itertools
+import tempfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,7 +24,17 @@ from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.memup import MemUP
 
+def _user_data() -> str:
+    """A user's tiny .npz for task 'sequences': equal lengths, so every trainer takes it (sequences of
+    different lengths train with BPTT alone: tests/test_sequences_task.py)."""
+    path = Path(tempfile.mkdtemp(prefix="longrnn-combinations-")) / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(size=(20, 5, 2)), y=np.arange(20) % 3)
+    return str(path)
+
+
 TINY_TASKS = {
+    "sequences": {"options": {"data": _user_data()}},
     "adding": {"seq_len": 6},
     "multiplication": {"seq_len": 6},
     "copy": {"seq_len": 3},

@@ -60,6 +60,8 @@ def read_sequences(data: str, id_column: str = "id", time_column: str = "time", 
 
 # --- .npz ----------------------------------------------------------------------------------------
 def _read_npz(path: Path, allow_pickle: bool) -> SequenceData:
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path}: not a readable .npz file (not a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -137,6 +137,13 @@ class Sequences(Task):
             return F.cross_entropy(y_pred, y_true)
         return F.mse_loss(y_pred, y_true)
 
+    def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
+        """The loss of each step's prediction (MemUP): cross-entropy, or squared error averaged over C."""
+        if self.objective == "classification":
+            per = F.cross_entropy(y_hat.reshape(-1, y_hat.shape[-1]), y_steps.reshape(-1), reduction="none")
+            return per.reshape(y_steps.shape)
+        return (y_hat - y_steps).pow(2).mean(dim=-1)
+
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         if self.objective == "classification":
