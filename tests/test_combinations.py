@@ -24,6 +24,7 @@ from longrnn.training.bptt import TRAINERS, training_loss
 from longrnn.training.build import build_model, build_task
 from longrnn.training.memup import MemUP
 
+
 def _user_data() -> str:
     """A user's tiny .npz for task 'sequences': equal lengths, so every trainer takes it (sequences of
     different lengths train with BPTT alone: tests/test_sequences_task.py)."""
