@@ -89,6 +89,37 @@ def test_a_sweep_with_a_misspelt_key_fails_before_any_run_starts(tmp_path, capsy
     assert "has no option 'cel'" in capsys.readouterr().err and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(("grid", "named"), [
+    ('"model.hidden_size" = [4, 1000000]', "not enough memory"),
+    ('"train.trainer" = ["bptt", "memup"]', "memup_targets (10) must be at most the sequence length (5)"),
+    ('"train.init_from" = ["", "{tmp}/nonexistent"]', "nonexistent"),
+    ('"train.reg" = ["none", "mar"]', "--reg mar needs a cell with parameters A, W, h"),
+    ('"train.device" = ["cpu", "cuda"]', "device 'cuda' is not available"),
+    ('"model.options" = [{}, {integrators = 0.5}]', "integrators (0.5) applies to init 'identity'"),
+])
+def test_every_value_a_sweep_would_refuse_fails_before_any_run_starts(tmp_path, capsys, grid, named):
+    """Each of these started the grid's first run and was recorded as a failure; train refuses each."""
+    if "cuda" in grid and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cell = "plrnn" if "integrators" in grid else "lstm"
+    path = tmp_path / "grid.toml"
+    path.write_text(f'out = "{tmp_path / "runs"}"\nresults = "{tmp_path / "page.md"}"\nseeds = [0]\n'
+                    f'[base.task]\nname = "adding"\nseq_len = 5\n[base.model]\ncell = "{cell}"\nhidden_size = 4\n'
+                    '[base.train]\nsteps = 2\neval_every = 2\nbatch_size = 4\nthreads = 1\n'
+                    f'[grid]\n{grid.replace("{tmp}", str(tmp_path))}\n')
+    assert main(["sweep", str(path), "--quiet", "--no-plots"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and named in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_whose_results_page_is_a_folder_is_refused_when_read(tmp_path, capsys):
+    path = tmp_path / "grid.toml"
+    path.write_text(f'out = "{tmp_path / "runs"}"\nresults = "{tmp_path}"\n[base.task]\nname = "adding"\n')
+    assert main(["sweep", str(path), "--quiet"]) == 2
+    assert "is a folder; it names the results page" in capsys.readouterr().err
+
+
 def _subcommands(parser, path=()):
     """(command path, its parser) for every leaf subcommand of the `longrnn` parser."""
     import argparse

@@ -124,6 +124,18 @@ def test_progress_piped_to_a_file_is_one_plain_line_per_evaluation(tmp_path):
     assert all(" mse=" in line for line in lines)
 
 
+def test_warm_up_and_the_benchmarks_piped_to_a_file_write_no_carriage_returns(tmp_path):
+    """Every progress record goes through longrnn.console (tqdm only on a terminal)."""
+    for argv in (["train", "--task", "adding", "--seq-len", "5", "--cell", "gru", "--hidden-size", "4", "--steps",
+                  "2", "--eval-every", "2", "--batch-size", "4", "--threads", "1", "--warmup", "--warmup-num-steps",
+                  "2", "--warmup-batch-size", "2", "--out", str(tmp_path)],
+                 ["bench", "speed", "--cells", "rnn", "--seq-len", "5", "--batch-size", "2", "--hidden-size", "4",
+                  "--input-size", "2", "--repeats", "1", "--warmup-rounds", "0"]):
+        result = run_cli(*argv)
+        assert result.returncode == 0 and "\r" not in result.stderr, result.stderr
+        assert any(line.startswith(("warm-up: 2/2", "bench speed: 1/1")) for line in result.stderr.splitlines())
+
+
 def test_quiet_prints_no_progress_at_all(tmp_path):
     result = run_cli("train", *TINY, "--out", str(tmp_path))
     assert result.returncode == 0 and result.stderr == ""

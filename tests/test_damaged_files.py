@@ -176,3 +176,36 @@ def test_a_sweep_over_a_damaged_run_is_one_line_before_anything_runs(tmp_path, c
     else:  # --retry-failed runs it again, and the record goes
         assert main(["sweep", str(tmp_path / "g.toml"), "--quiet", "--no-plots", "--retry-failed"]) == 0
         assert not (run_dir / "failed.json").exists()
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (lambda s: s.pop("seed"), "('seed' is None)"),
+    (lambda s: s.update(test={"mse": "abc"}), "test 'mse' is 'abc', not a number"),
+    (lambda s: s.update(status="weird"), "status 'weird' is none of finished, solved, diverged"),
+])
+def test_a_summary_damaged_inside_is_named_and_the_rest_reported(two_runs, capsys, edit, named):
+    from longrnn.cli import main
+
+    path = two_runs / "bad" / runs.SUMMARY
+    summary = json.loads(path.read_text())
+    edit(summary)
+    path.write_text(json.dumps(summary))
+    assert main(["report", str(two_runs), "--out", str(two_runs / "rep"), "--no-plots"]) == 1
+    out, err = capsys.readouterr()
+    assert "good" in out and named in err and "Traceback" not in err
+
+
+def test_undefined_scores_stay_undefined_in_reports_and_the_leaderboard(two_runs, capsys):
+    """Two seeds whose scores are NaN: no crash, no 'nan ± 0', the mean of the defined values only."""
+    from longrnn.cli import main
+
+    good = json.loads((two_runs / "good" / runs.SUMMARY).read_text())
+    config = (two_runs / "bad" / runs.CONFIG).read_text().replace("seed = 0", "seed = 1")
+    (two_runs / "bad" / runs.CONFIG).write_text(config)
+    bad = {**good, "seed": 1, "test": {k: float("nan") for k in good["test"]}}
+    (two_runs / "bad" / runs.SUMMARY).write_text(json.dumps(bad))
+    assert main(["report", str(two_runs), "--out", str(two_runs / "rep"), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert f"{good['test']['mse']:.3g} ± 0, 1 undefined" in out
+    page = two_runs / "board.md"
+    assert main(["report", "--leaderboard", str(two_runs), "--page", str(page)]) == 0

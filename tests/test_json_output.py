@@ -58,3 +58,23 @@ def test_a_sweep_prints_one_object(tmp_path, capsys):
     assert main(["sweep", str(grid), "--quiet", "--no-plots", "--json"]) == 0
     result = one_object(capsys)
     assert result == {"sweep": "grid", "runs": 2, "finished": 2, "page": str(tmp_path / "page.md"), "failed": []}
+
+
+def test_bench_memory_prints_one_object_and_its_progress_on_stderr(capsys):
+    assert main(["bench", "memory", "--trainer", "bptt", "tbptt", "--seq-len", "5", "--steps", "1", "--hidden-size",
+                 "4", "--batch-size", "2", "--threads", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1 and len(json.loads(out)["rows"]) == 2
+    assert "bptt T=5" in err  # progress is for the person watching, on stderr
+
+
+def test_eval_of_a_folder_scores_the_runs_it_can_and_names_the_rest(run_dir, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(run_dir, run_dir.parent / "diverged")
+    (run_dir.parent / "diverged" / "model.pt").unlink()  # diverged before its first evaluation: no weights
+    assert main(["eval", str(run_dir.parent), "--json", "--split", "test"]) == 1
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert [r["run"] for r in result["runs"]] == [str(run_dir)] and "diverged" in result["not_scored"][0]
+    assert err.startswith("longrnn: warning: not scored: ") and "has no model.pt" in err

@@ -191,16 +191,24 @@ def cmd_eval(args) -> int:
     from longrnn.training import best_model, build_task, evaluate
 
     _set_threads(args.threads)
-    results = []
-    for run_dir in runs.find_runs(args.runs):
+    if args.seq_len is not None:
+        check_positive("--seq-len", args.seq_len)
+    found = runs.find_runs(args.runs)
+    results, skipped = [], []
+    for run_dir in found:
         config = runs.read_config(run_dir)
         if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
-            check_positive("--seq-len", args.seq_len)
             if "seq_len" not in task_options(config.task.name):
                 raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
             config.task.seq_len = args.seq_len
         task = build_task(config)
-        model = best_model(config, task, run_dir)
+        try:
+            model = best_model(config, task, run_dir)
+        except UsageError as e:  # no weights (diverged before its first evaluation) or damaged ones
+            if len(found) == 1:
+                raise
+            skipped.append(str(e))
+            continue
         result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
         for split in args.split:
             result[split] = evaluate(model, task, split, config.train.eval_batch_size)
@@ -208,8 +216,10 @@ def cmd_eval(args) -> int:
         if not args.json:
             print(json.dumps(result, indent=2))
     if args.json:
-        _print_json({"runs": results})
-    return 0
+        _print_json({"runs": results, "not_scored": skipped})
+    for reason in skipped:  # the others are scored; these are named where a script or a person looks
+        print(f"longrnn: warning: not scored: {reason}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 # --- dsr eval ------------------------------------------------------------------------------------
@@ -550,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs in parallel; the cores are divided between them (default 1)")
         p.add_argument("--budget", help="one of the file's [budget.NAME] tables, e.g. small (minutes) or paper")
         p.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
-        p.add_argument("--backend", default="local", help="local (a process pool) or ray (tasks on a Ray cluster)")
+        p.add_argument("--backend", default="local", choices=("local", "ray"),
+                       help="local (a process pool) or ray (tasks on a Ray cluster)")
         p.add_argument("--address", help="with --backend ray: the cluster's HOST:PORT (default: start a local one)")
         p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
         p.add_argument("--no-plots", action="store_true")

@@ -80,3 +80,14 @@ def progress(total: int, desc: str, initial: int = 0, disable: bool = False):
     if not disable and not sys.stderr.isatty():
         return LineProgress(total, desc, initial)
     return tqdm(total=total, initial=initial, disable=disable, desc=desc, dynamic_ncols=True)
+
+
+def track(iterable, total: int, desc: str, disable: bool = False):
+    """Yield from ``iterable`` (``total`` items) with a `progress` record advanced after each item."""
+    bar = progress(total, desc, disable=disable)
+    try:
+        for item in iterable:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()

@@ -23,9 +23,9 @@ import statistics
 import time
 
 import torch
-from tqdm.auto import tqdm
 
 from longrnn.cells import make_cell
+from longrnn.console import track
 from longrnn.errors import UsageError, check_positive
 from longrnn.functional.convexp import dense_operator
 
@@ -101,7 +101,7 @@ def convexp_scaling(
             variants.append((s, "orthogonal RNN", _cell_step(orthogonal, x)))
 
     times = {(s, label): [] for s, label, _ in variants}
-    for round_ in tqdm(range(warmup_rounds + repeats), disable=quiet, desc="bench convexp"):
+    for round_ in track(range(warmup_rounds + repeats), warmup_rounds + repeats, "bench convexp", disable=quiet):
         for s, label, run in variants:
             t = _seconds(run)
             if round_ >= warmup_rounds:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import resource
+import sys
 from pathlib import Path
 
 from longrnn.errors import check_positive, require_extra, unknown
@@ -102,8 +103,7 @@ def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> l
             rows.append(row)
             if not quiet:
                 print(f"{trainer:>6} T={seq_len:<8} peak {row['peak_mb']:9.1f} MiB   "
-                      f"training {row['training_mb']:9.1f} MiB",
-                      flush=True)
+                      f"training {row['training_mb']:9.1f} MiB", file=sys.stderr, flush=True)  # stdout: results
     return rows
 
 

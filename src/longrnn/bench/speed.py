@@ -22,9 +22,9 @@ import sys
 import time
 
 import torch
-from tqdm.auto import tqdm
 
 from longrnn.cells import available, make_cell
+from longrnn.console import track
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.models import Recurrent
 
@@ -160,7 +160,7 @@ def speed(
     # variants alike; each ratio is the median over rounds of (variant / reference in that round).
     times = {label: [] for label, _ in variants}
     inference = {label: [] for label, _ in variants}
-    rounds = tqdm(range(warmup_rounds + repeats), disable=quiet, desc="bench speed")
+    rounds = track(range(warmup_rounds + repeats), warmup_rounds + repeats, "bench speed", disable=quiet)
     for round_ in rounds:
         for label, module in variants:
             t, t_inference = _train_step_seconds(module, x), _inference_seconds(module, x)

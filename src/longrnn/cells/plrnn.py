@@ -28,8 +28,9 @@ Initialisations (``init``):
   C ~ N(0, 1/M) * sqrt(2) exp(1.2 / max(M, 6) - 2.4); z0 ~ U[0, 1).
 * ``"identity"`` (iPLRNN): the paper's init, then the first ``int(M * integrators)`` units are set to
   perfect integrators, A_ii = 1, W_i: = 0, h_i = 0 (the code's ``initialize_regulated = "AWh"``; C is
-  left as drawn). ``integrators=1.0`` is the paper's iPLRNN; ``integrators=0.5`` with the manifold-
-  attractor penalty (`longrnn.methods.regularizers`) on the same units is its rPLRNN.
+  left as drawn). ``integrators=1.0`` (the default; the option applies to this init alone) is the
+  paper's iPLRNN; ``integrators=0.5`` with the manifold-attractor penalty
+  (`longrnn.methods.regularizers`) on the same units is its rPLRNN.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class PLRNNCell(Cell):
         input_size: int,
         hidden_size: int,
         init: str = "paper",
-        integrators: float = 1.0,
+        integrators: float | None = None,
         output: str = "z",
         initial_state: str = "zero",
     ):
@@ -96,7 +97,10 @@ class PLRNNCell(Cell):
         self.hidden_size = hidden_size
         self.output_size = hidden_size
         self.init = init
-        self.n_integrators = integrator_count(hidden_size, integrators) if init == "identity" else 0
+        if integrators is not None and init != "identity":  # a setting that would be ignored unseen
+            raise UsageError(f"integrators ({integrators!r}) applies to init 'identity'; this cell's init is {init!r}")
+        self.n_integrators = integrator_count(hidden_size, 1.0 if integrators is None else integrators) \
+            if init == "identity" else 0
         self.output = output
         self.initial_state = initial_state
         self.A = nn.Parameter(torch.empty(hidden_size))

@@ -60,7 +60,7 @@ from longrnn import runs
 from longrnn.console import progress
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
 from longrnn.runs.config import RunConfig, check_ranges, from_dict, get_key
-from longrnn.training.build import check_buildable, check_options
+from longrnn.training.build import check_options
 
 
 @dataclass
@@ -266,6 +266,11 @@ def load_sweep(path: str | Path, budget: str | None = None) -> Sweep:
     for key in ("out", "results", "name"):
         if key in d and (not isinstance(d[key], str) or not d[key].strip()):
             raise UsageError(f"{path}: {key} must be a non-empty string, got {d[key]!r}")
+    if "results" in d and Path(d["results"]).is_dir():
+        raise UsageError(f"{path}: results = {d['results']!r} is a folder; it names the results page, a Markdown "
+                         "file (e.g. docs/results/NAME.md)")
+    if "out" in d and Path(d["out"]).exists() and not Path(d["out"]).is_dir():
+        raise UsageError(f"{path}: out = {d['out']!r} is a file; it names the folder of the run directories")
     base_task = d.get("base", {}).get("task", {})
     tasks = _entries(d, "tasks", path) if "tasks" in d else [(str(base_task.get("name", "adding")), {})]
     grid = grid_entries(d["grid"], path) if "grid" in d else None
@@ -397,11 +402,14 @@ def check_sweep(sweep: Sweep, retry_failed: bool = False) -> None:
 
 
 def check_builds(sweep: Sweep) -> None:
-    """Every run's task and model built as a skeleton (`longrnn.training.build.check_buildable`) before
-    the first run starts: a value a constructor refuses fails the sweep once, naming the run."""
+    """Every run checked as `train` checks it before it begins (`longrnn.training.trainer.check_run`:
+    the model as a skeleton on the meta device) before the first run starts: a value refused fails the
+    sweep once, naming the run."""
+    from longrnn.training.trainer import check_run
+
     for run in sweep.runs:
         try:
-            check_buildable(run.config)
+            check_run(run.config)
         except UsageError as e:
             raise UsageError(f"sweep {sweep.name!r}: run {run.task_label!r} × {run.variant_label!r}: {e}") from None
 

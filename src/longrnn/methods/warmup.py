@@ -33,10 +33,10 @@ import time
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from longrnn.cells import State
 from longrnn.cells.double import DoubleCell
+from longrnn.console import track
 from longrnn.errors import UsageError, check_positive
 from longrnn.methods.stack import for_each_stack
 from longrnn.models import Recurrent, SequenceModel
@@ -248,7 +248,7 @@ def _warm_up(model, inputs: torch.Tensor, steps: int, lr: float, batch_size: int
     batches = minibatches(inputs.shape[0], batch_size, generator)
     history = {"loss": [], "vaa_star": [], "stabilization": [], "time": []}
     started = time.perf_counter()
-    for step in tqdm(range(steps), desc="warm-up", disable=not progress, dynamic_ncols=True):
+    for step in track(range(steps), steps, "warm-up", disable=not progress):
         x = inputs[next(batches)]
         stabilization = stabilization_length(step, stabilization_increment, stabilization_max, generator)
         values = vaa_star_per_layer(model, x, stabilization, eps, partial, generator)

@@ -1,8 +1,9 @@
 """Numbers as the results pages, reports and the leaderboard print them.
 
 `fmt` gives a number to ``digits`` significant figures ("—" when there is none); `mean_std` and
-`mean_std_text` summarise seeds as mean and sample standard deviation (0 for one seed); `seeds_text`
-adds every seed's value, as the results pages' cells show them.
+`mean_std_text` summarise seeds as mean and sample standard deviation (0 for one seed) over the finite
+values, an undefined one (NaN) counted apart; `seeds_text` adds every seed's value, as the results
+pages' cells show them.
 """
 
 from __future__ import annotations
@@ -18,17 +19,30 @@ def fmt(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def finite(values) -> list[float]:
+    """The values that are numbers and finite (an undefined score — None, NaN, ±inf — is left out)."""
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    """(mean, sample standard deviation) of the values; (None, None) when there are none."""
+    """(mean, sample standard deviation) of the finite values (0 for one); (None, None) when there are
+    none: an undefined score never enters a mean, nor makes the spread look like zero."""
+    values = finite(values)
     if not values:
         return None, None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def mean_std_text(values: list[float]) -> str:
-    """'mean ± std' with 3 and 2 significant figures; "—" when there are no values."""
+    """'mean ± std' with 3 and 2 significant figures over the finite values, then how many were undefined
+    ("0.5 ± 0.1, 1 undefined"); "undefined" when none is finite; "—" when there are no values."""
+    if not values:
+        return "—"
     mean, std = mean_std(values)
-    return "—" if mean is None else f"{mean:.3g} ± {std:.2g}"
+    undefined = len(values) - len(finite(values))
+    if mean is None:
+        return "undefined"
+    return f"{mean:.3g} ± {std:.2g}" + (f", {undefined} undefined" if undefined else "")
 
 
 def seeds_text(values: list[float | None], digits: int = 3) -> str:
@@ -36,9 +50,9 @@ def seeds_text(values: list[float | None], digits: int = 3) -> str:
     it is not finite); the summary reads "undefined" when no value is finite; "—" when there are none."""
     if not values:
         return "—"
-    finite = [v for v in values if v is not None and math.isfinite(v)]
+    defined = finite(values)
     per_seed = ", ".join(fmt(v, digits) if v is not None and math.isfinite(v) else "nan" for v in values)
-    return f"{mean_std_text(finite) if finite else 'undefined'} ({per_seed})"
+    return f"{mean_std_text(defined) if defined else 'undefined'} ({per_seed})"
 
 
 def length(config, summary: dict | None = None):

@@ -42,8 +42,15 @@ TEMPORARY = ".*.tmp"  # a whole-file write in progress (`_atomic`)
 
 
 def _atomic(path: Path, write) -> None:
+    """Write ``path`` whole or not at all: into a temporary file beside it, then renamed over it. A place
+    that cannot be written is an OSError naming ``path`` itself (not the temporary file)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory (a file's path is needed)", str(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -111,7 +118,9 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 
 SUMMARY_FIELDS = {"status": str, "main_metric": str, "validation": (dict, type(None)), "test": (dict, type(None)),
                   "baseline": dict, "steps": int, "wall_time_s": (int, float),
-                  "higher_is_better": bool}  # what reports and resumes read
+                  "higher_is_better": bool, "seed": int}  # what reports and resumes read
+STATUSES = ("finished", "solved", "diverged")
+REWRITE_SUMMARY = "delete it, and `longrnn train ... --resume` writes it again from the run's checkpoint.pt"
 
 
 def read_json(path: Path, advice: str) -> dict:
@@ -135,12 +144,18 @@ def read_summary(run_dir: Path) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         summary = e
     if not isinstance(summary, dict):
-        raise DamagedFile(f"{path} is damaged (not a JSON object); delete it, and `longrnn train ... --resume` "
-                          "writes it again from the run's checkpoint.pt")
+        raise DamagedFile(f"{path} is damaged (not a JSON object); {REWRITE_SUMMARY}")
     for key, kinds in SUMMARY_FIELDS.items():
-        if not isinstance(summary.get(key), kinds):
-            raise DamagedFile(f"{path} is damaged ({key!r} is {summary.get(key)!r}); delete it, and `longrnn "
-                              "train ... --resume` writes it again from the run's checkpoint.pt")
+        if not isinstance(summary.get(key), kinds) or kinds is int and isinstance(summary.get(key), bool):
+            raise DamagedFile(f"{path} is damaged ({key!r} is {summary.get(key)!r}); {REWRITE_SUMMARY}")
+    if summary["status"] not in STATUSES:
+        raise DamagedFile(f"{path} is damaged (status {summary['status']!r} is none of {', '.join(STATUSES)}); "
+                          f"{REWRITE_SUMMARY}")
+    for split in ("validation", "test", "baseline"):
+        for name, value in (summary[split] or {}).items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise DamagedFile(f"{path} is damaged ({split} {name!r} is {value!r}, not a number); "
+                                  f"{REWRITE_SUMMARY}")
     return summary
 
 

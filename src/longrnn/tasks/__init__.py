@@ -8,7 +8,17 @@ them all.
 """
 
 # Importing the family modules registers their tasks.
-from longrnn.tasks import adding, copy, denoising, digits, dynamical, sequences, spatial_copy, tmaze  # noqa: F401
+from longrnn.tasks import (  # noqa: F401
+    adding,
+    copy,
+    denoising,
+    digits,
+    dynamical,
+    sequences,
+    spatial_copy,
+    timeseries,
+    tmaze,
+)
 from longrnn.tasks.base import Task
 from longrnn.tasks.registry import available, check_task_options, make_task, register, task_class, task_options
 

@@ -15,7 +15,6 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig, check_options  # noqa: F401 - check_options is used from here
 from longrnn.tasks import Task, make_task, task_options
 from longrnn.training.memup import MemUPModel, build_memup_model
-from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 
 
 def build_device(name: str) -> torch.device:
@@ -114,17 +113,23 @@ def machine_memory(device: torch.device) -> int:
 
 
 def least_memory(config: RunConfig, task: Task, model: torch.nn.Module) -> int:
-    """Bytes a run must hold at once, at the least: one training batch's float32 inputs, the validation
-    set's inputs, and under full backpropagation through time every layer's states at every step (saved
-    for the backward pass). A lower bound (no weights, gates or temporaries), so a run it refuses could
-    not have run."""
+    """Bytes a run must hold at once, at the least: the weights and their gradients, one training batch's
+    float32 inputs, the validation set's inputs, and under full backpropagation through time every
+    layer's states at every step (saved for the backward pass). A lower bound (no optimizer state, gates
+    or temporaries), so a run it refuses could not have run."""
     t, length, features = config.train, task.seq_len, task.input_size
     batch = t.batch_size * length * features
     fixed = (getattr(task, "validation_size", None) or 0) * length * features
     states = 0
     if t.trainer == "bptt" and not isinstance(model, MemUPModel):
         states = t.batch_size * length * sum(cell.hidden_size for cell in model.cells)
-    return 4 * (batch + fixed + states)
+    weights = 2 * sum(p.numel() for p in model.parameters())  # and their gradients
+    return 4 * (batch + fixed + states + weights)
+
+
+def model_size(model: torch.nn.Module) -> str:
+    """The number of weights, as "1.2e+06"."""
+    return f"{sum(p.numel() for p in model.parameters()):.3g}"
 
 
 def check_fits(config: RunConfig, task: Task, model: torch.nn.Module, device: torch.device) -> None:
@@ -132,27 +137,10 @@ def check_fits(config: RunConfig, task: Task, model: torch.nn.Module, device: to
     length of ten million would otherwise spend a minute drawing a batch before the machine refuses it."""
     need, have = least_memory(config, task, model), machine_memory(device)
     if need > have:
-        raise UsageError(f"not enough memory: a training batch, the validation set and the states kept for "
-                         f"backpropagation need at least {need / 2**30:.3g} GiB at once (seq_len {task.seq_len}, "
-                         f"batch_size {config.train.batch_size}), and {device.type} has {have / 2**30:.3g} GiB; use "
-                         "smaller lengths, batches, sets or widths")
-
-
-def check_buildable(config: RunConfig) -> None:
-    """Build the run's task and its model's skeleton on torch's meta device (no memory, no data drawn),
-    so that any value its constructors refuse is a UsageError now: a sweep checks every run this way
-    before the first one starts. An initialiser that cannot run on meta tensors (one that reads a value,
-    as the orthogonal and PLRNN cells' do) ends the check there; the real build checks the rest."""
-    task = build_task(config)
-    if config.train.trainer == "teacher_forcing":
-        check_teacher_forcing_task(task)
-    try:
-        with torch.device("meta"):
-            build_model(config, task)
-    except UsageError:
-        raise
-    except (RuntimeError, NotImplementedError):  # meta tensors hold no values to read
-        pass
+        raise UsageError(f"not enough memory: the weights, a training batch, the validation set and the states "
+                         f"kept for backpropagation need at least {need / 2**30:.3g} GiB at once (seq_len "
+                         f"{task.seq_len}, batch_size {config.train.batch_size}, {model_size(model)} weights), and "
+                         f"{device.type} has {have / 2**30:.3g} GiB; use smaller lengths, batches, sets or widths")
 
 
 def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceModel | MemUPModel:

@@ -370,12 +370,17 @@ class MemUP:
         self.offset = 0  # first step of the next rollout
         self.state = None  # carried memory state, detached
 
-    @classmethod
-    def from_config(cls, model: MemUPModel, task, t, device="cpu", curriculum=None) -> MemUP:
-        """Build from a TrainConfig ``t`` (its ``memup_*`` fields, ``batch_size`` and ``seed``)."""
+    @staticmethod
+    def check_task(t, task) -> None:
+        """A UsageError when the task is too short for the TrainConfig ``t``'s MemUP settings."""
         if t.memup_targets > task.seq_len:
             raise UsageError(f"memup_targets ({t.memup_targets}) must be at most the sequence length "
                              f"({task.seq_len}): each prediction step predicts that many of the steps ahead")
+
+    @classmethod
+    def from_config(cls, model: MemUPModel, task, t, device="cpu", curriculum=None) -> MemUP:
+        """Build from a TrainConfig ``t`` (its ``memup_*`` fields, ``batch_size`` and ``seed``)."""
+        cls.check_task(t, task)
         if t.memup_detector == "ema":
             detector = EMADetector(model, task, t.memup_ema_decay, t.memup_ema_every)
         else:

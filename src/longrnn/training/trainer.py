@@ -70,6 +70,39 @@ def _check(config: RunConfig) -> None:
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
 
 
+def _check_task(t: TrainConfig, task) -> None:
+    """What the trainer ``t`` names needs of the task: next-step targets (teacher forcing), equal lengths
+    (every trainer but full BPTT, so far), enough steps for MemUP's targets."""
+    if t.trainer == "teacher_forcing":
+        check_teacher_forcing_task(task)
+    if getattr(task, "variable_length", False) and t.trainer != "bptt":
+        raise UsageError(f"--trainer {t.trainer} does not take sequences of different lengths yet; use --trainer "
+                         "bptt (the data's sequences have different lengths)")
+    if t.trainer == "memup":
+        MemUP.check_task(t, task)
+
+
+def check_run(config: RunConfig) -> None:
+    """Everything `train` checks before it makes a run directory, without drawing data or allocating:
+    the config, the device, the task, the trainer's needs of it, and the model built as a skeleton on
+    torch's meta device (its constructors' checks, `check_fits`, the regulariser's cell). A sweep runs
+    this for every run before its first one starts. An initialiser that cannot run on meta tensors (one
+    that reads a value, as the orthogonal and PLRNN cells' do) ends the model's part there; the real
+    build checks the rest."""
+    _check(config)
+    t = config.train
+    device = build_device(t.device)
+    task = build_task(config)
+    _check_task(t, task)
+    try:
+        with torch.device("meta"):
+            model = build_model(config, task)
+    except (RuntimeError, NotImplementedError):  # meta tensors hold no values to read
+        return
+    check_fits(config, task, model, device)
+    model_penalty(model, t.reg, t.tau, t.reg_fraction)
+
+
 DATA = "data.json"  # what a run on a user's data read: the source, its SHA-256, the split (tasks/sequences.py)
 
 
@@ -174,11 +207,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
-    if t.trainer == "teacher_forcing":
-        check_teacher_forcing_task(task)  # before the run directory is made
-    if getattr(task, "variable_length", False) and t.trainer != "bptt":
-        raise UsageError(f"--trainer {t.trainer} does not take sequences of different lengths yet; use --trainer "
-                         "bptt (the data's sequences have different lengths)")
+    _check_task(t, task)  # before the run directory is made
     model = build_model(config, task)
     check_fits(config, task, model, device)
     if t.init_from:

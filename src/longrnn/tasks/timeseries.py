@@ -1,0 +1,198 @@
+"""Your own recording for dynamical-systems reconstruction (``longrnn train --task timeseries --data FILE``).
+
+The data: a multivariate series of T samples of N variables, one trial or several —
+
+* ``.npy``: a (T, N) or (T,) array, or (K, T, N) for K trials of equal length;
+* ``.npz``: the same as its array ``x`` (and optional ``variables``, their names);
+* ``.csv``: one row per sample, one column per variable (header: their names); the columns named by
+  ``drop`` (e.g. a time stamp or a label) are left out; text columns are refused;
+* ``aeon:Daphnet_S06R02E0``: the accelerometer recording shipped inside aeon (the extra ``[ts]``): 9
+  channels, sampled every 15.6 ms (64 Hz), of a Daphnet freezing-of-gait session; its anomaly label is
+  dropped.
+
+The parts are never interleaved: with one trial (or ``split="time"``) contiguous blocks in time, the
+first ``1 − validation_fraction − test_fraction`` for training, then validation, then test; with
+``split="trials"`` whole trials (the last ones for validation and test). The series is standardised
+with the training part's mean and standard deviation alone. Then it is a dynamical-systems task as
+`longrnn.tasks.dynamical` describes: windows of ``seq_len + 1`` samples, the next sample as target,
+``--trainer teacher_forcing`` (or bptt), the persistence baseline x̂ₜ₊₁ = xₜ, and ``longrnn dsr eval``
+scores free generation against the test block (D_stsp, D_H, PE(n)). ``dt`` (seconds per sample) labels
+the pictures' time axis. Non-finite samples are refused, naming the sample and variable.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from longrnn.dsr.data import DSRData, Standardizer
+from longrnn.errors import UsageError, check_choice, check_positive, require_extra
+from longrnn.tasks.dynamical import DynamicalSystemTask
+from longrnn.tasks.registry import register
+
+SPLITS = ("time", "trials")
+AEON_RECORDINGS = {"Daphnet_S06R02E0": ("S06R02E0.csv", ("timestamp", "is_anomaly"), 1 / 64)}
+
+
+@register("timeseries", "next-step prediction of your own recording (--data FILE: .npy, .npz, .csv) for "
+                        "reconstruction")
+class TimeSeries(DynamicalSystemTask):
+    system = "timeseries"
+
+    def __init__(
+        self,
+        data: str | None = None,
+        seq_len: int = 200,
+        split: str = "time",
+        validation_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        dt: float = 1.0,
+        drop: list | None = None,
+        validation_size: int = 64,
+        test_size: int = 64,
+    ):
+        if data is None:
+            raise UsageError("task 'timeseries' needs its data: --data FILE (.npy, .npz, .csv) or "
+                             f"aeon:{', aeon:'.join(AEON_RECORDINGS)}")
+        check_choice("split", split, SPLITS)
+        for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+                raise UsageError(f"{name} must be in (0, 1), got {value!r}")
+        if validation_fraction + test_fraction >= 1:
+            raise UsageError(f"validation_fraction + test_fraction must leave a training part, got "
+                             f"{validation_fraction} + {test_fraction}")
+        if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not (np.isfinite(dt) and dt > 0):
+            raise UsageError(f"dt must be a positive number of seconds per sample, got {dt!r}")
+        self.seq_len = check_positive("seq_len", seq_len)
+        check_positive("validation_size", validation_size)
+        check_positive("test_size", test_size)
+        super(DynamicalSystemTask, self).__init__(validation_size=validation_size, test_size=test_size)
+        series, variables, dt, self.fingerprint = read_series(data, list(drop or []), dt)
+        train, validation, test = _parts(series, split, validation_fraction, test_fraction, data)
+        standardizer = Standardizer.fit(train)
+        if not np.all(standardizer.std > 0):
+            flat = [variables[i] for i in np.flatnonzero(~(standardizer.std > 0))]
+            raise UsageError(f"{data}: variables {flat[:5]} are constant over the training part; drop them")
+        self._validation = torch.as_tensor(standardizer.transform(validation), dtype=torch.float32)
+        self._test = torch.as_tensor(standardizer.transform(test), dtype=torch.float32)
+        self.data = DSRData("timeseries", tuple(variables), dt,
+                            torch.as_tensor(standardizer.transform(train), dtype=torch.float32),
+                            torch.stack([self._validation[0], self._test[0]]) if split == "trials" else
+                            self._test, standardizer)
+        self.source = data
+        shortest = min(self.data.train.shape[1], self._validation.shape[1], self._test.shape[1])
+        if shortest <= seq_len:
+            raise UsageError(f"seq_len must be below the shortest part's length {shortest} (samples), got {seq_len}")
+        self.input_size = self.output_size = self.data.train.shape[-1]
+
+    @property
+    def validation_trajectory(self) -> torch.Tensor:
+        return self._validation[0]
+
+    @property
+    def test_trajectory(self) -> torch.Tensor:
+        return self._test[0]
+
+    def describe(self) -> dict:
+        """What a run directory records of its data (``data.json``), as task ``sequences`` does."""
+        lengths = {"train": int(self.data.train.shape[1]), "validation": int(self._validation.shape[1]),
+                   "test": int(self._test.shape[1])}
+        return {"data": self.source, "sha256": self.fingerprint, "variables": list(self.data.variables),
+                "dt": self.data.dt, "split": lengths}
+
+    def __repr__(self) -> str:
+        return (f"TimeSeries(data={self.source!r}, seq_len={self.seq_len}, variables {len(self.data.variables)}, "
+                f"train {self.data.train.shape[1]} samples)")
+
+
+def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str], float, str]:
+    """(series (K, T, N) float64, variable names, dt, SHA-256 of the source) of ``data``."""
+    if not isinstance(data, str) or not data.strip():
+        raise UsageError(f"--data must name a file (.npy, .npz, .csv) or aeon:NAME, got {data!r}")
+    if data.startswith("aeon:"):
+        name = data[len("aeon:"):]
+        if name not in AEON_RECORDINGS:
+            raise UsageError(f"no shipped recording {name!r}; allowed: {', '.join(AEON_RECORDINGS)}")
+        file, dropped, dt = AEON_RECORDINGS[name]
+        path = Path(require_extra("aeon.datasets", "ts").__file__).parent / "data" / name / file
+        series, variables = _read_csv(path, [*dropped, *drop])
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise UsageError(f"--data {data!r}: {'is not a file' if path.exists() else 'no such file'}")
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            series, variables = _read_csv(path, drop)
+        elif suffix in (".npy", ".npz"):
+            series, variables = _read_array(path)
+        else:
+            raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npy, .npz, .csv")
+    series = series[None] if series.ndim == 2 else series
+    bad = np.argwhere(~np.isfinite(series))
+    if len(bad):
+        trial, sample, variable = bad[0]
+        raise UsageError(f"{data}: sample {sample} of variable {variables[variable]!r}"
+                         f"{f' in trial {trial}' if series.shape[0] > 1 else ''} is not finite; fill or cut it first")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return series, variables, dt, digest
+
+
+def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
+    try:
+        if path.suffix.lower() == ".npy":
+            x, names = np.load(path, allow_pickle=False), None
+        else:
+            with np.load(path, allow_pickle=False) as f:
+                if "x" not in f.files:
+                    raise UsageError(f"{path} has no array 'x' (it has {', '.join(f.files) or 'none'})")
+                x, names = f["x"], (f["variables"].astype(str).tolist() if "variables" in f.files else None)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"{path}: not a readable array file of numbers ({str(e).splitlines()[0][:120]})") from None
+    if not np.issubdtype(x.dtype, np.number) or x.ndim not in (1, 2, 3):
+        raise UsageError(f"{path}: the series must be numbers shaped (T,), (T, N) or (K, T, N), got {x.dtype} "
+                         f"{x.shape}")
+    x = x.astype(np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    names = names or [f"x{i}" for i in range(x.shape[-1])]
+    if len(names) != x.shape[-1]:
+        raise UsageError(f"{path}: {len(names)} variable names for {x.shape[-1]} variables")
+    return x, names
+
+
+def _read_csv(path: Path, drop: list) -> tuple[np.ndarray, list[str]]:
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise UsageError(f"{path} is empty")
+        unknown = [d for d in drop if d not in header]
+        if unknown:
+            raise UsageError(f"{path} has no column {unknown[0]!r} to drop; its columns: {', '.join(header)}")
+        keep = [i for i, name in enumerate(header) if name not in drop]
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                rows.append([float(row[i]) for i in keep])
+            except (ValueError, IndexError):
+                raise UsageError(f"{path}, line {line}: a value is not a number (drop text columns with "
+                                 "task.options.drop)") from None
+    if not rows:
+        raise UsageError(f"{path} has no samples")
+    return np.array(rows), [header[i] for i in keep]
+
+
+def _parts(series: np.ndarray, split: str, validation_fraction: float, test_fraction: float, data: str):
+    """(train, validation, test), each (K_part, T_part, N): contiguous blocks in time, or whole trials."""
+    k, t, _ = series.shape
+    if split == "trials":
+        n_test, n_val = max(1, round(test_fraction * k)), max(1, round(validation_fraction * k))
+        if k - n_test - n_val < 1:
+            raise UsageError(f"{data}: {k} trials cannot be split by trials into training, validation and test; "
+                             "give more trials, or split by time")
+        return series[: k - n_test - n_val], series[k - n_test - n_val : k - n_test], series[k - n_test :]
+    a, b = round((1 - validation_fraction - test_fraction) * t), round((1 - test_fraction) * t)
+    return series[:, :a], series[:, a:b], series[:, b:]

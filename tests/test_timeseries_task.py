@@ -1,0 +1,88 @@
+"""Task 'timeseries': a user's own recording for dynamical-systems reconstruction — read from .npy, .npz
+or .csv, split into contiguous blocks (never interleaved) or whole trials, standardised on the training
+part alone, trained with teacher forcing and scored by `longrnn dsr eval`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from longrnn.cli import main
+from longrnn.errors import UsageError
+from longrnn.tasks import make_task
+
+
+def recording(t=600, n=2, trials=None, seed=0):
+    """A noisy two-variable oscillation, (t, n) or (trials, t, n)."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(t) * 0.05
+    one = lambda: np.stack([np.sin(time + k) for k in range(n)], -1) * 3 + 1 + 0.05 * rng.normal(size=(t, n))  # noqa: E731
+    return one() if trials is None else np.stack([one() for _ in range(trials)])
+
+
+def test_one_recording_is_split_into_contiguous_blocks_and_standardised_on_training_alone(tmp_path):
+    x = recording()
+    np.save(tmp_path / "rec.npy", x)
+    task = make_task("timeseries", data=str(tmp_path / "rec.npy"), seq_len=20)
+    train, val, test = task.data.train[0], task.validation_trajectory, task.test_trajectory
+    assert (len(train), len(val), len(test)) == (360, 120, 120)
+    mean, std = x[:360].mean(0), x[:360].std(0, ddof=1)
+    torch.testing.assert_close(test, torch.as_tensor((x[480:] - mean) / std, dtype=torch.float32))  # in order
+    torch.testing.assert_close(train.double().mean(0), torch.zeros(2, dtype=torch.float64), atol=1e-6, rtol=0)
+    x_val, y_val = task.validation_set()
+    assert x_val.shape == (64, 20, 2) and torch.equal(x_val[:, 1:], y_val[:, :-1])  # the next sample as target
+
+
+def test_npz_with_names_and_csv_with_dropped_columns_read_the_same_series(tmp_path):
+    x = recording()
+    np.savez(tmp_path / "rec.npz", x=x, variables=np.array(["a", "b"]))
+    lines = ["time,a,b,label"] + [f"{i},{a!r},{b!r},walk" for i, (a, b) in enumerate(x.tolist())]
+    (tmp_path / "rec.csv").write_text("\n".join(lines) + "\n")
+    a = make_task("timeseries", data=str(tmp_path / "rec.npz"), seq_len=20)
+    b = make_task("timeseries", data=str(tmp_path / "rec.csv"), seq_len=20, drop=["time", "label"])
+    assert a.data.variables == b.data.variables == ("a", "b")
+    torch.testing.assert_close(a.test_trajectory, b.test_trajectory)
+
+
+def test_trials_are_split_whole(tmp_path):
+    np.save(tmp_path / "trials.npy", recording(t=100, trials=5))
+    task = make_task("timeseries", data=str(tmp_path / "trials.npy"), seq_len=20, split="trials")
+    assert task.data.train.shape == (3, 100, 2) and task.test_trajectory.shape == (100, 2)
+
+
+@pytest.mark.parametrize(("make", "options", "match"), [
+    (lambda p: np.save(p / "r.npy", np.where(np.arange(20).reshape(10, 2) == 7, np.nan, 1.0)), {},
+     "sample 3 of variable 'x1' is not finite"),
+    (lambda p: np.save(p / "r.npy", recording(t=50)), {"seq_len": 20}, "seq_len must be below the shortest part"),
+    (lambda p: np.save(p / "r.npy", np.ones((100, 2))), {"seq_len": 5}, "constant over the training part"),
+    (lambda p: np.save(p / "r.npy", recording(t=100, trials=2)), {"seq_len": 5, "split": "trials"},
+     "2 trials cannot be split by trials"),
+    (lambda p: (p / "r.csv").write_text("a,b\n1,x\n"), {}, "line 2: a value is not a number"),
+    (lambda p: np.save(p / "r.npy", recording()), {"test_fraction": 0.9}, "must leave a training part"),
+])
+def test_bad_recordings_are_one_clear_error(tmp_path, make, options, match):
+    make(tmp_path)
+    data = next(tmp_path.glob("r.*"))
+    with pytest.raises(UsageError, match=match):
+        make_task("timeseries", data=str(data), **options)
+
+
+def test_train_with_teacher_forcing_then_dsr_eval_scores_the_test_block(tmp_path, capsys):
+    np.save(tmp_path / "rec.npy", recording())
+    argv = ["train", "--task", "timeseries", "--data", str(tmp_path / "rec.npy"), "--seq-len", "20", "--cell", "plrnn",
+            "--hidden-size", "8", "--trainer", "teacher_forcing", "--steps", "4", "--eval-every", "2",
+            "--batch-size", "4", "--threads", "1", "--quiet", "--out", str(tmp_path / "runs"), "--name", "r"]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "runs" / "r" / "data.json").read_text())
+    assert record["split"] == {"train": 360, "validation": 120, "test": 120} and record["variables"] == ["x0", "x1"]
+    assert main(["dsr", "eval", str(tmp_path / "runs" / "r"), "--burn-in", "10", "--no-plots"]) == 0
+    result = json.loads(capsys.readouterr().out.split("run directory:")[-1].split("\n", 1)[1])
+    assert result["length"] == 120 and np.isfinite(result["state_space_divergence"])
+
+
+def test_the_shipped_accelerometer_recording():
+    pytest.importorskip("aeon")
+    task = make_task("timeseries", data="aeon:Daphnet_S06R02E0", seq_len=100)
+    assert len(task.data.variables) == 9 and task.data.dt == pytest.approx(1 / 64)
+    assert task.data.train.shape[1] + task.validation_trajectory.shape[0] + task.test_trajectory.shape[0] == 7040
