@@ -206,6 +206,6 @@ def test_undefined_scores_stay_undefined_in_reports_and_the_leaderboard(two_runs
     (two_runs / "bad" / runs.SUMMARY).write_text(json.dumps(bad))
     assert main(["report", str(two_runs), "--out", str(two_runs / "rep"), "--no-plots"]) == 0
     out = capsys.readouterr().out
-    assert f"{good['test']['mse']:.3g} ± 0, 1 undefined" in out
+    assert f"| {good['test']['mse']:.4g} ± 0 | 1/2 |" in out  # the defined seed alone; n says one is not
     page = two_runs / "board.md"
     assert main(["report", "--leaderboard", str(two_runs), "--page", str(page)]) == 0

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
-from longrnn.reporting.formatting import fmt, length
+from longrnn.reporting.formatting import finite, fmt, length, mean_std
 
 
 def layer_and_training_settings(config) -> list[str]:
@@ -82,6 +82,14 @@ def _mean(values):
     return statistics.fmean(values) if values else None
 
 
+def _better(val: float | None, best: float | None, sign: int) -> bool:
+    """Is a validation mean better than the best so far? An undefined one (None) never is, and any defined
+    one beats an undefined best."""
+    if val is None:
+        return False
+    return best is None or sign * val > sign * best
+
+
 def entries(records: list[dict]) -> list[dict]:
     """One entry per (task, length, method): its validation-selected configuration's test scores."""
     configurations = defaultdict(list)
@@ -93,14 +101,14 @@ def entries(records: list[dict]) -> list[dict]:
     for (task, seq_len, method, config_id), group in configurations.items():
         metric = group[0]["main_metric"]
         sign = 1 if group[0]["higher_is_better"] else -1
-        val = _mean([s["validation"][metric] for s in group])
+        val, _ = mean_std([s["validation"][metric] for s in group])  # over the defined values
         key = (task, seq_len, method)
-        if key not in best or sign * val > sign * best[key]["val"]:
+        if key not in best or _better(val, best[key]["val"], sign):
             test = [s["test"][metric] for s in group]
+            test_mean, test_std = mean_std(test)
             best[key] = {
                 "task": task, "seq_len": seq_len, "method": method, "config_id": config_id, "metric": metric,
-                "val": val, "test_mean": _mean(test), "test_std": statistics.stdev(test) if len(test) > 1 else 0.0,
-                "n": len(test),
+                "val": val, "test_mean": test_mean, "test_std": test_std, "n": len(finite(test)),
                 "solved": None if group[0]["solved_at"] is None else sum(passes(v, group[0]) for v in test),
                 "baseline": group[0]["baseline"][metric],
                 "wall_time_s": _mean([s["wall_time_s"] for s in group]),

@@ -25,7 +25,7 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.errors import UsageError, require_extra
 from longrnn.reporting.colours import colour
-from longrnn.reporting.formatting import fmt, length, mean_std
+from longrnn.reporting.formatting import finite, fmt, length, mean_std
 from longrnn.reporting.leaderboard import layer_and_training_settings
 
 
@@ -92,7 +92,7 @@ def summarize(records: list[dict]) -> list[dict]:
                 "model": _label(config),
                 "config_id": config_id,
                 "metric": metric,
-                "n": len(test),
+                "n": len(finite(test)),  # seeds with a defined test score (an undefined one is not averaged)
                 "runs": len(group),
                 "solved": sum(s["status"] == "solved" for s in done),
                 "diverged": sum(s["status"] == "diverged" for s in done),
