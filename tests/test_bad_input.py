@@ -204,6 +204,7 @@ def _files(tmp_path):
         (["train", "--config", "{tmp}"], "is not a file"),
         (["train", "--steps", "1", "--name", "../escape", "--out", "{tmp}/runs"], "--name a single folder"),
         (["train", "--steps", "1", "--out", ""], "--out must name a folder"),
+        (["train", "--steps", "1", "--name", " ", "--out", "{tmp}/runs"], "--name must name a single folder, got ' '"),
         (["train", "--threads", "5000"], "train.threads must be in [0, 1024], got 5000"),
         (["train", "--forget-init", "chrono:inf", "--out", "{tmp}/runs"], "chrono needs a finite T_MAX > 2"),
         (["train", "--set", "task.validation_size=-5", "--out", "{tmp}/runs"], "validation_size must be a positive"),

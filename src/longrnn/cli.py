@@ -132,6 +132,9 @@ def config_from_args(args) -> RunConfig:  # noqa: F821
     from longrnn.runs.config import RunConfig, apply_overrides, leaf_keys, load, set_key
 
     config = load(args.config) if args.config is not None else RunConfig()  # --config "" names no file
+    if vars(args).get("name") is not None and not vars(args)["name"].strip():
+        raise UsageError(f"--name must name a single folder, got {vars(args)['name']!r} (leave it out for the "
+                         "name made from the config)")
     for key in leaf_keys():
         if key in vars(args):
             set_key(config, key, vars(args)[key])
