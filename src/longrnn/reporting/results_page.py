@@ -60,6 +60,15 @@ def collect(sweep: Sweep) -> dict:
     return table
 
 
+def baseline_text(summary: dict, metric: str) -> str:
+    """The memoryless baseline(s) of a task on its test set, as a results page's sentence says them."""
+    if "baselines" in summary:  # a user's data: both predictors without history (tasks/sequences.py)
+        named = ", ".join(f"{name} {fmt(m.get(metric), 4)}" for name, m in summary["baselines"].items())
+        return f"memoryless baselines on the test set: {named} (the better on validation is the baseline)"
+    return (f"memoryless baseline on the test set: {fmt(summary['baseline'].get(metric), 4)} (expected "
+            f"{fmt(summary['expected_baseline'].get(metric), 4)})")
+
+
 def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
     done = [r for v in sweep.variant_labels for r in table[(task_label, v)] if r]
     if not done:
@@ -71,8 +80,7 @@ def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
         "",
         (
             f"Main metric: {metric} ({'higher' if first['higher_is_better'] else 'lower'} is better), solved at "
-            f"{fmt(first['solved_at'], 4)}; memoryless baseline on the test set: "
-            f"{fmt(first['baseline'].get(metric), 4)} (expected {fmt(first['expected_baseline'].get(metric), 4)})."
+            f"{fmt(first['solved_at'], 4)}; {baseline_text(first, metric)}."
         ),
         "",
         (
