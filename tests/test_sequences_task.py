@@ -164,11 +164,14 @@ def test_a_run_records_its_data_and_refuses_a_changed_file_on_resume(tmp_path, n
     assert record["data"] == str(npz) and len(record["sha256"]) == 64 and record["sizes"]["test"] == 24
     out = capsys.readouterr().out
     assert "memoryless baselines on the test set: prior" in out and "last input" in out
-    (tmp_path / "r" / "a" / "summary.json").unlink()  # as if it had been killed before its end
     x, y, lengths = memory_data(seed=1)
-    np.savez(npz, x=x, y=y, lengths=lengths)
+    np.savez(npz, x=x, y=y, lengths=lengths)  # the file changes under the run
+    for command in (["eval", str(tmp_path / "r" / "a")], [*argv, "--resume"]):  # re-score; resume a finished run
+        assert main(command) == 2
+        assert "changed since it was trained" in capsys.readouterr().err
+    (tmp_path / "r" / "a" / "summary.json").unlink()  # as if it had been killed before its end
     assert main([*argv, "--resume"]) == 2
-    assert "changed since it began" in capsys.readouterr().err
+    assert "changed since it was trained" in capsys.readouterr().err
 
 
 def test_an_lstm_learns_what_only_memory_tells_well_above_both_baselines(tmp_path, npz):

@@ -143,9 +143,37 @@ def check_fits(config: RunConfig, task: Task, model: torch.nn.Module, device: to
                          f"{device.type} has {have / 2**30:.3g} GiB; use smaller lengths, batches, sets or widths")
 
 
+DATA = "data.json"  # what a run on a user's data read: the source, its SHA-256, the split (tasks/sequences.py)
+
+
+def record_data(run_dir: Path, task: Task, resumed: bool) -> None:
+    """Write ``data.json`` for a task on a user's data (one with ``describe()``); on resume, check it."""
+    if not hasattr(task, "describe"):
+        return
+    if resumed and (Path(run_dir) / DATA).exists():
+        check_data(run_dir, task)
+        return
+    runs.write_json(Path(run_dir) / DATA, task.describe())
+
+
+def check_data(run_dir: str | Path, task: Task) -> None:
+    """A UsageError when the data ``task`` read is not the data run ``run_dir`` was trained on (another
+    file content, or another split): its weights and scores belong to other sequences. Runs of generated
+    tasks, and runs without ``data.json``, pass."""
+    path = Path(run_dir) / DATA
+    if not hasattr(task, "describe") or not path.exists():
+        return
+    saved, record = runs.read_json(path, "delete it and train the run again under a new --name"), task.describe()
+    if saved.get("sha256") != record["sha256"] or saved.get("split") != record["split"]:
+        raise UsageError(f"the data of run {str(run_dir)!r} changed since it was trained ({record['data']} no "
+                         f"longer has the SHA-256 or split in {path}); restore the file, or train a new run")
+
+
 def best_model(config: RunConfig, task: Task, run_dir: str | Path) -> SequenceModel | MemUPModel:
     """The model of run ``run_dir`` (built from ``config`` for ``task``) with its best-on-validation
-    weights (``model.pt``), in eval mode; a run with no ``model.pt`` yet is a UsageError."""
+    weights (``model.pt``), in eval mode; a run with no ``model.pt`` yet, or one whose data changed since
+    it was trained (`check_data`), is a UsageError."""
+    check_data(run_dir, task)
     path = Path(run_dir) / runs.MODEL
     if not path.exists():
         raise UsageError(f"run {str(run_dir)!r} has no {runs.MODEL}: no evaluation has finished yet, or its "

@@ -34,7 +34,15 @@ from longrnn.methods.regularizers import REGULARIZERS, model_penalty
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
-from longrnn.training.build import build_device, build_model, build_task, check_fits, check_options
+from longrnn.training.build import (
+    build_device,
+    build_model,
+    build_task,
+    check_data,
+    check_fits,
+    check_options,
+    record_data,
+)
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate, first_sequences
@@ -101,22 +109,6 @@ def check_run(config: RunConfig) -> None:
         return
     check_fits(config, task, model, device)
     model_penalty(model, t.reg, t.tau, t.reg_fraction)
-
-
-DATA = "data.json"  # what a run on a user's data read: the source, its SHA-256, the split (tasks/sequences.py)
-
-
-def _record_data(run_dir: Path, record: dict, resumed: bool) -> None:
-    """Write ``data.json``; on resume, a data file that changed since the run began is a UsageError (its
-    checkpoint was trained on other sequences, or on another split)."""
-    path = run_dir / DATA
-    if resumed and path.exists():
-        saved = runs.read_json(path, "delete it and train the run again under a new --name")
-        if saved.get("sha256") != record["sha256"] or saved.get("split") != record["split"]:
-            raise UsageError(f"the data of run {str(run_dir)!r} changed since it began ({record['data']} no longer "
-                             f"has the SHA-256 or split in {path}); give it a new --name, or restore the file")
-        return
-    runs.write_json(path, record)
 
 
 def _reset_peak_memory(device: torch.device) -> None:
@@ -223,6 +215,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
 
     run_dir = _prepare(config, resume, workers, held)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
+        check_data(run_dir, task)  # a finished run's numbers are of the data it read
         return {**finished, "run_dir": str(run_dir)}  # nothing left to do; the test set is not read again
     progress = Progress()
     restored = resume and (run_dir / runs.CHECKPOINT).exists()
@@ -231,8 +224,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
         runs.write_text(run_dir / runs.METRICS, "")
-    if workers.main and hasattr(task, "describe"):
-        _record_data(run_dir, task.describe(), resume)
+    if workers.main:
+        record_data(run_dir, task, resume)
     if workers.main:
         (run_dir / runs.SUMMARY).unlink(missing_ok=True)
 
