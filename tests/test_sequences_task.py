@@ -118,8 +118,18 @@ def test_the_class_prior_and_the_last_input_classifier(npz):
      "sequence 1 has length 0"),
     (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.arange(4), split=np.array(["train", "dev", "test", "test"])),
      "split values \\['dev'\\]"),
-    (lambda p: np.savez(p, x=np.zeros((6, 3, 2)), y=np.array([0, 0, 0, 0, 1, 1]),
-                        split=np.array(["train"] * 4 + ["test"] * 2)), "labels \\[1\\] of the test part never occur"),
+    (lambda p: np.savez(p, x=np.zeros((6, 3, 2)), y=np.array([0, 1, 0, 1, 2, 2]),
+                        split=np.array(["train"] * 4 + ["test"] * 2)), "labels \\[2\\] of the test part never occur"),
+    (lambda p: np.savez(p, x=np.zeros((6, 3, 2)), y=np.zeros(6, dtype=int)), "the training part has one class"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.arange(4), split=np.array(["train"] * 3)),
+     "split must give one part per sequence, shape \\(4,\\)"),
+    (lambda p: np.savez(p, x=np.full((4, 3, 2), "a"), y=np.arange(4)), "x must hold real numbers"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)) + 0j, y=np.arange(4)), "x must hold real numbers"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.zeros((4, 2, 2))), "targets must be \\(N,\\) or \\(N, C\\)"),
+    (lambda p: np.savez(p, x=np.ones((10, 3, 2)) * 1e39, y=np.arange(10) % 2, split=np.array(["train"] * 8 + [
+        "validation", "test"])), "float32's range"),  # only with standardize=false (below) is it too large
+    (lambda p: np.savez(p, x=np.zeros((10, 3, 2)), y=np.arange(10) % 2,
+                        split=np.array(["train"] * 8 + ["validation"] * 2)), "the test part of .* is empty; mark some"),
     (lambda p: np.savez(p, x=np.array([np.zeros((2, 1)), np.zeros((3, 1))], dtype=object), y=np.arange(2)),
      "holds an object array"),
     (lambda p: p.write_bytes(b"not a zip"), "not a readable .npz file"),
@@ -127,8 +137,39 @@ def test_the_class_prior_and_the_last_input_classifier(npz):
 def test_bad_files_are_one_clear_error(tmp_path, make, match):
     path = tmp_path / "bad.npz"
     make(path)
+    options = {"standardize": False} if "float32" in match else {}
     with pytest.raises(UsageError, match=match):
-        make_task("sequences", data=str(path))
+        make_task("sequences", data=str(path), **options)
+
+
+def test_huge_offsets_are_standardised_in_float64_and_keep_their_signal(tmp_path):
+    x, y, lengths = memory_data()
+    np.savez(tmp_path / "off.npz", x=x + 1e9, y=y, lengths=lengths)
+    task = make_task("sequences", data=str(tmp_path / "off.npz"))
+    valid = torch.arange(task.seq_len) < task.lengths.unsqueeze(1)
+    assert task.x[valid][:, 0].unique().numel() > 100  # float32 first would leave one value: 1e9
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    (["a,1,0.5,0", "a,1,0.7,0"], "sequence 'a' has two rows at one 'time'"),
+    (["a,0,0.5,0,train", "a,1,0.7,0,test"], "sequence 'a' has 2 different split parts"),
+    (["a,0,0.5,0", "a,1,0.7"], "line 3: 3 cells for 4 columns"),
+    (["a,0,x,0"], "line 2: column 'b' holds 'x', not a number"),
+])
+def test_bad_csv_files_are_one_clear_error(tmp_path, rows, match):
+    header = "id,time,b,y" + (",split" if "train" in rows[0] else "")
+    (tmp_path / "bad.csv").write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(UsageError, match=match):
+        make_task("sequences", data=str(tmp_path / "bad.csv"))
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_and_real_targets_written_with_a_point(tmp_path):
+    x, _, lengths = memory_data()
+    y = np.round(x[:, 0, 0] * 10)  # whole-number values, written "3.0": a value, not a class
+    path = write_csv(tmp_path / "r.csv", x, [f"{v:.1f}" for v in y], lengths)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    task = make_task("sequences", data=str(path))
+    assert task.objective == "regression" and task.output_size == 1
 
 
 def test_ragged_object_arrays_are_read_only_when_allowed(tmp_path):

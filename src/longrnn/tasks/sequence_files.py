@@ -80,6 +80,8 @@ def _read_npz(path: Path, allow_pickle: bool) -> SequenceData:
             raise UsageError(f"{path} has no array {key!r} (it has {', '.join(sorted(arrays)) or 'none'}); it needs x "
                              "(sequences) and y (targets)")
     x, lengths = arrays["x"], arrays.get("lengths")
+    if x.dtype != object and not _real(x.dtype):
+        raise UsageError(f"{path}: x must hold real numbers, got {x.dtype}")
     if x.dtype == object:
         xs = [np.asarray(s, dtype=np.float64) for s in x]
         xs = [s[:, None] if s.ndim == 1 else s for s in xs]
@@ -99,8 +101,18 @@ def _read_npz(path: Path, allow_pickle: bool) -> SequenceData:
                 raise UsageError(f"{path}: sequence {i} has length {int(n)}; lengths must be in 1..{len(s)}")
         xs = [s[: int(n)] for s, n in zip(xs, lengths)]
     split = arrays.get("split")
-    return SequenceData(xs, np.asarray(arrays["y"]), None if split is None else split.astype(str).astype(object),
-                        str(path), _sha256(path))
+    if split is not None and split.shape != (len(xs),):
+        raise UsageError(f"{path}: split must give one part per sequence, shape ({len(xs)},), got {split.shape}")
+    y = np.asarray(arrays["y"])
+    if y.dtype == object or np.issubdtype(y.dtype, np.complexfloating):
+        raise UsageError(f"{path}: y must hold numbers or text labels, got {y.dtype}")
+    return SequenceData(xs, y, None if split is None else split.astype(str).astype(object), str(path), _sha256(path))
+
+
+def _real(dtype) -> bool:
+    """Real numbers (or booleans): not text, not complex, not objects."""
+    return np.issubdtype(dtype, np.bool_) or (np.issubdtype(dtype, np.number)
+                                              and not np.issubdtype(dtype, np.complexfloating))
 
 
 def _read_npz_objects(path: Path) -> dict:
@@ -111,49 +123,86 @@ def _read_npz_objects(path: Path) -> dict:
     x = arrays.get("x")
     if x is not None and x.dtype == object:
         for i, s in enumerate(x):
-            if not isinstance(s, np.ndarray) or not np.issubdtype(s.dtype, np.number):
+            if not isinstance(s, np.ndarray) or not _real(s.dtype):
                 raise UsageError(f"{path}: x[{i}] is a {type(s).__name__}, not an array of numbers")
     return arrays
 
 
 # --- .csv ----------------------------------------------------------------------------------------
 def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) -> SequenceData:
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        for role, name in (("id_column", id_column), ("time_column", time_column), ("target_column", target_column)):
-            if name not in columns:
-                raise UsageError(f"{path} has no column {name!r} ({role}); its columns: {', '.join(columns)}")
-        features = [c for c in columns if c not in (id_column, time_column, target_column, "split")]
-        if not features:
-            raise UsageError(f"{path} has no feature columns besides {id_column}, {time_column} and {target_column}")
-        rows: dict[str, list] = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                values = [float(row[c]) for c in features]
-                step = float(row[time_column])
-            except (TypeError, ValueError):
-                raise UsageError(f"{path}, line {line}: a feature or {time_column!r} is not a number") from None
-            rows.setdefault(row[id_column], []).append((step, values, row[target_column], row.get("split")))
+    header, lines = read_csv_rows(path)
+    for role, name in (("id_column", id_column), ("time_column", time_column), ("target_column", target_column)):
+        if name not in header:
+            raise UsageError(f"{path} has no column {name!r} ({role}); its columns: {', '.join(header)}")
+    features = [c for c in header if c not in (id_column, time_column, target_column, "split")]
+    if not features:
+        raise UsageError(f"{path} has no feature columns besides {id_column}, {time_column} and {target_column}")
+    column = {name: i for i, name in enumerate(header)}
+    rows: dict[str, list] = {}
+    for line, row in lines:
+        values = [number(row[column[c]], path, line, c) for c in features]
+        step = number(row[column[time_column]], path, line, time_column)
+        split = row[column["split"]] if "split" in column else None
+        rows.setdefault(row[column[id_column]], []).append((step, values, row[column[target_column]], split))
     if not rows:
         raise UsageError(f"{path} has no rows")
     xs, ys, splits = [], [], []
     for key, steps in rows.items():
         steps.sort(key=lambda r: r[0])
-        targets = {r[2] for r in steps}
-        if len(targets) != 1:
-            raise UsageError(f"{path}: sequence {key!r} has {len(targets)} different targets; one per sequence")
+        for what, values in (("targets", {r[2] for r in steps}), ("split parts", {r[3] for r in steps})):
+            if len(values) != 1:
+                raise UsageError(f"{path}: sequence {key!r} has {len(values)} different {what}; one per sequence")
+        times = [r[0] for r in steps]
+        if len(set(times)) != len(times):
+            raise UsageError(f"{path}: sequence {key!r} has two rows at one {time_column!r}; one row per step")
         xs.append(np.array([r[1] for r in steps], dtype=np.float64))
         ys.append(steps[0][2])
         splits.append(steps[0][3])
-    y = np.array(ys, dtype=object)
+    split = np.array(splits, dtype=object) if "split" in column else None
+    return SequenceData(xs, _labels_or_numbers(ys), split, str(path), _sha256(path))
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line number, cells) of every row of a CSV file; a byte-order mark is dropped
+    (spreadsheets write one); a row with another number of cells than the header, text that is not UTF-8
+    or a file that cannot be read is a UsageError naming the file (and line)."""
     try:
-        numeric = np.array([float(v) for v in ys])
-        y = numeric.astype(np.int64) if np.all(np.mod(numeric, 1) == 0) else numeric
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            table = list(csv.reader(f))
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise UsageError(f"{path} cannot be read ({e.strerror})") from None
+    if not table:
+        raise UsageError(f"{path} is empty")
+    header, lines = table[0], []
+    for line, row in enumerate(table[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise UsageError(f"{path}, line {line}: {len(row)} cells for {len(header)} columns")
+        lines.append((line, row))
+    return header, lines
+
+
+def number(text: str, path: Path, line: int, column: str) -> float:
+    try:
+        return float(text)
     except ValueError:
-        y = np.array(ys, dtype=str)
-    split = np.array(splits, dtype=object) if "split" in columns else None
-    return SequenceData(xs, y, split, str(path), _sha256(path))
+        raise UsageError(f"{path}, line {line}: column {column!r} holds {text[:20]!r}, not a number") from None
+
+
+def _labels_or_numbers(values: list[str]) -> np.ndarray:
+    """CSV targets: whole numbers written as such ("3") are class labels, numbers with a point or an
+    exponent ("3.0", "1e-2") real values, anything else text labels."""
+    try:
+        return np.array([int(v) for v in values], dtype=np.int64)
+    except ValueError:
+        pass
+    try:
+        return np.array([float(v) for v in values])
+    except ValueError:
+        return np.array(values, dtype=str)
 
 
 # --- aeon ----------------------------------------------------------------------------------------

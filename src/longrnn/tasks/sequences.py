@@ -3,7 +3,7 @@
 Where the data comes from (`longrnn.tasks.sequence_files` reads each into one form):
 
 * ``.npz``: ``x`` as an (N, T, F) or (N, T) array, or an object array of N (T_i, F) arrays; ``y`` as class
-  labels (N,) (whole numbers or text) or real targets (N,) / (N, C); optional ``lengths`` (N,) (each
+  labels (N,) (an integer, boolean or text array) or real targets (N,) / (N, C) (a float array); optional ``lengths`` (N,) (each
   sequence is ``x[i, :lengths[i]]``) and ``split`` (N,) of "train" / "validation" / "test". numpy stores
   an object array pickled, so that one is read only with ``allow_pickle=true`` (unpickling runs code:
   only for files you made); padded (N, T, F) with ``lengths`` needs nothing of the kind.
@@ -16,11 +16,12 @@ Where the data comes from (`longrnn.tasks.sequence_files` reads each into one fo
 The protocol, the same as the built-in tasks': a split given by the data is kept (test stays test);
 what it does not give is drawn once from the seeded permutation ``split_seed`` (a stream of its own,
 `longrnn.streams`), ``validation_fraction`` and ``test_fraction`` of the sequences (validation from the
-training part when only a test part is given). Features are standardised with the mean and standard
-deviation of the training part's steps alone. Classes are the training part's labels in sorted order; a
-label of a held-out part that the training part lacks is refused. The objective follows the targets —
-whole numbers or text: classes (cross-entropy, accuracy); real values: regression (MSE) — or
-``objective=`` says it.
+training part when only a test part is given); an empty part is refused before training. Features are
+standardised (in float64) with the mean and standard deviation of the training part's steps alone.
+Classes are the training part's labels in sorted order (numerals by value); one class alone, or a label
+of a held-out part that the training part lacks, is refused. The objective follows the targets' type —
+integers, booleans or text: classes (cross-entropy, accuracy); floating point: regression (MSE), so
+37.0 is a value, not a class — or ``objective=`` says it. In a .csv, "3" is an integer, "3.0" a value.
 
 Sequences of different lengths are given to the model as a `torch.nn.utils.rnn.PackedSequence`
 (`longrnn.models.SequenceModel` reads each one out at its own last step); when all have one length, as a
@@ -87,11 +88,12 @@ class Sequences(Task):
         self.parts = _split(found, validation_fraction, test_fraction, split_seed)
         check_bool("standardize", standardize)
         self.objective = _objective(found.y, objective)
-        self.x, self.lengths = _pad(found.x)  # (N, T, F) float32 zero-padded, (N,) long
+        x, self.lengths = _pad(found.x)  # (N, T, F) float64 zero-padded, (N,) long
+        if standardize:
+            x = _standardize(x, self.lengths, self.parts["train"])
+        self.x = _as_float32(x, data)
         self.input_size = self.x.shape[-1]
         self.seq_len = self.x.shape[1]
-        if standardize:
-            self.x = _standardize(self.x, self.lengths, self.parts["train"])
         if self.objective == "classification":
             self.classes, self.y = _classes(found.y, self.parts)
             self.output_size = len(self.classes)
@@ -102,6 +104,11 @@ class Sequences(Task):
             self.main_metric, self.higher_is_better = "mse", False
         self.solved_at = None
         self.variable_length = bool((self.lengths != self.lengths[0]).any())
+        for split in ("validation", "test"):  # before any training, not at the first evaluation
+            if not len(self.parts[split]):
+                advice = (f"mark some sequences {split} in its split" if found.split is not None else
+                          f"give more sequences, or a larger {split}_fraction")
+                raise UsageError(f"the {split} part of {data!r} is empty; {advice}")
 
     # --- batches -------------------------------------------------------------------------------------
     def _batch(self, indices: torch.Tensor):
@@ -119,9 +126,6 @@ class Sequences(Task):
     def _held_out(self, split: str, cap: int | None):
         if split not in self._cache:
             indices = self.parts[split][:cap]
-            if not len(indices):
-                raise UsageError(f"the {split} part of {self.data!r} is empty; give more sequences, or a larger "
-                                 f"{split}_fraction")
             self._cache[split] = self._batch(indices)
         return self._cache[split]
 
@@ -229,27 +233,39 @@ def _split(found: SequenceData, validation_fraction: float, test_fraction: float
 
 
 def _objective(y: np.ndarray, objective: str) -> str:
+    """Whole numbers (an integer array), booleans and text are classes; floating-point values are real
+    targets (37.0 is a value, not a class); ``objective`` overrides."""
+    if y.ndim > 2:
+        raise UsageError(f"targets must be (N,) or (N, C), got shape {y.shape} (per-step targets are not "
+                         "supported yet)")
     if objective != "auto":
         if objective == "regression" and not np.issubdtype(y.dtype, np.number):
             raise UsageError("objective 'regression' needs numeric targets; these are text labels")
         return objective
-    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
-        return "classification"
-    return "classification" if y.ndim == 1 and np.all(np.mod(y, 1) == 0) else "regression"
+    return "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
 
 
 def _classes(y: np.ndarray, parts: dict) -> tuple[list, torch.Tensor]:
     if y.ndim != 1:
         raise UsageError(f"class labels must be one per sequence, shape (N,), got {y.shape}")
-    train_labels = np.unique(y[parts["train"].numpy()])
+    train_labels = sorted(np.unique(y[parts["train"].numpy()]).tolist(), key=_natural)
+    if len(train_labels) < 2:
+        raise UsageError(f"the training part has one class ({train_labels[0]!r}); classification needs two or more "
+                         "(real-valued targets? set task.options.objective=regression)")
     for split in ("validation", "test"):
-        missing = sorted(set(np.unique(y[parts[split].numpy()]).tolist()) - set(train_labels.tolist()))
+        missing = sorted(set(np.unique(y[parts[split].numpy()]).tolist()) - set(train_labels))
         if missing:
             raise UsageError(f"labels {missing[:5]} of the {split} part never occur in the training part; a model "
-                             "cannot learn them (give more training sequences, or another split)")
-    index = {label: i for i, label in enumerate(train_labels.tolist())}
-    return [str(c) if not isinstance(c, (int, float)) else c for c in train_labels.tolist()], \
+                             "cannot learn them (give more training sequences or another split; real-valued "
+                             "targets? set task.options.objective=regression)")
+    index = {label: i for i, label in enumerate(train_labels)}
+    return [str(c) if not isinstance(c, (int, float)) else c for c in train_labels], \
         torch.tensor([index[label] for label in y.tolist()], dtype=torch.long)
+
+
+def _natural(label):
+    """Sort key: text labels that are whole numbers ("2", "10") in numeric order, the rest as text."""
+    return (0, int(label), "") if isinstance(label, str) and label.isdigit() else (1, 0, str(label))
 
 
 def _real_targets(y: np.ndarray) -> torch.Tensor:
@@ -258,21 +274,32 @@ def _real_targets(y: np.ndarray) -> torch.Tensor:
 
 
 def _pad(xs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T_max, F) float64 zero-padded, and the (N,) lengths."""
     lengths = torch.tensor([len(x) for x in xs], dtype=torch.long)
-    out = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1])
+    out = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1], dtype=torch.float64)
     for i, x in enumerate(xs):
-        out[i, : len(x)] = torch.as_tensor(x, dtype=torch.float32)
+        out[i, : len(x)] = torch.as_tensor(x, dtype=torch.float64)
     return out, lengths
+
+
+def _as_float32(x: torch.Tensor, data: str) -> torch.Tensor:
+    """The model's float32 inputs; a value float32 cannot hold (beyond ±3.4e38, e.g. unstandardised) is a
+    UsageError."""
+    out = x.float()
+    if not torch.isfinite(out).all():
+        raise UsageError(f"{data}: inputs beyond float32's range (±3.4e38); standardise them "
+                         "(task.options.standardize=true) or scale them first")
+    return out
 
 
 def _standardize(x: torch.Tensor, lengths: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     """Each feature shifted and scaled by its mean and standard deviation over the training part's
     steps (padding excluded); a constant feature is only shifted. Padding stays zero."""
     valid = torch.arange(x.shape[1]) < lengths.unsqueeze(1)  # (N, T)
-    steps = x[train][valid[train]].double()  # (steps, F)
+    steps = x[train][valid[train]]  # (steps, F), float64
     mean, std = steps.mean(0), steps.std(0, unbiased=False)
     std = torch.where(std > 0, std, torch.ones_like(std))
-    return torch.where(valid.unsqueeze(-1), ((x.double() - mean) / std).float(), torch.zeros_like(x))
+    return torch.where(valid.unsqueeze(-1), (x - mean) / std, torch.zeros_like(x))
 
 
 def _last_inputs(x) -> torch.Tensor:
