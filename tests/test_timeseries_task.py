@@ -45,10 +45,27 @@ def test_npz_with_names_and_csv_with_dropped_columns_read_the_same_series(tmp_pa
     torch.testing.assert_close(a.test_trajectory, b.test_trajectory)
 
 
-def test_trials_are_split_whole(tmp_path):
-    np.save(tmp_path / "trials.npy", recording(t=100, trials=5))
+def test_trials_are_split_whole_and_every_held_out_trial_is_scored(tmp_path):
+    np.save(tmp_path / "trials.npy", recording(t=100, trials=10))
     task = make_task("timeseries", data=str(tmp_path / "trials.npy"), seq_len=20, split="trials")
-    assert task.data.train.shape == (3, 100, 2) and task.test_trajectory.shape == (100, 2)
+    assert task.data.train.shape == (6, 100, 2) and task.test_trajectory.shape == (100, 2)
+    x_test, _ = task.test_set()
+    firsts = {tuple(w[0].tolist()) for w in x_test}
+    assert any(tuple(step.tolist()) in firsts for step in task._test[1])  # windows of the second test trial too
+    by_time = make_task("timeseries", data=str(tmp_path / "trials.npy"), seq_len=10)  # blocks of each trial
+    assert by_time._test.shape == (10, 20, 2) and len(by_time.test_set()[0]) == 64
+
+
+def test_drop_names_csv_columns_only(tmp_path):
+    np.save(tmp_path / "r.npy", recording())
+    with pytest.raises(UsageError, match="drop names columns of a .csv file"):
+        make_task("timeseries", data=str(tmp_path / "r.npy"), seq_len=20, drop=["x0"])
+    lines = ["\ufefftime,a"] + [f"{i},{v!r}" for i, v in enumerate(recording(n=1)[:, 0].tolist())]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")  # a spreadsheet's byte-order mark, one name
+    task = make_task("timeseries", data=str(tmp_path / "r.csv"), seq_len=20, drop="time")
+    assert task.data.variables == ("a",)
+    with pytest.raises(UsageError, match="every column is dropped"):
+        make_task("timeseries", data=str(tmp_path / "r.csv"), seq_len=20, drop=["time", "a"])
 
 
 @pytest.mark.parametrize(("make", "options", "match"), [
@@ -58,7 +75,7 @@ def test_trials_are_split_whole(tmp_path):
     (lambda p: np.save(p / "r.npy", np.ones((100, 2))), {"seq_len": 5}, "constant over the training part"),
     (lambda p: np.save(p / "r.npy", recording(t=100, trials=2)), {"seq_len": 5, "split": "trials"},
      "2 trials cannot be split by trials"),
-    (lambda p: (p / "r.csv").write_text("a,b\n1,x\n"), {}, "line 2: a value is not a number"),
+    (lambda p: (p / "r.csv").write_text("a,b\n1,x\n"), {}, "line 2: column 'b' holds 'x', not a number"),
     (lambda p: np.save(p / "r.npy", recording()), {"test_fraction": 0.9}, "must leave a training part"),
 ])
 def test_bad_recordings_are_one_clear_error(tmp_path, make, options, match):
@@ -75,7 +92,8 @@ def test_train_with_teacher_forcing_then_dsr_eval_scores_the_test_block(tmp_path
             "--batch-size", "4", "--threads", "1", "--quiet", "--out", str(tmp_path / "runs"), "--name", "r"]
     assert main(argv) == 0
     record = json.loads((tmp_path / "runs" / "r" / "data.json").read_text())
-    assert record["split"] == {"train": 360, "validation": 120, "test": 120} and record["variables"] == ["x0", "x1"]
+    assert record["split"] == {"train": {"trials": 1, "samples": 360}, "validation": {"trials": 1, "samples": 120},
+                               "test": {"trials": 1, "samples": 120}} and record["variables"] == ["x0", "x1"]
     assert main(["dsr", "eval", str(tmp_path / "runs" / "r"), "--burn-in", "10", "--no-plots"]) == 0
     result = json.loads(capsys.readouterr().out.split("run directory:")[-1].split("\n", 1)[1])
     assert result["length"] == 120 and np.isfinite(result["state_space_divergence"])

@@ -3,10 +3,11 @@
 Where the data comes from (`longrnn.tasks.sequence_files` reads each into one form):
 
 * ``.npz``: ``x`` as an (N, T, F) or (N, T) array, or an object array of N (T_i, F) arrays; ``y`` as class
-  labels (N,) (an integer, boolean or text array) or real targets (N,) / (N, C) (a float array); optional ``lengths`` (N,) (each
-  sequence is ``x[i, :lengths[i]]``) and ``split`` (N,) of "train" / "validation" / "test". numpy stores
-  an object array pickled, so that one is read only with ``allow_pickle=true`` (unpickling runs code:
-  only for files you made); padded (N, T, F) with ``lengths`` needs nothing of the kind.
+  labels (N,) (an integer, boolean or text array) or real targets (N,) / (N, C) (a float array);
+  optional ``lengths`` (N,) (each sequence is ``x[i, :lengths[i]]``) and ``split`` (N,) of "train" /
+  "validation" / "test". numpy stores an object array pickled, so that one is read only with
+  ``allow_pickle=true`` (unpickling runs code: only for files you made); padded (N, T, F) with
+  ``lengths`` needs nothing of the kind.
 * ``.csv`` in long format: one row per (sequence, step), columns ``id``, ``time``, the features and the
   target ``y`` (names set by the options ``id_column``, ``time_column``, ``target_column``; every other
   column is a feature), and optionally ``split``.

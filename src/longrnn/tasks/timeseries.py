@@ -15,14 +15,14 @@ first ``1 − validation_fraction − test_fraction`` for training, then validat
 ``split="trials"`` whole trials (the last ones for validation and test). The series is standardised
 with the training part's mean and standard deviation alone. Then it is a dynamical-systems task as
 `longrnn.tasks.dynamical` describes: windows of ``seq_len + 1`` samples, the next sample as target,
-``--trainer teacher_forcing`` (or bptt), the persistence baseline x̂ₜ₊₁ = xₜ, and ``longrnn dsr eval``
-scores free generation against the test block (D_stsp, D_H, PE(n)). ``dt`` (seconds per sample) labels
+``--trainer teacher_forcing`` (or bptt), the persistence baseline x̂ₜ₊₁ = xₜ; the validation and test
+windows are spread over every held-out trial, and ``longrnn dsr eval`` scores free generation against
+the first test trial's block (D_stsp, D_H, PE(n)). ``dt`` (seconds per sample) labels
 the pictures' time axis. Non-finite samples are refused, naming the sample and variable.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from longrnn.dsr.data import DSRData, Standardizer
 from longrnn.errors import UsageError, check_choice, check_positive, require_extra
 from longrnn.tasks.dynamical import DynamicalSystemTask
 from longrnn.tasks.registry import register
+from longrnn.tasks.sequence_files import number, read_csv_rows
 
 SPLITS = ("time", "trials")
 AEON_RECORDINGS = {"Daphnet_S06R02E0": ("S06R02E0.csv", ("timestamp", "is_anomaly"), 1 / 64)}
@@ -71,7 +72,8 @@ class TimeSeries(DynamicalSystemTask):
         check_positive("validation_size", validation_size)
         check_positive("test_size", test_size)
         super(DynamicalSystemTask, self).__init__(validation_size=validation_size, test_size=test_size)
-        series, variables, dt, self.fingerprint = read_series(data, list(drop or []), dt)
+        drop = [drop] if isinstance(drop, str) else list(drop or [])
+        series, variables, dt, self.fingerprint = read_series(data, drop, dt)
         train, validation, test = _parts(series, split, validation_fraction, test_fraction, data)
         standardizer = Standardizer.fit(train)
         if not np.all(standardizer.std > 0):
@@ -91,16 +93,36 @@ class TimeSeries(DynamicalSystemTask):
 
     @property
     def validation_trajectory(self) -> torch.Tensor:
+        """(length, N): the first held-out validation trial (its block); the validation set's windows
+        come from every one."""
         return self._validation[0]
 
     @property
     def test_trajectory(self) -> torch.Tensor:
+        """(length, N): the first test trial, whose free generation `longrnn dsr eval` scores; the test
+        set's one-step windows come from every test trial."""
         return self._test[0]
+
+    def _evenly_spaced_in_all(self, trials: torch.Tensor, size: int):
+        """``size`` windows spread evenly over every trial of ``trials`` (K, T, N), in trial order."""
+        counts = [size // len(trials) + (k < size % len(trials)) for k in range(len(trials))]
+        parts = [self._evenly_spaced(trial, n) for trial, n in zip(trials, counts) if n]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def validation_set(self):
+        if "validation" not in self._cache:
+            self._cache["validation"] = self._evenly_spaced_in_all(self._validation, self.validation_size)
+        return self._cache["validation"]
+
+    def test_set(self):
+        if "test" not in self._cache:
+            self._cache["test"] = self._evenly_spaced_in_all(self._test, self.test_size)
+        return self._cache["test"]
 
     def describe(self) -> dict:
         """What a run directory records of its data (``data.json``), as task ``sequences`` does."""
-        lengths = {"train": int(self.data.train.shape[1]), "validation": int(self._validation.shape[1]),
-                   "test": int(self._test.shape[1])}
+        parts = (("train", self.data.train), ("validation", self._validation), ("test", self._test))
+        lengths = {name: {"trials": int(part.shape[0]), "samples": int(part.shape[1])} for name, part in parts}
         return {"data": self.source, "sha256": self.fingerprint, "variables": list(self.data.variables),
                 "dt": self.data.dt, "split": lengths}
 
@@ -128,6 +150,9 @@ def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str]
         if suffix == ".csv":
             series, variables = _read_csv(path, drop)
         elif suffix in (".npy", ".npz"):
+            if drop:
+                raise UsageError(f"drop names columns of a .csv file; {data!r} is an array (select its variables "
+                                 "before saving it)")
             series, variables = _read_array(path)
         else:
             raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npy, .npz, .csv")
@@ -164,22 +189,14 @@ def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _read_csv(path: Path, drop: list) -> tuple[np.ndarray, list[str]]:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise UsageError(f"{path} is empty")
-        unknown = [d for d in drop if d not in header]
-        if unknown:
-            raise UsageError(f"{path} has no column {unknown[0]!r} to drop; its columns: {', '.join(header)}")
-        keep = [i for i, name in enumerate(header) if name not in drop]
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                rows.append([float(row[i]) for i in keep])
-            except (ValueError, IndexError):
-                raise UsageError(f"{path}, line {line}: a value is not a number (drop text columns with "
-                                 "task.options.drop)") from None
+    header, lines = read_csv_rows(path)
+    unknown = [d for d in drop if d not in header]
+    if unknown:
+        raise UsageError(f"{path} has no column {unknown[0]!r} to drop; its columns: {', '.join(header)}")
+    keep = [i for i, name in enumerate(header) if name not in drop]
+    if not keep:
+        raise UsageError(f"{path}: every column is dropped; keep at least one variable")
+    rows = [[number(row[i], path, line, header[i]) for i in keep] for line, row in lines]
     if not rows:
         raise UsageError(f"{path} has no samples")
     return np.array(rows), [header[i] for i in keep]
