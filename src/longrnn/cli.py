@@ -123,7 +123,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                         help="run directory name (default: from the config)")
     parser.add_argument("--config", help="a TOML config file (see experiments/)")
     parser.add_argument("--data", default=argparse.SUPPRESS, metavar="FILE",
-                        help="task sequences: your data, a .npz, .csv or .ts file, or aeon:NAME (task.options.data)")
+                        help="tasks sequences and timeseries: your data, a file (stored by its absolute path) or "
+                             "aeon:NAME (task.options.data)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any key, e.g. --set task.permuted=true --set train.clip=0")
 
@@ -138,8 +139,9 @@ def config_from_args(args) -> RunConfig:  # noqa: F821
     for key in leaf_keys():
         if key in vars(args):
             set_key(config, key, vars(args)[key])
-    if "data" in vars(args):
-        config.task.options["data"] = args.data
+    if "data" in vars(args):  # a file by its absolute path: the run can be re-scored from any folder
+        config.task.options["data"] = args.data if args.data.startswith("aeon:") or not args.data.strip() \
+            else str(Path(args.data).resolve())
     return apply_overrides(config, args.set)
 
 

@@ -216,12 +216,13 @@ def _read_ts(path: Path) -> SequenceData:
 
 
 def _read_aeon(name: str) -> SequenceData:
-    """A classification archive shipped inside aeon, with its own train/test split (no network)."""
+    """An archive shipped inside aeon (classification or regression), with its own train/test split (no
+    network)."""
     datasets = require_extra("aeon.datasets", "ts")
     shipped = Path(datasets.__file__).parent / "data"
     available = sorted(p.name for p in shipped.iterdir() if p.is_dir() and (p / f"{p.name}_TRAIN.ts").exists())
     if name not in available:
-        raise UsageError(f"aeon ships no classification archive {name!r}; allowed: {', '.join(available)}")
+        raise UsageError(f"aeon ships no archive {name!r} with a train/test split; allowed: {', '.join(available)}")
     xs, ys, splits, digest = [], [], [], hashlib.sha256()
     for split, suffix in (("train", "TRAIN"), ("test", "TEST")):
         path = shipped / name / f"{name}_{suffix}.ts"
