@@ -9,7 +9,9 @@ The pages under docs/results/ are regenerated from the committed run directories
   the page may draw its ``generated.npy`` (`longrnn.reporting.reconstruction_page.plot_attractors`
   loads the median seed's file, chosen among the runs that have one, so every such file counts as
   read). ``config.toml`` counts as read for every run a sweep defines: it is what makes a folder a run
-  directory, and ``reproduce`` without ``--report-only`` reads it to resume the run.
+  directory, and ``reproduce`` without ``--report-only`` reads it to resume the run. So does the
+  ``data.json`` of a run on a user's data: resuming it, ``eval`` and ``dsr eval`` read it to check
+  that the data are the ones it was trained on (`longrnn.training.build.check_data`).
 * ``longrnn report --leaderboard`` rewrites docs/results/leaderboard.md from every run directory
   under ``results/``, whether or not a sweep still defines it: each one's ``summary.json``, and the
   ``config.toml`` of those it keeps (`longrnn.reporting.leaderboard.collect`).
@@ -37,6 +39,7 @@ from longrnn import runs
 from longrnn.errors import UsageError
 from longrnn.experiment.sweep import Sweep, load_sweep
 from longrnn.reporting import leaderboard
+from longrnn.training.build import DATA
 from longrnn.training.reconstruction import GENERATED
 
 LEADERBOARD_RUNS = "results"  # what `longrnn report --leaderboard` reads by default
@@ -80,6 +83,8 @@ def page_inputs(directory: Path) -> list[Path]:
     if summary is None:  # not finished: the page only sees that summary.json is not there
         return []
     inputs = [directory / runs.CONFIG, directory / runs.SUMMARY, directory / runs.METRICS]
+    if (directory / DATA).exists():
+        inputs.append(directory / DATA)
     if "reconstruction" in summary:
         inputs.append(directory / GENERATED)
     return inputs

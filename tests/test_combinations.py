@@ -34,8 +34,16 @@ def _user_data() -> str:
     return str(path)
 
 
+def _user_recording() -> str:
+    """A user's tiny recording for task 'timeseries': 60 samples of 2 variables."""
+    path = Path(tempfile.mkdtemp(prefix="longrnn-combinations-")) / "tiny.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(60, 2)))
+    return str(path)
+
+
 TINY_TASKS = {
     "sequences": {"options": {"data": _user_data()}},
+    "timeseries": {"seq_len": 8, "options": {"data": _user_recording(), "validation_size": 4, "test_size": 4}},
     "adding": {"seq_len": 6},
     "multiplication": {"seq_len": 6},
     "copy": {"seq_len": 3},
@@ -64,7 +72,7 @@ def cell_settings() -> list[dict]:
     return settings
 
 
-NEXT_STEP_TASKS = {"lorenz63", "bursting", "hindmarsh_rose"}  # the only tasks teacher forcing applies to
+NEXT_STEP_TASKS = {"lorenz63", "bursting", "hindmarsh_rose", "timeseries"}  # the only tasks teacher forcing applies to
 
 
 def valid(trainer: str, task: str) -> bool:
