@@ -359,6 +359,7 @@ def test_recall_pictures_show_the_seed_best_on_validation(tmp_path):
         runs.write_json(run_dir / runs.SUMMARY, {"main_metric": "accuracy", "higher_is_better": True,
                                                  "validation": {"accuracy": accuracy}, "test": None,
                                                  "status": "finished", "baseline": {}, "steps": 1,
+                                                 "seed": run.config.train.seed,
                                                  "wall_time_s": 1.0})
         if run.config.train.seed != 2 or run.variant_label == "LSTM":
             (run_dir / runs.MODEL).write_bytes(b"")  # weights present

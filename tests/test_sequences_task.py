@@ -125,6 +125,7 @@ def test_the_class_prior_and_the_last_input_classifier(npz):
      "split must give one part per sequence, shape \\(4,\\)"),
     (lambda p: np.savez(p, x=np.full((4, 3, 2), "a"), y=np.arange(4)), "x must hold real numbers"),
     (lambda p: np.savez(p, x=np.zeros((4, 3, 2)) + 0j, y=np.arange(4)), "x must hold real numbers"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.full(4, 1e39)), "targets beyond float32's range"),
     (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.zeros((4, 2, 2))), "targets must be \\(N,\\) or \\(N, C\\)"),
     (lambda p: np.savez(p, x=np.ones((10, 3, 2)) * 1e39, y=np.arange(10) % 2, split=np.array(["train"] * 8 + [
         "validation", "test"])), "float32's range"),  # only with standardize=false (below) is it too large

@@ -270,7 +270,11 @@ def _natural(label):
 
 
 def _real_targets(y: np.ndarray) -> torch.Tensor:
-    y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    """(N, C) float32 targets; a value float32 cannot hold is a UsageError (scale the targets first)."""
+    with np.errstate(over="ignore"):
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    if not torch.isfinite(y).all():
+        raise UsageError("targets beyond float32's range (±3.4e38); scale them first")
     return y.unsqueeze(1) if y.dim() == 1 else y
 
 
