@@ -52,13 +52,13 @@ class Recurrent(nn.Module):
             fused = self.cell.fused_forward(x, state)
             if fused is not None:
                 return fused
-        alive = None if lengths is None else (torch.arange(x.shape[1]) < lengths.cpu().unsqueeze(1)).to(x.device)
+        alive = [None] * x.shape[1] if lengths is None else \
+            (torch.arange(x.shape[1]) < lengths.cpu().unsqueeze(1)).to(x.device).unbind(1)
         with parametrize.cached():
             outputs, states = [], []
-            for t, xp_t in enumerate(self.cell.project_input(x).unbind(1)):  # unbind: backward stays O(T)
+            for xp_t, keep in zip(self.cell.project_input(x).unbind(1), alive):  # unbind: backward stays O(T)
                 h, new = self.cell.step(xp_t, state)
-                if alive is not None:
-                    keep = alive[:, t]
+                if keep is not None:
                     new = keep_where(keep, new, state)
                     h = h * keep.view(-1, *([1] * (h.dim() - 1))).to(h.dtype)
                 state = new
