@@ -44,10 +44,7 @@ def read_sequences(data: str, id_column: str = "id", time_column: str = "time", 
     if data.startswith(AEON_PREFIX):
         found = _read_aeon(data[len(AEON_PREFIX):])
     else:
-        path = Path(data)
-        if not path.is_file():
-            raise UsageError(f"--data {data!r}: no such file" if not path.exists() else
-                             f"--data {data!r} is not a file")
+        path = data_file(data)
         readers = {".npz": lambda p: _read_npz(p, allow_pickle),
                    ".csv": lambda p: _read_csv(p, id_column, time_column, target_column), ".ts": _read_ts}
         if path.suffix.lower() not in readers:
@@ -56,6 +53,19 @@ def read_sequences(data: str, id_column: str = "id", time_column: str = "time", 
         found = readers[path.suffix.lower()](path)
     _check(found)
     return found
+
+
+def data_file(data: str) -> Path:
+    """``--data`` as the path of an existing file; a missing path or a folder is a UsageError."""
+    path = Path(data)
+    if not path.is_file():
+        raise UsageError(f"--data {data!r}: no such file" if not path.exists() else f"--data {data!r} is not a file")
+    return path
+
+
+def aeon_data_folder() -> Path:
+    """The folder of the data sets shipped inside aeon (the extra ``[ts]``)."""
+    return Path(require_extra("aeon.datasets", "ts").__file__).parent / "data"
 
 
 # --- .npz ----------------------------------------------------------------------------------------
@@ -106,7 +116,8 @@ def _read_npz(path: Path, allow_pickle: bool) -> SequenceData:
     y = np.asarray(arrays["y"])
     if y.dtype == object or np.issubdtype(y.dtype, np.complexfloating):
         raise UsageError(f"{path}: y must hold numbers or text labels, got {y.dtype}")
-    return SequenceData(xs, y, None if split is None else split.astype(str).astype(object), str(path), _sha256(path))
+    split = None if split is None else split.astype(str).astype(object)
+    return SequenceData(xs, y, split, str(path), file_sha256(path))
 
 
 def _real(dtype) -> bool:
@@ -159,7 +170,7 @@ def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) 
         ys.append(steps[0][2])
         splits.append(steps[0][3])
     split = np.array(splits, dtype=object) if "split" in column else None
-    return SequenceData(xs, _labels_or_numbers(ys), split, str(path), _sha256(path))
+    return SequenceData(xs, _labels_or_numbers(ys), split, str(path), file_sha256(path))
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -212,14 +223,14 @@ def _read_ts(path: Path) -> SequenceData:
         x, y = datasets.load_from_ts_file(str(path))
     except Exception as e:  # noqa: BLE001 - aeon's parser raises many kinds; the user needs the line, not the type
         raise UsageError(f"{path}: not a readable .ts file ({str(e).splitlines()[0][:160]})") from None
-    return SequenceData(_channels_last(x), np.asarray(y), None, str(path), _sha256(path))
+    return SequenceData(_channels_last(x), np.asarray(y), None, str(path), file_sha256(path))
 
 
 def _read_aeon(name: str) -> SequenceData:
     """An archive shipped inside aeon (classification or regression), with its own train/test split (no
     network)."""
     datasets = require_extra("aeon.datasets", "ts")
-    shipped = Path(datasets.__file__).parent / "data"
+    shipped = aeon_data_folder()
     available = sorted(p.name for p in shipped.iterdir() if p.is_dir() and (p / f"{p.name}_TRAIN.ts").exists())
     if name not in available:
         raise UsageError(f"aeon ships no archive {name!r} with a train/test split; allowed: {', '.join(available)}")
@@ -230,7 +241,7 @@ def _read_aeon(name: str) -> SequenceData:
         xs += _channels_last(x)
         ys += list(y)
         splits += [split] * len(y)
-        digest.update(bytes.fromhex(_sha256(path)))
+        digest.update(bytes.fromhex(file_sha256(path)))
     return SequenceData(xs, np.asarray(ys), np.array(splits, dtype=object), f"aeon:{name}", digest.hexdigest())
 
 
@@ -265,7 +276,8 @@ def _check(found: SequenceData) -> None:
             raise UsageError(f"{where}: split values {unknown[:5]} are not train, validation or test")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex (what data.json records of a user's data)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

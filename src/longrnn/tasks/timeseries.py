@@ -23,17 +23,16 @@ the pictures' time axis. Non-finite samples are refused, naming the sample and v
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from longrnn.dsr.data import DSRData, Standardizer
-from longrnn.errors import UsageError, check_choice, check_positive, require_extra
+from longrnn.errors import UsageError, check_choice, check_positive
 from longrnn.tasks.dynamical import DynamicalSystemTask
 from longrnn.tasks.registry import register
-from longrnn.tasks.sequence_files import number, read_csv_rows
+from longrnn.tasks.sequence_files import aeon_data_folder, data_file, file_sha256, number, read_csv_rows
 
 SPLITS = ("time", "trials")
 AEON_RECORDINGS = {"Daphnet_S06R02E0": ("S06R02E0.csv", ("timestamp", "is_anomaly"), 1 / 64)}
@@ -140,12 +139,10 @@ def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str]
         if name not in AEON_RECORDINGS:
             raise UsageError(f"no shipped recording {name!r}; allowed: {', '.join(AEON_RECORDINGS)}")
         file, dropped, dt = AEON_RECORDINGS[name]
-        path = Path(require_extra("aeon.datasets", "ts").__file__).parent / "data" / name / file
+        path = aeon_data_folder() / name / file
         series, variables = _read_csv(path, [*dropped, *drop])
     else:
-        path = Path(data)
-        if not path.is_file():
-            raise UsageError(f"--data {data!r}: {'is not a file' if path.exists() else 'no such file'}")
+        path = data_file(data)
         suffix = path.suffix.lower()
         if suffix == ".csv":
             series, variables = _read_csv(path, drop)
@@ -162,8 +159,7 @@ def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str]
         trial, sample, variable = bad[0]
         raise UsageError(f"{data}: sample {sample} of variable {variables[variable]!r}"
                          f"{f' in trial {trial}' if series.shape[0] > 1 else ''} is not finite; fill or cut it first")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return series, variables, dt, digest
+    return series, variables, dt, file_sha256(path)
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
