@@ -139,12 +139,7 @@ def read_summary(run_dir: Path) -> dict | None:
     path = Path(run_dir) / SUMMARY
     if not path.exists():
         return None
-    try:
-        summary = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        summary = e
-    if not isinstance(summary, dict):
-        raise DamagedFile(f"{path} is damaged (not a JSON object); {REWRITE_SUMMARY}")
+    summary = read_json(path, REWRITE_SUMMARY)
     for key, kinds in SUMMARY_FIELDS.items():
         if not isinstance(summary.get(key), kinds) or kinds is int and isinstance(summary.get(key), bool):
             raise DamagedFile(f"{path} is damaged ({key!r} is {summary.get(key)!r}); {REWRITE_SUMMARY}")
