@@ -283,22 +283,17 @@ class RecurrentLayer(nn.Module):
 
 # --- the time loop ------------------------------------------------------------------------------------------
 def run_cell(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | None, reverse: bool):
-    """One cell over a (B, T, I) batch: outputs (B, T, O) and the final state. ``lengths`` (B,) holds each
-    sequence's length (None: all T); a reverse pass reads each sequence backwards from its own end."""
+    """One cell over a (B, T, I) batch by `longrnn.models.Recurrent` (the cell's fused kernel when there is
+    no padding; with ``lengths`` each sequence's state stays as it was after its own last step): outputs
+    (B, T, O) and the final state. ``lengths`` (B,) holds each sequence's length (None: all T); a reverse
+    pass reads each sequence backwards from its own end."""
     full = lengths is None or bool((lengths == x.shape[1]).all())
-    if full:
-        x = x.flip(1) if reverse else x
-        out, final = _loop(cell, x, state)
-        return (out.flip(1) if reverse else out), final
-    x = reverse_padded(x, lengths) if reverse else x
-    out, final = _loop(cell, x, state, lengths)
-    return (reverse_padded(out, lengths) if reverse else out), final
-
-
-def _loop(cell: Cell, x: torch.Tensor, state: State, lengths: torch.Tensor | None = None):
-    """`longrnn.models.Recurrent` over all T steps (the cell's fused kernel when it has one), or with
-    ``lengths`` the step loop in which each sequence's state stays as it was after its own last step."""
-    return Recurrent(cell)(x, state, lengths=lengths)
+    if reverse:
+        x = x.flip(1) if full else reverse_padded(x, lengths)
+    out, final = Recurrent(cell)(x, state, lengths=lengths)
+    if reverse:
+        out = out.flip(1) if full else reverse_padded(out, lengths)
+    return out, final
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
