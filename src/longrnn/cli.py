@@ -125,6 +125,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=argparse.SUPPRESS, metavar="FILE",
                         help="tasks sequences and timeseries: your data, a file (stored by its absolute path) or "
                              "aeon:NAME (task.options.data)")
+    parser.add_argument("--system", default=argparse.SUPPRESS, metavar="NAME",
+                        help="task dysts: the chaotic system, e.g. Rossler (task.options.system; `longrnn list "
+                             "systems` names them)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any key, e.g. --set task.permuted=true --set train.clip=0")
 
@@ -142,6 +145,8 @@ def config_from_args(args) -> RunConfig:  # noqa: F821
     if "data" in vars(args):  # a file by its absolute path: the run can be re-scored from any folder
         config.task.options["data"] = args.data if args.data.startswith("aeon:") or not args.data.strip() \
             else str(Path(args.data).resolve())
+    if "system" in vars(args):
+        config.task.options["system"] = args.system
     return apply_overrides(config, args.set)
 
 
@@ -253,12 +258,18 @@ def cmd_list(args) -> int:
     sections = {"cells": cells.available(), "tasks": tasks.available(), "trainers": TRAINERS,
                 "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
                 "gates": {name: fn.__doc__.strip().splitlines()[0] for name, fn in gate_functions.items()}}
+    if args.what == "systems":  # dysts's catalogue, listed only when asked (it needs the extra, ~4 s)
+        from longrnn.dsr.dysts_systems import available_systems, dysts_flow
+
+        sections["systems"] = {name: f"{dysts_flow(name).dimension}-D, λ_max "
+                                     f"{dysts_flow(name).maximum_lyapunov_estimated:.3g}"
+                               for name in available_systems()}
     chosen = [args.what] if args.what else list(sections)
     for name in chosen:
         if name not in sections:
             from longrnn.errors import unknown
 
-            raise unknown("list", name, sections)
+            raise unknown("list", name, [*sections, "systems"])
         print(f"{name}:")
         width = max(map(len, sections[name]))
         for key, desc in sections[name].items():
@@ -478,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     dsr = p.add_subparsers(dest="dsr", required=True)
     s = dsr.add_parser("eval", help="D_stsp, D_H and PE(n) of free-running generation into summary.json, and plots")
     s.add_argument("runs", nargs="+",
-                   help="run directories (lorenz63, bursting, hindmarsh_rose), or folders holding them")
+                   help="run directories (lorenz63, bursting, hindmarsh_rose, dysts, timeseries), or folders "
+                        "holding them")
     s.add_argument("--burn-in", type=int, default=50,
                    help="test samples teacher-forced before free running (default 50)")
     s.add_argument("--warmup", dest="burn_in", type=int, action=_RenamedFlag, new="--burn-in")

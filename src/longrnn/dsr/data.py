@@ -96,9 +96,28 @@ def make_data(
     if not noise >= 0:
         raise UsageError(f"noise must be >= 0 (a standard deviation in standardised units), got {noise!r}")
     raw = simulate(system, n_train + n_test, max(length, test_length), seed)
+    noise_variance = spec.raw_noise_variance if source_noise else None
+    return prepare_data(raw, system, spec.variables, spec.dt, n_train, length, test_length, noise, seed,
+                        noise_variance)
+
+
+def prepare_data(
+    raw: np.ndarray,
+    system: str,
+    variables: tuple[str, ...],
+    dt: float,
+    n_train: int,
+    length: int,
+    test_length: int,
+    noise: float,
+    seed: int,
+    raw_noise_variance: tuple[float, ...] | None = None,
+) -> DSRData:
+    """Steps 2-4 of the module docstring on simulated trajectories ``raw`` (n_train + n_test, T, d), raw
+    units: the source's noise, the training part's standardisation, the training noise."""
     rng = np.random.default_rng([seed, 1])  # noise draws independent of the initial states
-    if source_noise and spec.raw_noise_variance is not None:
-        raw = raw + rng.normal(size=raw.shape) * np.sqrt(spec.raw_noise_variance)
+    if raw_noise_variance is not None:
+        raw = raw + rng.normal(size=raw.shape) * np.sqrt(raw_noise_variance)
     train, test = raw[:n_train, :length], raw[n_train:, :test_length]
     standardizer = Standardizer.fit(train)
     train, test = standardizer.transform(train), standardizer.transform(test)
@@ -108,4 +127,4 @@ def make_data(
     def as_tensor(a):
         return torch.as_tensor(a, dtype=torch.float32)
 
-    return DSRData(system, spec.variables, spec.dt, as_tensor(train), as_tensor(test), standardizer)
+    return DSRData(system, variables, dt, as_tensor(train), as_tensor(test), standardizer)

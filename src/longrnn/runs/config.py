@@ -138,8 +138,17 @@ class RunConfig:
         if self.name:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
-        return (f"{self.task.name}{length}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}"
-                f"-s{self.train.seed}")
+        task = f"{self.task.name}{_source_label(self.task.options)}{length}"
+        return f"{task}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+
+
+def _source_label(options: dict) -> str:
+    """"-NAME" for a task on named data: a dysts system, or a data file's stem ("aeon:NAME" gives NAME)."""
+    source = options.get("system") or options.get("data")
+    if not isinstance(source, str) or not source.strip():
+        return ""
+    name = source.split(":", 1)[1] if source.startswith("aeon:") else Path(source).stem
+    return "-" + re.sub(r"[^A-Za-z0-9_.]+", "_", name)[:40]
 
 
 def _non_default(d: dict, default: dict) -> dict:

@@ -14,6 +14,7 @@ from longrnn.tasks import (  # noqa: F401
     denoising,
     digits,
     dynamical,
+    dysts_task,
     sequences,
     spatial_copy,
     timeseries,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from longrnn.dsr import make_data
+from longrnn.dsr import DSRData, make_data
 from longrnn.errors import UsageError, check_positive
 from longrnn.tasks.base import SquaredErrorLoss, Task
 from longrnn.tasks.registry import register
@@ -50,10 +50,14 @@ class DynamicalSystemTask(SquaredErrorLoss, Task):
         check_positive("validation_size", validation_size)
         check_positive("test_size", test_size)
         self.seq_len = seq_len
-        self.data = make_data(self.system, n_train=n_train, n_test=2, length=length, noise=noise, seed=data_seed)
+        self.data = self.make_data(n_train, length, noise, data_seed)
         if min(self.data.train.shape[1], self.data.test.shape[1]) <= seq_len:
             raise UsageError(f"seq_len must be below the trajectory length {self.data.train.shape[1]}, got {seq_len}")
         self.input_size = self.output_size = self.data.train.shape[-1]
+
+    def make_data(self, n_train: int, length: int | None, noise: float, data_seed: int) -> DSRData:
+        """``n_train`` training trajectories and two held-out ones (validation, test) of the system."""
+        return make_data(self.system, n_train=n_train, n_test=2, length=length, noise=noise, seed=data_seed)
 
     def _windows(self, trajectory: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows of seq_len + 1 samples of a (n, length, d) tensor at (trajectory, start) pairs."""
