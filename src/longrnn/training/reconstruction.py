@@ -1,9 +1,9 @@
 """``longrnn dsr eval RUN``: how well a trained model reconstructs its dynamical system.
 
-For a run on a next-step task (``lorenz63``, ``bursting``, ``hindmarsh_rose``), the best-on-validation
-model is teacher-forced on the first ``burn_in`` samples of the test trajectory and then runs freely for
-T + T/4 steps; the first T/4 free steps are dropped as a transient (the GTF protocol, research/rplrnn.md
-§5.3) and the remaining T are compared with the T-sample test trajectory:
+For a run on a next-step task (``lorenz63``, ``bursting``, ``hindmarsh_rose``, ``dysts``, ``timeseries``),
+the best-on-validation model is teacher-forced on the first ``burn_in`` samples of the test trajectory and
+then runs freely for T + T/4 steps; the first T/4 free steps are dropped as a transient (the GTF protocol,
+research/rplrnn.md §5.3) and the remaining T are compared with the T-sample test trajectory:
 
 * ``state_space_divergence`` (D_stsp, 30 bins per dimension up to 5 dimensions, else the Gaussian mixture),
 * ``power_spectrum_distance`` (D_H, Gaussian smoothing ``smoothing``),

@@ -21,9 +21,8 @@ def check_task(task) -> None:
     """Teacher forcing needs a next-step prediction task (outputs in the inputs' space, at every step)."""
     if task.readout != "all" or task.input_size != task.output_size:
         raise UsageError(
-            f"--trainer teacher_forcing needs a next-step prediction task (lorenz63, bursting, hindmarsh_rose, "
-            f"timeseries), "
-            f"got {task.name!r}"
+            "--trainer teacher_forcing needs a next-step prediction task (lorenz63, bursting, hindmarsh_rose, "
+            f"dysts, timeseries), got {task.name!r}"
         )
 
 
