@@ -188,7 +188,8 @@ def test_ragged_object_arrays_are_read_only_when_allowed(tmp_path):
     (["--task", "sequences", "--data", "{tmp}/mine.txt"], "unknown kind of file '.txt'"),
     (["--task", "sequences", "--data", "aeon:NoSuchArchive"], "aeon ships no archive 'NoSuchArchive'"),
     (["--task", "sequences", "--data", "{tmp}/mine.npz", "--seq-len", "5"], "has no option 'seq_len'"),
-    (["--task", "sequences", "--data", "{tmp}/mine.npz", "--trainer", "tbptt"], "does not take sequences of"),
+    (["--task", "sequences", "--data", "{tmp}/mine.npz", "--trainer", "teacher_forcing"],
+     "needs a next-step prediction task"),
     (["--task", "sequences", "--data", "{tmp}/mine.npz", "--set", "task.options.test_fraction=1.5"],
      "test_fraction must be in [0, 1)"),
 ])
@@ -217,7 +218,9 @@ def test_a_run_records_its_data_and_refuses_a_changed_file_on_resume(tmp_path, n
     assert "changed since it was trained" in capsys.readouterr().err
 
 
-def test_an_lstm_learns_what_only_memory_tells_well_above_both_baselines(tmp_path, npz):
+@pytest.mark.parametrize("trainer", [[], ["train.trainer=memup", "train.memup_rollout=12", "train.memup_targets=1"]],
+                         ids=["bptt", "memup"])
+def test_an_lstm_learns_what_only_memory_tells_well_above_both_baselines(tmp_path, npz, trainer):
     """The class is the sign of the first input; the last input is noise: the baselines stay near chance."""
     from longrnn.runs.config import RunConfig, apply_overrides
     from longrnn.training import train
@@ -226,7 +229,7 @@ def test_an_lstm_learns_what_only_memory_tells_well_above_both_baselines(tmp_pat
     np.savez(npz, x=x, y=y, lengths=lengths)
     config = apply_overrides(RunConfig(out=str(tmp_path), name="m"), [
         "task.name=sequences", f"task.options.data={npz}", "model.hidden_size=16", "train.steps=150",
-        "train.eval_every=50", "train.batch_size=32", "train.lr=0.01", "train.threads=1"])
+        "train.eval_every=50", "train.batch_size=32", "train.lr=0.01", "train.threads=1", *trainer])
     summary = train(config, quiet=True)
     best_baseline = max(m["accuracy"] for m in summary["baselines"].values())
     assert best_baseline < 0.65 and summary["test"]["accuracy"] > 0.8, summary

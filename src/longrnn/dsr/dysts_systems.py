@@ -26,6 +26,7 @@ Lorenz-63 in dysts uses β = 2.667 (its ``Lorenz`` parameters); `longrnn.dsr.sys
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 
@@ -95,10 +96,16 @@ def simulate_dysts(
     name: str, n: int, length: int, seed: int = 0, points_per_period: int = 100, transient: int = 1000
 ) -> np.ndarray:
     """``n`` trajectories (n, length, d) of dysts system ``name`` in its raw units, as the module
-    docstring says; seeded by ``seed`` alone."""
+    docstring says; seeded by ``seed`` alone. The last few simulations are kept in memory (a sweep checks
+    every run's task before the first starts; each takes seconds)."""
     for key, value in (("n", n), ("length", length), ("points_per_period", points_per_period),
                        ("transient", transient)):
         check_positive(key, value)
+    return _simulate(name, n, length, seed, points_per_period, transient).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _simulate(name: str, n: int, length: int, seed: int, points_per_period: int, transient: int) -> np.ndarray:
     flow = dysts_flow(name)
     warm_up = _trajectory(flow, np.asarray(flow.ic, dtype=np.float64), transient, points_per_period)
     rng = np.random.default_rng(seed)

@@ -14,15 +14,20 @@ Peng 1990) runs the sequence in chunks of ``k`` steps and cuts the gradient at e
   forward pass. The gradient is the same as keeping every chunk's graph (tested). Under
   DistributedDataParallel the chunks keep their graphs, uncheckpointed (tests/test_ddp.py trains so).
 
+Sequences of different lengths (a `PackedSequence` batch) are cut as each would be alone: chunks of k
+steps from its own start; a sequence that has ended leaves the batch, and with readout "last" its
+output is read at its own last step, differentiated through its own last chunk (`tbptt_loss`).
+
 Both return the loss with its graph; the caller calls ``backward``.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from torch.utils.checkpoint import checkpoint
 
-from longrnn.cells import detach_state
+from longrnn.cells import detach_state, map_state
 
 TRAINERS = {
     "bptt": "full backpropagation through time",
@@ -39,7 +44,9 @@ def bptt_loss(model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return task.loss(y_pred, y)
 
 
-def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+def tbptt_loss(model, task, x: torch.Tensor | PackedSequence, y: torch.Tensor, k: int) -> torch.Tensor:
+    if isinstance(x, PackedSequence):
+        return _tbptt_variable_length(model, task, *pad_packed_sequence(x, batch_first=True), y, k)
     chunks = x.split(k, dim=1)
     state = None
     if getattr(model, "module", model).readout == "last":  # (model may be DistributedDataParallel)
@@ -56,12 +63,46 @@ def tbptt_loss(model, task, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.T
     return task.loss(torch.cat(outputs, dim=1), y)
 
 
-def _run_chunk(model, chunk: torch.Tensor, state):
-    """``model(chunk, state)``, checkpointed; under DistributedDataParallel plainly (its forward must
-    not run again inside the backward, where the recomputation would call it)."""
+def _tbptt_variable_length(model, task, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, k: int):
+    """Truncated BPTT over a padded batch whose sequences end at ``lengths``: the chunks are those of each
+    sequence run alone (k steps from its start, the last one shorter), and a chunk runs only the
+    sequences still going, so no sequence reads padding or another's length. Readout "last": each
+    sequence's output at its own last step, differentiated through its own last chunk only (the chunks
+    that end no sequence run without a graph); readout "all": every chunk differentiated, zeros after
+    each sequence's end."""
+    readout_last = getattr(model, "module", model).readout == "last"
+    running, state = torch.arange(len(x)), None
+    outputs = [None] * len(x) if readout_last else []
+    for start in range(0, x.shape[1], k):
+        going = lengths[running] > start
+        running, state = running[going], None if state is None else _select(state, going)
+        steps = (lengths[running] - start).clamp(max=k)
+        chunk = x[running.to(x.device), start : start + k]
+        if readout_last:
+            ends = lengths[running] <= start + k
+            with torch.set_grad_enabled(torch.is_grad_enabled() and bool(ends.any())):
+                y_chunk, state = model(chunk, state, lengths=steps)
+            for row, i in zip(ends.nonzero().flatten().tolist(), running[ends].tolist()):
+                outputs[i] = y_chunk[row]
+        else:
+            y_chunk, state = _run_chunk(model, chunk, state, steps)
+            outputs.append(torch.zeros(len(x), *y_chunk.shape[1:], dtype=y_chunk.dtype, device=y_chunk.device)
+                           .index_put((running.to(y_chunk.device),), y_chunk))
+        state = [detach_state(s) for s in state]
+    return task.loss(torch.stack(outputs) if readout_last else torch.cat(outputs, dim=1), y)
+
+
+def _select(state: list, rows: torch.Tensor) -> list:
+    """The layers' states of the batch rows where ``rows`` (a bool mask) is true."""
+    return [map_state(lambda s: s[rows.to(s.device)], layer) for layer in state]
+
+
+def _run_chunk(model, chunk: torch.Tensor, state, lengths: torch.Tensor | None = None):
+    """``model(chunk, state, lengths=lengths)``, checkpointed; under DistributedDataParallel plainly (its
+    forward must not run again inside the backward, where the recomputation would call it)."""
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        return model(chunk, state)
-    return checkpoint(model, chunk, state, use_reentrant=False)
+        return model(chunk, state, lengths=lengths)
+    return checkpoint(model, chunk, state, lengths, use_reentrant=False)
 
 
 def training_loss(train, model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

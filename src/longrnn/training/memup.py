@@ -46,6 +46,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from longrnn.cells import detach_state
 from longrnn.errors import UsageError, check_positive, unknown
@@ -207,9 +208,20 @@ class MemUPModel(nn.Module):
             outputs.append(self.predictor(m[:, -1:], w[:, -1:]) if last_only else self.predictor(m, w))
         return torch.cat(outputs, dim=1), state
 
-    def forward(self, x: torch.Tensor, state=None):
+    def forward(self, x: torch.Tensor | PackedSequence, state=None):
+        """x (batch, time, input_size), or a PackedSequence of sequences of different lengths: then each
+        sequence's prediction is read at its own last step (readout "last"), or zeros follow its end
+        ("all"); the returned state is the one after the padded batch's last step."""
+        lengths = None
+        if isinstance(x, PackedSequence):
+            x, lengths = pad_packed_sequence(x, batch_first=True)
         if x.dim() != 3 or x.shape[-1] != self.memory.input_size:
             raise UsageError(f"expected input of shape (batch, time, {self.memory.input_size}), got {tuple(x.shape)}")
+        if lengths is not None:  # the memory is causal: steps after a sequence's end never reach its outputs
+            y, state = self.step_predictions(x, state)
+            if self.readout == "last":
+                return y[torch.arange(len(y)), lengths.to(y.device) - 1], state
+            return y * (torch.arange(y.shape[1]) < lengths.unsqueeze(1)).to(y.device, y.dtype).unsqueeze(-1), state
         y, state = self.step_predictions(x, state, last_only=self.readout == "last")
         return (y[:, -1] if self.readout == "last" else y), state
 
@@ -246,6 +258,18 @@ class SequenceTargets:
             flat = F.cross_entropy(y_hat.reshape(-1, y_hat.shape[-1]), y_steps.reshape(-1), reduction="none")
             return flat.view(y_steps.shape)
         return (y_hat - y_steps).pow(2).mean(dim=-1)
+
+
+def _step_targets(task, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`Task.step_targets` of sequences ending at ``lengths``: readout "last" scores each one at its own
+    last step; "all" scores no step after its end."""
+    time = int(lengths.max())
+    if task.readout == "last":
+        scored = torch.zeros(len(y), time, dtype=torch.bool, device=y.device)
+        scored[torch.arange(len(y)), lengths.to(y.device) - 1] = True
+        return y.unsqueeze(1).expand(len(y), time, *y.shape[1:]), scored
+    y_steps, scored = task.step_targets(y)
+    return y_steps, scored[:, :time] & (torch.arange(time) < lengths.unsqueeze(1)).to(scored.device)
 
 
 # --- uncertainty detectors ------------------------------------------------------------------------
@@ -365,6 +389,7 @@ class MemUP:
         self.device = torch.device(device)
         self.generator = stream(seed, "memup")  # random padding of the target lists
         self.batch = None  # (x, y_steps, scored) of the sequences in hand
+        self.lengths = None  # (batch,) their lengths, when they differ
         self.uncertainty = None  # (batch, time) detector scores of that batch
         self.batches = 0  # batches drawn so far
         self.offset = 0  # first step of the next rollout
@@ -477,9 +502,15 @@ class MemUP:
         x, y = task.sample(self.batch_size, generator)
         self._use_batch(x, y, task)
 
-    def _use_batch(self, x: torch.Tensor, y: torch.Tensor, task) -> None:
-        """Take (x, y) as the sequences in hand: targets per step, the detector's scores, a fresh state."""
-        y_steps, scored = task.step_targets(y)
+    def _use_batch(self, x: torch.Tensor | PackedSequence, y: torch.Tensor, task) -> None:
+        """Take (x, y) as the sequences in hand: targets per step, the detector's scores, a fresh state.
+        Sequences of different lengths (a PackedSequence) are padded; no step after a sequence's end is
+        a target or a prediction step (`_own_steps`), and the memory, being causal, never carries
+        padding into a step before it."""
+        self.lengths = None
+        if isinstance(x, PackedSequence):
+            x, self.lengths = pad_packed_sequence(x, batch_first=True)
+        y_steps, scored = task.step_targets(y) if self.lengths is None else _step_targets(task, y, self.lengths)
         self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
         self.uncertainty = self.detector.scores(*self.batch)
         self.offset, self.state = 0, None
@@ -497,8 +528,9 @@ class MemUP:
         phase = None
         if self.random_phase:
             phase = int(torch.randint(self.predict_every, (), generator=self.generator))
-        steps = torch.tensor(prediction_steps(self.offset, stop - self.offset, self.predict_every, phase))
+        steps, own = self._own_steps(stop, phase)
         idx, valid = select_targets(self.uncertainty, scored, steps, self.targets, self.generator)
+        valid = valid & own.to(valid.device).unsqueeze(-1)
         if self.current_step:
             here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
             idx, valid = torch.cat([idx, here], -1), torch.cat([valid, take_steps(scored, here)], -1)
@@ -509,6 +541,20 @@ class MemUP:
         self.offset = stop
         return (per_pair * weight).sum() / weight.sum().clamp(min=1.0)
 
+    def _own_steps(self, stop: int, phase: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prediction steps P of the rollout [offset, stop) (long, (P,)), and which of them belong to
+        each sequence ((batch, P) bool): all, for sequences of equal length; else each sequence's own P,
+        the rollout cut at its end, as if it ran alone."""
+        every = self.predict_every
+        if self.lengths is None:
+            steps = prediction_steps(self.offset, stop - self.offset, every, phase)
+            return torch.tensor(steps), torch.ones(len(self.batch[0]), len(steps), dtype=torch.bool)
+        ends = self.lengths.clamp(max=stop).tolist()
+        own = [set(prediction_steps(self.offset, end - self.offset, every, phase)) if end > self.offset else set()
+               for end in ends]
+        steps = sorted(set().union(*own))  # not empty: the longest sequence runs to stop
+        return torch.tensor(steps), torch.tensor([[t in mine for t in steps] for mine in own])
+
     def advance(self) -> None:
         """After the optimizer step: cut the graph at the carried state and update the detector (step 6)."""
         self.state = [detach_state(s) for s in self.state]
@@ -517,7 +563,7 @@ class MemUP:
     def state_dict(self) -> dict:
         return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(),
                 "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state,
-                "batches": self.batches}
+                "batches": self.batches, "lengths": self.lengths}
 
     def load_state_dict(self, state: dict) -> None:
         self.detector.load_state_dict(state["detector"])
@@ -525,3 +571,4 @@ class MemUP:
         self.batch, self.uncertainty = state["batch"], state["uncertainty"]
         self.offset, self.state = state["offset"], state["state"]
         self.batches = state.get("batches", 0)  # checkpoints from before curricula
+        self.lengths = state.get("lengths")  # and from before variable lengths

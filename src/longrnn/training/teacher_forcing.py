@@ -7,11 +7,13 @@ and its input at step t mixes data and its own prediction (`longrnn.dsr.rollout.
 
 The loss is the task's loss between the predictions x̂_1 … x̂_T and y, differentiated through the whole
 window (BPTT through the free-running stretches). ``tf_interval = 1`` is classical teacher forcing.
+Windows of different lengths come as a PackedSequence (`teacher_forcing_loss`).
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from longrnn.dsr.rollout import forced_rollout
 from longrnn.errors import UsageError
@@ -26,7 +28,17 @@ def check_task(task) -> None:
         )
 
 
-def teacher_forcing_loss(model, task, x: torch.Tensor, y: torch.Tensor, interval: int, alpha: float) -> torch.Tensor:
+def teacher_forcing_loss(model, task, x: torch.Tensor | PackedSequence, y: torch.Tensor, interval: int,
+                        alpha: float) -> torch.Tensor:
+    """The task's loss of the forced predictions of y (batch, T, N) from x (batch, T, N), or from a
+    PackedSequence of windows of different lengths: the rollout is causal, so the padded batch's
+    predictions before each window's end are those of the window alone; after it they are zeros (the
+    task's loss must ignore its padded targets)."""
     check_task(task)
+    if isinstance(x, PackedSequence):
+        x, lengths = pad_packed_sequence(x, batch_first=True)
+        predictions = forced_rollout(model, torch.cat([x, x[:, -1:]], dim=1), interval, alpha)
+        alive = torch.arange(x.shape[1]) < lengths.unsqueeze(1)
+        return task.loss(predictions * alive.to(predictions.device, predictions.dtype).unsqueeze(-1), y)
     window = torch.cat([x, y[:, -1:]], dim=1)
     return task.loss(forced_rollout(model, window, interval, alpha), y)

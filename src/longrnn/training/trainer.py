@@ -79,13 +79,10 @@ def _check(config: RunConfig) -> None:
 
 
 def _check_task(t: TrainConfig, task) -> None:
-    """What the trainer ``t`` names needs of the task: next-step targets (teacher forcing), equal lengths
-    (every trainer but full BPTT, so far), enough steps for MemUP's targets."""
+    """What the trainer ``t`` names needs of the task: next-step targets (teacher forcing), enough steps for
+    MemUP's targets. Every trainer takes sequences of different lengths."""
     if t.trainer == "teacher_forcing":
         check_teacher_forcing_task(task)
-    if getattr(task, "variable_length", False) and t.trainer != "bptt":
-        raise UsageError(f"--trainer {t.trainer} does not take sequences of different lengths yet; use --trainer "
-                         "bptt (the data's sequences have different lengths)")
     if t.trainer == "memup":
         MemUP.check_task(t, task)
 
