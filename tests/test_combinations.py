@@ -26,11 +26,11 @@ from longrnn.training.memup import MemUP
 
 
 def _user_data() -> str:
-    """A user's tiny .npz for task 'sequences': equal lengths, so every trainer takes it (sequences of
-    different lengths train with BPTT alone: tests/test_sequences_task.py)."""
+    """A user's tiny .npz for task 'sequences': sequences of different lengths (every trainer takes them;
+    the padding-invariance tests are tests/test_variable_length_trainers.py)."""
     path = Path(tempfile.mkdtemp(prefix="longrnn-combinations-")) / "tiny.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, x=rng.normal(size=(20, 5, 2)), y=np.arange(20) % 3)
+    np.savez(path, x=rng.normal(size=(20, 5, 2)), y=np.arange(20) % 3, lengths=2 + np.arange(20) % 4)
     return str(path)
 
 
@@ -56,6 +56,8 @@ TINY_TASKS = {
     "lorenz63": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
     "bursting": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
     "hindmarsh_rose": {"seq_len": 8, "options": {"length": 200, "validation_size": 4, "test_size": 4}},
+    "dysts": {"seq_len": 8, "options": {"system": "Rossler", "length": 200, "transient": 50, "validation_size": 4,
+                                        "test_size": 4}},  # (the extra [dysts]; the simulation is kept in memory)
 }
 GATED = {"lstm", "gru"}
 GATES = ["sigmoid", "fast", "softsign", "refine"]
@@ -72,7 +74,7 @@ def cell_settings() -> list[dict]:
     return settings
 
 
-NEXT_STEP_TASKS = {"lorenz63", "bursting", "hindmarsh_rose", "timeseries"}  # the only tasks teacher forcing applies to
+NEXT_STEP_TASKS = {"lorenz63", "bursting", "hindmarsh_rose", "dysts", "timeseries"}  # teacher forcing's tasks
 
 
 def valid(trainer: str, task: str) -> bool:

@@ -126,7 +126,10 @@ def test_the_class_prior_and_the_last_input_classifier(npz):
     (lambda p: np.savez(p, x=np.full((4, 3, 2), "a"), y=np.arange(4)), "x must hold real numbers"),
     (lambda p: np.savez(p, x=np.zeros((4, 3, 2)) + 0j, y=np.arange(4)), "x must hold real numbers"),
     (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.full(4, 1e39)), "targets beyond float32's range"),
-    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.zeros((4, 2, 2))), "targets must be \\(N,\\) or \\(N, C\\)"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.zeros((4, 2, 2))), "cover 2 steps; the longest sequence has 3"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.zeros((4, 3, 2, 1))), "targets must be \\(N,\\), \\(N, C\\) or"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.full((4, 3), -5)), "per-step classes must be whole numbers"),
+    (lambda p: np.savez(p, x=np.zeros((4, 3, 2)), y=np.full((4, 3, 1), np.inf)), "NaN marks a step without"),
     (lambda p: np.savez(p, x=np.ones((10, 3, 2)) * 1e39, y=np.arange(10) % 2, split=np.array(["train"] * 8 + [
         "validation", "test"])), "float32's range"),  # only with standardize=false (below) is it too large
     (lambda p: np.savez(p, x=np.zeros((10, 3, 2)), y=np.arange(10) % 2,
@@ -241,3 +244,54 @@ def test_aeon_archives_keep_their_own_test_split():
     assert (task.input_size, task.output_size, len(task.parts["test"])) == (12, 9, 370)
     assert task.variable_length and len(task.parts["train"]) + len(task.parts["validation"]) == 270
     assert task.baselines("test")["last input"]["accuracy"] > 0.5  # the last frame alone tells much
+
+
+def per_step_data(n=200, seed=0, classes=False):
+    """Ragged sequences whose target at every step is the first input (only memory tells)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 10, n)
+    x = rng.normal(size=(n, 10, 2))
+    y = np.repeat(x[:, :1, :1], 10, axis=1)  # (N, T, 1)
+    return x, ((y[..., 0] > 0).astype(np.int64) if classes else y), lengths
+
+
+def test_per_step_targets_are_scored_up_to_each_sequence_end(tmp_path):
+    x, y, lengths = per_step_data(classes=True)
+    np.savez(tmp_path / "steps.npz", x=x, y=y, lengths=lengths)
+    task = make_task("sequences", data=str(tmp_path / "steps.npz"))
+    assert task.per_step and task.readout == "all" and task.objective == "classification"
+    xs, ys = task.validation_set()
+    padded, got_lengths = torch.nn.utils.rnn.pad_packed_sequence(xs, batch_first=True)
+    assert ys.shape == padded.shape[:2]
+    for row, n in zip(ys, got_lengths):
+        assert (row[n:] == -100).all() and (row[:n] >= 0).all()
+    perfect = torch.nn.functional.one_hot(ys.clamp(min=0), 2).float() * 10
+    assert task.metrics(perfect, ys)["accuracy"] == 1.0  # padding is neither right nor wrong
+    assert task.baselines()["prior"]["accuracy"] < 0.65
+
+
+def test_a_model_learns_per_step_targets_from_memory_beyond_the_baselines(tmp_path):
+    from longrnn.runs.config import RunConfig, apply_overrides
+    from longrnn.training import train
+
+    x, y, lengths = per_step_data(n=300)
+    np.savez(tmp_path / "steps.npz", x=x, y=y, lengths=lengths)
+    config = apply_overrides(RunConfig(out=str(tmp_path), name="m"), [
+        "task.name=sequences", f"task.options.data={tmp_path / 'steps.npz'}", "model.cell=gru",
+        "model.hidden_size=16", "train.steps=150", "train.eval_every=50", "train.batch_size=32", "train.lr=0.01",
+        "train.threads=1"])
+    summary = train(config, quiet=True)
+    best_baseline = min(m["mse"] for m in summary["baselines"].values())
+    assert summary["test"]["mse"] < 0.5 * best_baseline, summary
+
+
+@pytest.mark.parametrize(("nan", "expected"), [("mean", [1.0, 2.0, 3.0, 2.0]), ("previous", [1.0, 2.0, 3.0, 3.0])])
+def test_missing_inputs_are_filled_as_nan_says(tmp_path, nan, expected):
+    x = np.array([[1.0, 2.0, 3.0, np.nan]] * 6)[..., None]  # the training mean of the observed steps is 2
+    np.savez(tmp_path / "gaps.npz", x=x, y=np.arange(6) % 2, split=np.array(["train"] * 4 + ["validation", "test"]))
+    task = make_task("sequences", data=str(tmp_path / "gaps.npz"), nan=nan, standardize=False)
+    assert task.x[0, :, 0].tolist() == expected
+    with pytest.raises(UsageError, match="set task.options.nan to mean or previous"):
+        make_task("sequences", data=str(tmp_path / "gaps.npz"))
+    with pytest.raises(UsageError, match="nan"):
+        make_task("sequences", data=str(tmp_path / "gaps.npz"), nan="zero")

@@ -35,10 +35,10 @@ class SequenceData:
 
 
 def read_sequences(data: str, id_column: str = "id", time_column: str = "time", target_column: str = "y",
-                   allow_pickle: bool = False) -> SequenceData:
+                   allow_pickle: bool = False, missing_inputs: bool = False) -> SequenceData:
     """The dataset ``data`` names: a file path (.npz, .csv, .ts) or ``aeon:NAME``. ``allow_pickle``: read
     an .npz whose x is an object array (numpy stores those pickled, and unpickling runs code: only for
-    files you made)."""
+    files you made). ``missing_inputs``: NaN inputs are kept (to be filled), not refused."""
     if not isinstance(data, str) or not data.strip():
         raise UsageError(f"--data must name a file (.npz, .csv, .ts) or aeon:NAME, got {data!r}")
     if data.startswith(AEON_PREFIX):
@@ -51,7 +51,7 @@ def read_sequences(data: str, id_column: str = "id", time_column: str = "time", 
             raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npz, .csv, .ts, "
                              "or aeon:NAME")
         found = readers[path.suffix.lower()](path)
-    _check(found)
+    _check(found, missing_inputs)
     return found
 
 
@@ -251,7 +251,7 @@ def _channels_last(x) -> list[np.ndarray]:
 
 
 # --- checks --------------------------------------------------------------------------------------
-def _check(found: SequenceData) -> None:
+def _check(found: SequenceData, missing_inputs: bool = False) -> None:
     n, where = len(found.x), found.source
     if n == 0:
         raise UsageError(f"{where} holds no sequences")
@@ -261,15 +261,20 @@ def _check(found: SequenceData) -> None:
             raise UsageError(f"{where}: sequence {i} has shape {s.shape}; every sequence must be (T_i, {features})")
         if len(s) == 0:
             raise UsageError(f"{where}: sequence {i} has no steps")
-        bad = np.argwhere(~np.isfinite(s))
+        bad = np.argwhere(np.isinf(s) if missing_inputs else ~np.isfinite(s))
         if len(bad):
             step, feature = bad[0]
+            advice = "" if missing_inputs else " (or, for NaN, set task.options.nan to mean or previous)"
             raise UsageError(f"{where}: sequence {i} has a non-finite input ({s[step, feature]}) at step {step}, "
-                             f"feature {feature}; fill or drop it first")
+                             f"feature {feature}; fill or drop it first{advice}")
     if len(found.y) != n:
         raise UsageError(f"{where}: {len(found.y)} targets for {n} sequences; give one target per sequence")
-    if np.issubdtype(found.y.dtype, np.floating) and not np.isfinite(found.y).all():
-        raise UsageError(f"{where}: target {int(np.argwhere(~np.isfinite(found.y))[0][0])} is not finite")
+    if np.issubdtype(found.y.dtype, np.floating):  # NaN marks a step without target in per-step targets
+        bad = np.isinf(found.y) if found.y.ndim == 3 else ~np.isfinite(found.y)
+        if bad.any():
+            raise UsageError(f"{where}: target {int(np.argwhere(bad)[0][0])} is not finite"
+                             + (" (NaN marks a step without target; infinities are refused)" if found.y.ndim == 3
+                                else ""))
     if found.split is not None:
         unknown = sorted(set(found.split.tolist()) - set(SPLIT_NAMES))
         if unknown:

@@ -3,7 +3,9 @@
 Where the data comes from (`longrnn.tasks.sequence_files` reads each into one form):
 
 * ``.npz``: ``x`` as an (N, T, F) or (N, T) array, or an object array of N (T_i, F) arrays; ``y`` as class
-  labels (N,) (an integer, boolean or text array) or real targets (N,) / (N, C) (a float array);
+  labels (N,) (an integer, boolean or text array) or real targets (N,) / (N, C) (a float array), or per
+  step: (N, T) whole numbers (classes; -100 marks a step without target) or (N, T, C) values (NaN marks
+  one), T at least the longest sequence;
   optional ``lengths`` (N,) (each sequence is ``x[i, :lengths[i]]``) and ``split`` (N,) of "train" /
   "validation" / "test". numpy stores an object array pickled, so that one is read only with
   ``allow_pickle=true`` (unpickling runs code: only for files you made); padded (N, T, F) with
@@ -18,23 +20,31 @@ The protocol, the same as the built-in tasks': a split given by the data is kept
 what it does not give is drawn once from the seeded permutation ``split_seed`` (a stream of its own,
 `longrnn.streams`), ``validation_fraction`` and ``test_fraction`` of the sequences (validation from the
 training part when only a test part is given); an empty part is refused before training. Features are
-standardised (in float64) with the mean and standard deviation of the training part's steps alone.
+standardised (in float64) with the mean and standard deviation of the training part's steps alone, and so
+are real targets (their MSE is then in units of the training targets' variance: 1.0 is about what the
+training mean scores). A NaN input is refused, naming its sequence and step, unless ``nan`` says how to
+fill it: "mean" (the feature's training mean) or "previous" (the sequence's last observed value; the mean
+before the first).
 Classes are the training part's labels in sorted order (numerals by value); one class alone, or a label
 of a held-out part that the training part lacks, is refused. The objective follows the targets' type —
 integers, booleans or text: classes (cross-entropy, accuracy); floating point: regression (MSE), so
 37.0 is a value, not a class — or ``objective=`` says it. In a .csv, "3" is an integer, "3.0" a value.
 
 Sequences of different lengths are given to the model as a `torch.nn.utils.rnn.PackedSequence`
-(`longrnn.models.SequenceModel` reads each one out at its own last step); when all have one length, as a
-plain (batch, T, F) tensor.
+(`longrnn.models.SequenceModel` reads each one out at its own last step, or at every step for per-step
+targets, the readout "all"); when all have one length, as a plain (batch, T, F) tensor. Every trainer
+takes them (`longrnn.training`).
 
 The memoryless baseline is the better, on the validation part, of two predictors that see no history:
 the training part's class prior (regression: its mean), and a model of the last step's input alone
 (multinomial logistic regression, or least squares, fitted on the training part) — so "memory helped" is
-measured, not assumed. Both are in `baselines`.
+measured, not assumed. Both are in `baselines`. With per-step targets, "last input" is the input of the
+same step (the last one seen when that step is predicted).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -50,6 +60,8 @@ from longrnn.tasks.sequence_files import SequenceData, read_sequences
 
 OBJECTIVES = ("auto", "classification", "regression")
 SPLITS = ("train", "validation", "test")
+NAN_POLICIES = ("refuse", "mean", "previous")
+NO_CLASS = -100  # a per-step class target that is not scored (torch's ignore_index)
 
 
 @register("sequences", "your own sequences (--data FILE: .npz, .csv, .ts or aeon:NAME), classified or regressed")
@@ -68,6 +80,7 @@ class Sequences(Task):
         time_column: str = "time",
         target_column: str = "y",
         allow_pickle: bool = False,
+        nan: str = "refuse",
         validation_size: int | None = None,
         test_size: int | None = None,
     ):
@@ -81,27 +94,34 @@ class Sequences(Task):
             raise UsageError(f"validation_fraction + test_fraction must leave a training part, got "
                              f"{validation_fraction} + {test_fraction}")
         check_positive("split_seed", split_seed, allow_zero=True)
+        check_choice("nan", nan, NAN_POLICIES)
         super().__init__(validation_size=validation_size, test_size=test_size)
         self.data = data
         found = read_sequences(data, id_column=id_column, time_column=time_column, target_column=target_column,
-                               allow_pickle=check_bool("allow_pickle", allow_pickle))
+                               allow_pickle=check_bool("allow_pickle", allow_pickle), missing_inputs=nan != "refuse")
         self.fingerprint = found.fingerprint
         self.parts = _split(found, validation_fraction, test_fraction, split_seed)
         check_bool("standardize", standardize)
-        self.objective = _objective(found.y, objective)
-        x, self.lengths = _pad(found.x)  # (N, T, F) float64 zero-padded, (N,) long
+        self.per_step = _per_step(found)
+        self.readout = "all" if self.per_step else "last"
+        self.objective = _objective(found.y, objective, self.per_step)
+        x, self.lengths = _pad(_fill_missing(found.x, nan, self.parts["train"]))  # (N, T, F) float64, (N,)
         if standardize:
             x = _standardize(x, self.lengths, self.parts["train"])
         self.x = _as_float32(x, data)
         self.input_size = self.x.shape[-1]
         self.seq_len = self.x.shape[1]
         if self.objective == "classification":
-            self.classes, self.y = _classes(found.y, self.parts)
+            self.classes, self.y = _classes(found.y, self.parts, self.lengths if self.per_step else None)
+            self.target_scale = None
             self.output_size = len(self.classes)
             self.main_metric, self.higher_is_better = "accuracy", True
         else:
-            self.classes, self.y = None, _real_targets(found.y)
-            self.output_size = self.y.shape[1]
+            self.classes, self.y = None, _real_targets(found.y, self.lengths if self.per_step else None)
+            self.target_scale = _target_scale(self.y[self.parts["train"]]) if standardize else None
+            if self.target_scale is not None:
+                self.y = (self.y - self.target_scale[0]) / self.target_scale[1]
+            self.output_size = self.y.shape[-1]
             self.main_metric, self.higher_is_better = "mse", False
         self.solved_at = None
         self.variable_length = bool((self.lengths != self.lengths[0]).any())
@@ -116,9 +136,10 @@ class Sequences(Task):
         """(x, y) of the sequences ``indices``: x a PackedSequence when their lengths differ."""
         lengths = self.lengths[indices]
         x = self.x[indices, : int(lengths.max())]
+        y = self.y[indices, : int(lengths.max())] if self.per_step else self.y[indices]
         if bool((lengths == lengths[0]).all()):
-            return x, self.y[indices]
-        return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), self.y[indices]
+            return x, y
+        return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), y
 
     def sample(self, batch_size: int, generator: torch.Generator):
         pick = torch.randint(0, len(self.parts["train"]), (batch_size,), generator=generator)
@@ -138,9 +159,22 @@ class Sequences(Task):
 
     # --- scoring -------------------------------------------------------------------------------------
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy or MSE; per-step targets: over the steps that have a target (class -100 and NaN
+        mark those without, as after each sequence's end)."""
         if self.objective == "classification":
-            return F.cross_entropy(y_pred, y_true)
-        return F.mse_loss(y_pred, y_true)
+            return F.cross_entropy(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1), ignore_index=NO_CLASS)
+        if not self.per_step:
+            return F.mse_loss(y_pred, y_true)
+        scored = ~y_true.isnan()
+        return (y_pred - y_true.nan_to_num()).square().mul(scored).sum() / scored.sum().clamp(min=1)
+
+    def step_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y_steps, scored)`` for MemUP: per-step targets where they are given, else the base rule."""
+        if not self.per_step:
+            return super().step_targets(y)
+        if self.objective == "classification":
+            return y.clamp(min=0), y != NO_CLASS
+        return y.nan_to_num(), ~y.isnan().any(-1)
 
     def step_loss(self, y_hat: torch.Tensor, y_steps: torch.Tensor) -> torch.Tensor:
         """The loss of each step's prediction (MemUP): cross-entropy, or squared error averaged over C."""
@@ -152,7 +186,8 @@ class Sequences(Task):
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
         if self.objective == "classification":
-            accuracy = (y_pred.argmax(dim=-1) == y_true).float().mean()
+            scored = y_true != NO_CLASS
+            accuracy = (y_pred.argmax(dim=-1) == y_true)[scored].float().mean()
             return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(accuracy)}
         return {"mse": float(self.loss(y_pred, y_true))}
 
@@ -161,8 +196,7 @@ class Sequences(Task):
         """The metrics on ``split`` of each predictor without history: ``"prior"`` (the training part's
         class frequencies, or mean) and ``"last input"`` (a model of the last step's input alone)."""
         x, y = self.test_set() if split == "test" else self.validation_set()
-        last = _last_inputs(x)
-        return {name: self.metrics(predict(last), y) for name, predict in self._predictors().items()}
+        return {name: self.metrics(self._apply(predict, x), y) for name, predict in self._predictors().items()}
 
     def memoryless_prediction(self, x) -> torch.Tensor:
         """The better of the two `baselines` on the validation part, applied to ``x``."""
@@ -171,7 +205,26 @@ class Sequences(Task):
             scores = self.baselines("validation")
             pick = max if self.higher_is_better else min
             self._cache["choice"] = pick(scores, key=lambda name: scores[name][self.main_metric])
-        return predictors[self._cache["choice"]](_last_inputs(x))
+        return self._apply(predictors[self._cache["choice"]], x)
+
+    def _apply(self, predict, x) -> torch.Tensor:
+        """A memoryless predictor on each sequence's last input, or (per-step targets) on every step's."""
+        if not self.per_step:
+            return predict(_last_inputs(x))
+        padded = torch.nn.utils.rnn.pad_packed_sequence(x, batch_first=True)[0] if isinstance(x, PackedSequence) \
+            else x
+        return predict(padded.reshape(-1, padded.shape[-1])).reshape(*padded.shape[:2], -1)
+
+    def _training_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs (n, F) float64, targets) the memoryless predictors are fitted on: each training sequence's
+        last input and target, or (per-step targets) every training step that has a target."""
+        train = self.parts["train"]
+        if not self.per_step:
+            return _last_inputs(self._batch(train)[0]).double(), self.y[train]
+        steps = self.x[train].double().reshape(-1, self.input_size)
+        y = self.y[train].reshape(-1, *self.y.shape[2:])
+        scored = y != NO_CLASS if self.objective == "classification" else ~y.isnan().any(-1)
+        return steps[scored], y[scored]
 
     def expected_baseline(self) -> dict[str, float]:
         """No closed form for data: the class prior's (regression: the training mean's) test metrics."""
@@ -179,19 +232,18 @@ class Sequences(Task):
 
     def _predictors(self) -> dict:
         if "predictors" not in self._cache:
-            train = self.parts["train"]
-            last = _last_inputs(self._batch(train)[0]).double()
+            last, y = self._training_pairs()
             if self.objective == "classification":
-                counts = torch.bincount(self.y[train], minlength=self.output_size).double()
+                counts = torch.bincount(y, minlength=self.output_size).double()
                 log_prior = (counts / counts.sum()).clamp_min(1e-12).log()
-                weight, bias = fit_last_input_classifier(last, self.y[train], log_prior)
+                weight, bias = fit_last_input_classifier(last, y, log_prior)
                 self._cache["predictors"] = {
                     "prior": lambda z: log_prior.float().expand(len(z), -1),
                     "last input": lambda z: (z.double() @ weight + bias).log_softmax(-1).float(),
                 }
             else:
-                mean = self.y[train].double().mean(0)
-                weight, bias = fit_last_input_regression(last, self.y[train].double())
+                mean = y.double().mean(0)
+                weight, bias = fit_last_input_regression(last, y.double())
                 self._cache["predictors"] = {
                     "prior": lambda z: mean.float().expand(len(z), -1),
                     "last input": lambda z: (z.double() @ weight + bias).float(),
@@ -201,7 +253,9 @@ class Sequences(Task):
     def describe(self) -> dict:
         """What a run directory records of its data (``data.json``): the source, its SHA-256, the split
         (indices of each part) and the classes, so a changed file is noticed on ``--resume``."""
+        scale = self.target_scale
         return {"data": self.data, "sha256": self.fingerprint, "objective": self.objective,
+                **({"target_mean": scale[0].tolist(), "target_std": scale[1].tolist()} if scale is not None else {}),
                 "classes": self.classes, "sizes": {k: len(v) for k, v in self.parts.items()},
                 "split": {k: v.tolist() for k, v in self.parts.items()}}
 
@@ -233,12 +287,51 @@ def _split(found: SequenceData, validation_fraction: float, test_fraction: float
     return {k: torch.as_tensor(np.sort(v).astype(np.int64)) for k, v in parts.items()}
 
 
-def _objective(y: np.ndarray, objective: str) -> str:
+def _per_step(found: SequenceData) -> bool:
+    """Per-step targets: y (N, T, C) real values, or (N, T) whole numbers (classes; -100: no target), with
+    T at least the longest sequence (steps after each sequence's end are not scored)."""
+    y, longest = found.y, max(len(x) for x in found.x)
+    integral = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+    if not (y.ndim == 3 or (y.ndim == 2 and integral)):
+        return False
+    if y.shape[1] < longest:
+        raise UsageError(f"{found.source}: per-step targets {y.shape} cover {y.shape[1]} steps; the longest sequence "
+                         f"has {longest}")
+    return True
+
+
+def _fill_missing(xs: list[np.ndarray], nan: str, train: torch.Tensor) -> list[np.ndarray]:
+    """NaN inputs filled as ``nan`` says: "mean" — the feature's mean over the training part's steps;
+    "previous" — the last observed value of the same sequence and feature (the mean before the first)."""
+    if nan == "refuse" or not any(np.isnan(x).any() for x in xs):
+        return xs
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature never observed in training: NaN mean
+        mean = np.nanmean(np.concatenate([xs[i] for i in train.tolist()]), axis=0)
+    if np.isnan(mean).any():
+        raise UsageError(f"feature {int(np.flatnonzero(np.isnan(mean))[0])} is never observed in the training "
+                         "part; drop it, nothing can fill it")
+    filled = []
+    for x in xs:
+        x = x.copy()
+        if nan == "previous":
+            for t in range(1, len(x)):
+                gap = np.isnan(x[t])
+                x[t, gap] = x[t - 1, gap]
+        gap = np.isnan(x)
+        x[gap] = np.broadcast_to(mean, x.shape)[gap]
+        filled.append(x)
+    return filled
+
+
+def _objective(y: np.ndarray, objective: str, per_step: bool = False) -> str:
     """Whole numbers (an integer array), booleans and text are classes; floating-point values are real
     targets (37.0 is a value, not a class); ``objective`` overrides."""
-    if y.ndim > 2:
-        raise UsageError(f"targets must be (N,) or (N, C), got shape {y.shape} (per-step targets are not "
-                         "supported yet)")
+    if y.ndim > 2 and not per_step:
+        raise UsageError(f"targets must be (N,), (N, C) or per step (N, T, C), got shape {y.shape}")
+    if per_step and objective == "classification" and y.ndim == 3:
+        raise UsageError("per-step class targets are (N, T) whole numbers; (N, T, C) targets are values "
+                         "(objective regression)")
     if objective != "auto":
         if objective == "regression" and not np.issubdtype(y.dtype, np.number):
             raise UsageError("objective 'regression' needs numeric targets; these are text labels")
@@ -246,7 +339,11 @@ def _objective(y: np.ndarray, objective: str) -> str:
     return "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
 
 
-def _classes(y: np.ndarray, parts: dict) -> tuple[list, torch.Tensor]:
+def _classes(y: np.ndarray, parts: dict, lengths: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
+    """(the training part's classes, sorted; the targets as class indices (N,), or (N, T) with -100 where
+    a step has no target). ``lengths``: per-step targets (N, T) of sequences of these lengths."""
+    if lengths is not None:
+        return _step_classes(y, parts, lengths)
     if y.ndim != 1:
         raise UsageError(f"class labels must be one per sequence, shape (N,), got {y.shape}")
     train_labels = sorted(np.unique(y[parts["train"].numpy()]).tolist(), key=_natural)
@@ -264,18 +361,57 @@ def _classes(y: np.ndarray, parts: dict) -> tuple[list, torch.Tensor]:
         torch.tensor([index[label] for label in y.tolist()], dtype=torch.long)
 
 
+def _step_classes(y: np.ndarray, parts: dict, lengths: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """Per-step class targets (N, T): the training part's scored steps name the classes; a held-out class
+    the training part lacks is refused, as for one label per sequence."""
+    time = int(lengths.max())
+    y = torch.as_tensor(y[:, :time].astype(np.int64))
+    y = y.masked_fill(torch.arange(time) >= lengths.unsqueeze(1), NO_CLASS)
+    if ((y < 0) & (y != NO_CLASS)).any():
+        raise UsageError(f"per-step classes must be whole numbers >= 0, or {NO_CLASS} for a step without target")
+
+    def labels(part):
+        return set(y[parts[part]][y[parts[part]] != NO_CLASS].tolist())
+
+    train_labels = sorted(labels("train"))
+    if len(train_labels) < 2:
+        raise UsageError(f"the training part's steps hold {len(train_labels)} class(es); classification needs two "
+                         "or more")
+    for split in ("validation", "test"):
+        missing = sorted(labels(split) - set(train_labels))
+        if missing:
+            raise UsageError(f"classes {missing[:5]} of the {split} part's steps never occur in the training part")
+    index = torch.full((max(train_labels) + 1,), NO_CLASS, dtype=torch.long)
+    index[train_labels] = torch.arange(len(train_labels))
+    return train_labels, torch.where(y == NO_CLASS, y, index[y.clamp(min=0, max=len(index) - 1)])
+
+
 def _natural(label):
     """Sort key: text labels that are whole numbers ("2", "10") in numeric order, the rest as text."""
     return (0, int(label), "") if isinstance(label, str) and label.isdigit() else (1, 0, str(label))
 
 
-def _real_targets(y: np.ndarray) -> torch.Tensor:
-    """(N, C) float32 targets; a value float32 cannot hold is a UsageError (scale the targets first)."""
+def _real_targets(y: np.ndarray, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, C) float32 targets, or per step (N, T, C) with NaN where a step has none (after each sequence's
+    end, given ``lengths``); a value float32 cannot hold is a UsageError (scale the targets first)."""
     with np.errstate(over="ignore"):
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-    if not torch.isfinite(y).all():
+    if torch.isinf(y).any():
         raise UsageError("targets beyond float32's range (±3.4e38); scale them first")
-    return y.unsqueeze(1) if y.dim() == 1 else y
+    if lengths is None:
+        return y.unsqueeze(1) if y.dim() == 1 else y
+    y = y.unsqueeze(-1) if y.dim() == 2 else y
+    time = int(lengths.max())
+    return y[:, :time].masked_fill((torch.arange(time) >= lengths.unsqueeze(1)).unsqueeze(-1), float("nan"))
+
+
+def _target_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, standard deviation) per target of the training part (NaN — no target — left out); a constant
+    target keeps its scale."""
+    flat = train.double().reshape(-1, train.shape[-1])
+    mean = flat.nanmean(0)
+    std = (flat - mean).square().nanmean(0).sqrt()
+    return mean.float(), torch.where(std > 0, std, torch.ones_like(std)).float()
 
 
 def _pad(xs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

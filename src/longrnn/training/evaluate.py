@@ -33,6 +33,9 @@ def predict(model, x, batch_size: int, device="cpu") -> torch.Tensor:
         parts = [model(xb.to(device))[0].cpu() for xb in split_batches(x, batch_size)]
     finally:
         model.train(was_training)
+    if isinstance(x, PackedSequence) and parts[0].dim() == 3:  # per-step outputs: each batch as long as its
+        steps = int(x.batch_sizes.numel())                      # longest sequence; zeros up to the set's
+        parts = [torch.nn.functional.pad(p, (0, 0, 0, steps - p.shape[1])) for p in parts]
     return torch.cat(parts)
 
 
