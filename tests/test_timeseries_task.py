@@ -104,3 +104,44 @@ def test_the_shipped_accelerometer_recording():
     task = make_task("timeseries", data="aeon:Daphnet_S06R02E0", seq_len=100)
     assert len(task.data.variables) == 9 and task.data.dt == pytest.approx(1 / 64)
     assert task.data.train.shape[1] + task.validation_trajectory.shape[0] + task.test_trajectory.shape[0] == 7040
+
+
+def driven_recording(t=800, seed=0):
+    """x_{t+1} = 0.9 x_t + s_t with a random stimulus s (known, not predicted): columns x, s."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=t)
+    x = np.zeros(t)
+    for i in range(1, t):
+        x[i] = 0.9 * x[i - 1] + s[i - 1]
+    return np.stack([x, s], -1)
+
+
+def test_external_inputs_are_read_beside_the_observations_and_never_predicted(tmp_path):
+    np.savez(tmp_path / "driven.npz", x=driven_recording(), variables=np.array(["x", "s"]))
+    task = make_task("timeseries", data=str(tmp_path / "driven.npz"), seq_len=20, inputs=["s"])
+    assert (task.input_size, task.output_size, task.data.variables, task.input_names) == (2, 1, ("x",), ["s"])
+    x, y = task.validation_set()
+    assert x.shape == (64, 20, 2) and y.shape == (64, 20, 1) and torch.equal(x[:, 1:, :1], y[:, :-1])
+    assert task.test_inputs.shape == (task.test_trajectory.shape[0], 1)
+    assert task.baseline("test")["mse"] > 0.1  # persistence cannot know the stimulus
+    with pytest.raises(UsageError, match="no variable 'u' to take as an external input"):
+        make_task("timeseries", data=str(tmp_path / "driven.npz"), seq_len=20, inputs=["u"])
+    with pytest.raises(UsageError, match="every variable is an external input"):
+        make_task("timeseries", data=str(tmp_path / "driven.npz"), seq_len=20, inputs=["s", "x"])
+
+
+def test_a_driven_system_is_learned_and_scored_along_its_recorded_inputs(tmp_path, capsys):
+    """The stimulus makes the series unpredictable without it: a model that reads it predicts far better
+    than persistence, and `dsr eval` generates along the test trial's inputs."""
+    np.savez(tmp_path / "driven.npz", x=driven_recording(), variables=np.array(["x", "s"]))
+    argv = ["train", "--task", "timeseries", "--data", str(tmp_path / "driven.npz"), "--set", "task.options.inputs=s",
+            "--seq-len", "20", "--cell", "gru", "--hidden-size", "16", "--trainer", "teacher_forcing",
+            "--tf-interval", "5", "--steps", "300", "--eval-every", "100", "--batch-size", "16", "--lr", "0.01",
+            "--threads", "1", "--quiet", "--out", str(tmp_path / "runs"), "--name", "d"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
+    assert summary["test"]["mse"] < 0.2 * summary["baseline"]["mse"], summary
+    capsys.readouterr()
+    assert main(["dsr", "eval", str(tmp_path / "runs" / "d"), "--burn-in", "10", "--no-plots"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["length"] == 160 - 10 and result["prediction_error_20"] < 0.5, result

@@ -34,6 +34,8 @@ class DynamicalSystemTask(SquaredErrorLoss, Task):
     readout = "all"
     main_metric = "mse"
     higher_is_better = False
+    external_inputs = 0  # K: the trajectories' last K columns are inputs beside the observations, not predicted
+    test_inputs = None  # (length, K) the external inputs along the test trajectory, when K > 0
 
     def __init__(
         self,
@@ -64,7 +66,7 @@ class DynamicalSystemTask(SquaredErrorLoss, Task):
         which, start = starts
         offsets = torch.arange(self.seq_len + 1)
         w = trajectory[which[:, None], start[:, None] + offsets]
-        return w[:, :-1], w[:, 1:]
+        return w[:, :-1], w[:, 1:, : w.shape[-1] - self.external_inputs]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         n, length, _ = self.data.train.shape
@@ -102,7 +104,7 @@ class DynamicalSystemTask(SquaredErrorLoss, Task):
         return {"mse": float(F.mse_loss(y_pred, y_true))}
 
     def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
-        return x.clone()
+        return x[..., : x.shape[-1] - self.external_inputs].clone()
 
     def expected_baseline(self) -> dict[str, float]:
         return self.baseline("validation")

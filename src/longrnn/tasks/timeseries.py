@@ -10,6 +10,12 @@ The data: a multivariate series of T samples of N variables, one trial or severa
   channels, sampled every 15.6 ms (64 Hz), of a Daphnet freezing-of-gait session; its anomaly label is
   dropped.
 
+``inputs`` names variables that are external inputs s_t of a driven system (a stimulus, a control): the
+model reads them beside the observations at every step, teacher-forced or free, and never predicts them
+(`longrnn.dsr.rollout`); the observations x_t are the other variables. ``longrnn dsr eval`` then runs the
+model freely along the test trial's recorded inputs and compares it with the rest of that trial (no
+transient is dropped: the inputs, not the start, set the path).
+
 The parts are never interleaved: with one trial (or ``split="time"``) contiguous blocks in time, the
 first ``1 − validation_fraction − test_fraction`` for training, then validation, then test; with
 ``split="trials"`` whole trials (the last ones for validation and test). The series is standardised
@@ -52,6 +58,7 @@ class TimeSeries(DynamicalSystemTask):
         test_fraction: float = 0.2,
         dt: float = 1.0,
         drop: list | None = None,
+        inputs: list | None = None,
         validation_size: int = 64,
         test_size: int = 64,
     ):
@@ -73,6 +80,7 @@ class TimeSeries(DynamicalSystemTask):
         super(DynamicalSystemTask, self).__init__(validation_size=validation_size, test_size=test_size)
         drop = [drop] if isinstance(drop, str) else list(drop or [])
         series, variables, dt, self.fingerprint = read_series(data, drop, dt)
+        series, variables, self.external_inputs = _inputs_last(series, variables, inputs, data)
         train, validation, test = _parts(series, split, validation_fraction, test_fraction, data)
         standardizer = Standardizer.fit(train)
         if not np.all(standardizer.std > 0):
@@ -80,7 +88,8 @@ class TimeSeries(DynamicalSystemTask):
             raise UsageError(f"{data}: variables {flat[:5]} are constant over the training part; drop them")
         self._validation = torch.as_tensor(standardizer.transform(validation), dtype=torch.float32)
         self._test = torch.as_tensor(standardizer.transform(test), dtype=torch.float32)
-        self.data = DSRData("timeseries", tuple(variables), dt,
+        self.input_names = variables[len(variables) - self.external_inputs :]
+        self.data = DSRData("timeseries", tuple(variables[: len(variables) - self.external_inputs]), dt,
                             torch.as_tensor(standardizer.transform(train), dtype=torch.float32),
                             torch.stack([self._validation[0], self._test[0]]) if split == "trials" else
                             self._test, standardizer)
@@ -88,19 +97,25 @@ class TimeSeries(DynamicalSystemTask):
         shortest = min(self.data.train.shape[1], self._validation.shape[1], self._test.shape[1])
         if shortest <= seq_len:
             raise UsageError(f"seq_len must be below the shortest part's length {shortest} (samples), got {seq_len}")
-        self.input_size = self.output_size = self.data.train.shape[-1]
+        self.input_size = self.data.train.shape[-1]
+        self.output_size = self.input_size - self.external_inputs
 
     @property
     def validation_trajectory(self) -> torch.Tensor:
         """(length, N): the first held-out validation trial (its block); the validation set's windows
         come from every one."""
-        return self._validation[0]
+        return self._validation[0, :, : self.output_size]
 
     @property
     def test_trajectory(self) -> torch.Tensor:
         """(length, N): the first test trial, whose free generation `longrnn dsr eval` scores; the test
         set's one-step windows come from every test trial."""
-        return self._test[0]
+        return self._test[0, :, : self.output_size]
+
+    @property
+    def test_inputs(self) -> torch.Tensor | None:
+        """(length, K): the external inputs along `test_trajectory`; None without them."""
+        return self._test[0, :, self.output_size :] if self.external_inputs else None
 
     def _evenly_spaced_in_all(self, trials: torch.Tensor, size: int):
         """``size`` windows spread evenly over every trial of ``trials`` (K, T, N), in trial order."""
@@ -123,11 +138,28 @@ class TimeSeries(DynamicalSystemTask):
         parts = (("train", self.data.train), ("validation", self._validation), ("test", self._test))
         lengths = {name: {"trials": int(part.shape[0]), "samples": int(part.shape[1])} for name, part in parts}
         return {"data": self.source, "sha256": self.fingerprint, "variables": list(self.data.variables),
-                "dt": self.data.dt, "split": lengths}
+                "inputs": list(self.input_names), "dt": self.data.dt, "split": lengths}
 
     def __repr__(self) -> str:
         return (f"TimeSeries(data={self.source!r}, seq_len={self.seq_len}, variables {len(self.data.variables)}, "
                 f"train {self.data.train.shape[1]} samples)")
+
+
+def _inputs_last(series: np.ndarray, variables: list[str], inputs, data: str) -> tuple[np.ndarray, list[str], int]:
+    """The series with the variables named by ``inputs`` (external inputs: given to the model, never
+    predicted) moved after the observed ones; their count K."""
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    unknown = [name for name in inputs if name not in variables]
+    if unknown:
+        raise UsageError(f"{data} has no variable {unknown[0]!r} to take as an external input; its variables: "
+                         f"{', '.join(variables)}")
+    if len(set(inputs)) != len(inputs):
+        raise UsageError(f"inputs names a variable twice: {inputs}")
+    observed = [v for v in variables if v not in inputs]
+    if not observed:
+        raise UsageError(f"{data}: every variable is an external input; keep at least one to reconstruct")
+    order = [variables.index(v) for v in observed + inputs]
+    return series[..., order], observed + inputs, len(inputs)
 
 
 def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str], float, str]:

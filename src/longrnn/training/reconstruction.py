@@ -9,6 +9,9 @@ research/rplrnn.md §5.3) and the remaining T are compared with the T-sample tes
 * ``power_spectrum_distance`` (D_H, Gaussian smoothing ``smoothing``),
 * ``prediction_error`` PE(n), n = ``pe_steps``, along the test trajectory.
 
+A driven system (task ``timeseries`` with ``inputs``) runs freely along the test trial's recorded
+inputs from ``burn_in`` to the trial's end and is compared with that stretch; no transient is dropped.
+
 The numbers go into ``summary.json`` under ``"reconstruction"`` and the generated trajectory into
 ``generated.npy`` (float16, standardised units: small enough to keep with a reproduction's run, so its
 results page can draw the attractor without the weights); with ``plots`` the true and generated
@@ -64,14 +67,20 @@ def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, p
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 1 <= burn_in < length:
         raise UsageError(f"burn-in (--burn-in) must be a whole number of samples in [1, {length - 1}] "
                          f"(the test trajectory has {length}), got {burn_in!r}")
-    generated = generate(model, true[:, :burn_in], length + length // 4)[:, length // 4 :]
+    drive = None if task.test_inputs is None else task.test_inputs[None]
+    if drive is None:
+        generated = generate(model, true[:, :burn_in], length + length // 4)[:, length // 4 :]
+    else:  # a driven system runs along the recorded inputs, as far as they go
+        true = true[:, burn_in:]
+        generated = generate(model, task.test_trajectory[None, :burn_in], true.shape[1], drive)
     result = {
         "state_space_divergence": state_space_divergence(true, generated),
         "power_spectrum_distance": power_spectrum_distance(true, generated, smoothing),
-        f"prediction_error_{pe_steps}": prediction_error(model, true, pe_steps, starts=PE_STARTS),
+        f"prediction_error_{pe_steps}": prediction_error(model, task.test_trajectory[None], pe_steps,
+                                                         starts=PE_STARTS, inputs=drive),
         "generated_finite": bool(torch.isfinite(generated).all()),
         "burn_in": burn_in,
-        "length": length,
+        "length": true.shape[1],
         "smoothing": smoothing,
     }
     with np.errstate(over="ignore"):  # a diverged generation is kept as ±inf beyond float16's range

@@ -21,7 +21,7 @@ from longrnn.errors import UsageError
 
 def check_task(task) -> None:
     """Teacher forcing needs a next-step prediction task (outputs in the inputs' space, at every step)."""
-    if task.readout != "all" or task.input_size != task.output_size:
+    if task.readout != "all" or task.input_size != task.output_size + getattr(task, "external_inputs", 0):
         raise UsageError(
             "--trainer teacher_forcing needs a next-step prediction task (lorenz63, bursting, hindmarsh_rose, "
             f"dysts, timeseries), got {task.name!r}"
@@ -35,10 +35,13 @@ def teacher_forcing_loss(model, task, x: torch.Tensor | PackedSequence, y: torch
     predictions before each window's end are those of the window alone; after it they are zeros (the
     task's loss must ignore its padded targets)."""
     check_task(task)
+    lengths = None
     if isinstance(x, PackedSequence):
         x, lengths = pad_packed_sequence(x, batch_first=True)
-        predictions = forced_rollout(model, torch.cat([x, x[:, -1:]], dim=1), interval, alpha)
+    n = task.output_size  # the observations; the columns after them are external inputs
+    drive = x[..., n:] if x.shape[-1] > n else None
+    predictions = forced_rollout(model, torch.cat([x[..., :n], x[:, -1:, :n]], dim=1), interval, alpha, drive)
+    if lengths is not None:
         alive = torch.arange(x.shape[1]) < lengths.unsqueeze(1)
-        return task.loss(predictions * alive.to(predictions.device, predictions.dtype).unsqueeze(-1), y)
-    window = torch.cat([x, y[:, -1:]], dim=1)
-    return task.loss(forced_rollout(model, window, interval, alpha), y)
+        predictions = predictions * alive.to(predictions.device, predictions.dtype).unsqueeze(-1)
+    return task.loss(predictions, y)
