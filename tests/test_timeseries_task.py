@@ -145,3 +145,27 @@ def test_a_driven_system_is_learned_and_scored_along_its_recorded_inputs(tmp_pat
     assert main(["dsr", "eval", str(tmp_path / "runs" / "d"), "--burn-in", "10", "--no-plots"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["length"] == 160 - 10 and result["prediction_error_20"] < 0.5, result
+
+
+def test_a_folder_of_recordings_of_different_lengths_is_one_trial_per_file(tmp_path):
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    lengths = [300, 420, 250, 380, 330]
+    for i, t in enumerate(lengths):
+        np.save(folder / f"session{i}.npy", recording(t=t, seed=i))
+    (folder / "notes.txt").write_text("not a recording")
+    task = make_task("timeseries", data=str(folder), seq_len=20, split="trials", validation_fraction=0.2,
+                     test_fraction=0.2)
+    record = task.describe()
+    assert record["split"] == {"train": {"trials": 3, "samples": [300, 420, 250]},
+                               "validation": {"trials": 1, "samples": 380}, "test": {"trials": 1, "samples": 330}}
+    assert task.test_trajectory.shape == (330, 2) and torch.isfinite(task.test_trajectory).all()
+    x, y = task.sample(512, torch.Generator().manual_seed(0))
+    assert torch.isfinite(x).all() and torch.isfinite(y).all()  # no window reaches past a trial's end
+    by_time = make_task("timeseries", data=str(folder), seq_len=20)  # blocks of every file
+    assert by_time.describe()["split"]["test"] == {"trials": 5, "samples": [60, 84, 50, 76, 66]}
+    np.save(folder / "session9.npy", recording(t=300, n=3))
+    with pytest.raises(UsageError, match="every recording of a folder must hold the same ones"):
+        make_task("timeseries", data=str(folder), seq_len=20)
+    with pytest.raises(UsageError, match="a folder without recordings"):
+        make_task("timeseries", data=str(tmp_path), seq_len=20)

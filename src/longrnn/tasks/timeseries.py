@@ -6,6 +6,8 @@ The data: a multivariate series of T samples of N variables, one trial or severa
 * ``.npz``: the same as its array ``x`` (and optional ``variables``, their names);
 * ``.csv``: one row per sample, one column per variable (header: their names); the columns named by
   ``drop`` (e.g. a time stamp or a label) are left out; text columns are refused;
+* a folder: every .npy, .npz and .csv file in it, in the order of their names, each one trial or more
+  (a session per file, say); trials may differ in length, and the files must hold the same variables;
 * ``aeon:Daphnet_S06R02E0``: the accelerometer recording shipped inside aeon (the extra ``[ts]``): 9
   channels, sampled every 15.6 ms (64 Hz), of a Daphnet freezing-of-gait session; its anomaly label is
   dropped.
@@ -29,6 +31,7 @@ the pictures' time axis. Non-finite samples are refused, naming the sample and v
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +47,8 @@ SPLITS = ("time", "trials")
 AEON_RECORDINGS = {"Daphnet_S06R02E0": ("S06R02E0.csv", ("timestamp", "is_anomaly"), 1 / 64)}
 
 
-@register("timeseries", "next-step prediction of your own recording (--data FILE: .npy, .npz, .csv) for "
-                        "reconstruction")
+@register("timeseries", "next-step prediction of your own recording (--data FILE: .npy, .npz, .csv, or a folder "
+                        "of them) for reconstruction")
 class TimeSeries(DynamicalSystemTask):
     system = "timeseries"
 
@@ -63,7 +66,7 @@ class TimeSeries(DynamicalSystemTask):
         test_size: int = 64,
     ):
         if data is None:
-            raise UsageError("task 'timeseries' needs its data: --data FILE (.npy, .npz, .csv) or "
+            raise UsageError("task 'timeseries' needs its data: --data FILE (.npy, .npz, .csv), a folder of them, or "
                              f"aeon:{', aeon:'.join(AEON_RECORDINGS)}")
         check_choice("split", split, SPLITS)
         for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
@@ -79,74 +82,85 @@ class TimeSeries(DynamicalSystemTask):
         check_positive("test_size", test_size)
         super(DynamicalSystemTask, self).__init__(validation_size=validation_size, test_size=test_size)
         drop = [drop] if isinstance(drop, str) else list(drop or [])
-        series, variables, dt, self.fingerprint = read_series(data, drop, dt)
-        series, variables, self.external_inputs = _inputs_last(series, variables, inputs, data)
-        train, validation, test = _parts(series, split, validation_fraction, test_fraction, data)
-        standardizer = Standardizer.fit(train)
+        trials, variables, dt, self.fingerprint = read_series(data, drop, dt)
+        trials, variables, self.external_inputs = _inputs_last(trials, variables, inputs, data)
+        train, validation, test = _parts(trials, split, validation_fraction, test_fraction, data)
+        standardizer = Standardizer.fit(np.concatenate(train))
         if not np.all(standardizer.std > 0):
             flat = [variables[i] for i in np.flatnonzero(~(standardizer.std > 0))]
             raise UsageError(f"{data}: variables {flat[:5]} are constant over the training part; drop them")
-        self._validation = torch.as_tensor(standardizer.transform(validation), dtype=torch.float32)
-        self._test = torch.as_tensor(standardizer.transform(test), dtype=torch.float32)
+        (train, self._train_lengths), (self._validation, self._validation_lengths), (self._test, self._test_lengths) = (
+            _padded([standardizer.transform(t) for t in part]) for part in (train, validation, test))
         self.input_names = variables[len(variables) - self.external_inputs :]
-        self.data = DSRData("timeseries", tuple(variables[: len(variables) - self.external_inputs]), dt,
-                            torch.as_tensor(standardizer.transform(train), dtype=torch.float32),
-                            torch.stack([self._validation[0], self._test[0]]) if split == "trials" else
+        self.data = DSRData("timeseries", tuple(variables[: len(variables) - self.external_inputs]), dt, train,
                             self._test, standardizer)
         self.source = data
-        shortest = min(self.data.train.shape[1], self._validation.shape[1], self._test.shape[1])
+        shortest = int(min(self._train_lengths.min(), self._validation_lengths.min(), self._test_lengths.min()))
         if shortest <= seq_len:
             raise UsageError(f"seq_len must be below the shortest part's length {shortest} (samples), got {seq_len}")
         self.input_size = self.data.train.shape[-1]
         self.output_size = self.input_size - self.external_inputs
 
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training windows, every (trial, start) equally likely; trials of one length draw as the other
+        next-step tasks do."""
+        if bool((self._train_lengths == self._train_lengths[0]).all()):
+            return super().sample(batch_size, generator)
+        starts = self._train_lengths - self.seq_len  # each trial's number of window starts
+        pick = torch.randint(0, int(starts.sum()), (batch_size,), generator=generator)
+        which = torch.searchsorted(starts.cumsum(0), pick, right=True)
+        return self._windows(self.data.train, (which, pick - (starts.cumsum(0) - starts)[which]))
+
     @property
     def validation_trajectory(self) -> torch.Tensor:
         """(length, N): the first held-out validation trial (its block); the validation set's windows
         come from every one."""
-        return self._validation[0, :, : self.output_size]
+        return self._validation[0, : self._validation_lengths[0], : self.output_size]
 
     @property
     def test_trajectory(self) -> torch.Tensor:
         """(length, N): the first test trial, whose free generation `longrnn dsr eval` scores; the test
         set's one-step windows come from every test trial."""
-        return self._test[0, :, : self.output_size]
+        return self._test[0, : self._test_lengths[0], : self.output_size]
 
     @property
     def test_inputs(self) -> torch.Tensor | None:
         """(length, K): the external inputs along `test_trajectory`; None without them."""
-        return self._test[0, :, self.output_size :] if self.external_inputs else None
+        return self._test[0, : self._test_lengths[0], self.output_size :] if self.external_inputs else None
 
-    def _evenly_spaced_in_all(self, trials: torch.Tensor, size: int):
-        """``size`` windows spread evenly over every trial of ``trials`` (K, T, N), in trial order."""
+    def _evenly_spaced_in_all(self, trials: torch.Tensor, lengths: torch.Tensor, size: int):
+        """``size`` windows spread evenly over every trial of ``trials`` (K, T, N; each as long as
+        ``lengths`` says), in trial order."""
         counts = [size // len(trials) + (k < size % len(trials)) for k in range(len(trials))]
-        parts = [self._evenly_spaced(trial, n) for trial, n in zip(trials, counts) if n]
+        parts = [self._evenly_spaced(trial[:length], n) for trial, length, n in zip(trials, lengths, counts) if n]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def validation_set(self):
         if "validation" not in self._cache:
-            self._cache["validation"] = self._evenly_spaced_in_all(self._validation, self.validation_size)
+            self._cache["validation"] = self._evenly_spaced_in_all(self._validation, self._validation_lengths,
+                                                                   self.validation_size)
         return self._cache["validation"]
 
     def test_set(self):
         if "test" not in self._cache:
-            self._cache["test"] = self._evenly_spaced_in_all(self._test, self.test_size)
+            self._cache["test"] = self._evenly_spaced_in_all(self._test, self._test_lengths, self.test_size)
         return self._cache["test"]
 
     def describe(self) -> dict:
         """What a run directory records of its data (``data.json``), as task ``sequences`` does."""
-        parts = (("train", self.data.train), ("validation", self._validation), ("test", self._test))
-        lengths = {name: {"trials": int(part.shape[0]), "samples": int(part.shape[1])} for name, part in parts}
+        parts = (("train", self._train_lengths), ("validation", self._validation_lengths), ("test", self._test_lengths))
+        lengths = {name: {"trials": len(part), "samples": int(part[0]) if bool((part == part[0]).all()) else
+                          part.tolist()} for name, part in parts}
         return {"data": self.source, "sha256": self.fingerprint, "variables": list(self.data.variables),
                 "inputs": list(self.input_names), "dt": self.data.dt, "split": lengths}
 
     def __repr__(self) -> str:
         return (f"TimeSeries(data={self.source!r}, seq_len={self.seq_len}, variables {len(self.data.variables)}, "
-                f"train {self.data.train.shape[1]} samples)")
+                f"train {int(self._train_lengths.sum())} samples)")
 
 
-def _inputs_last(series: np.ndarray, variables: list[str], inputs, data: str) -> tuple[np.ndarray, list[str], int]:
-    """The series with the variables named by ``inputs`` (external inputs: given to the model, never
+def _inputs_last(trials: list, variables: list[str], inputs, data: str) -> tuple[list, list[str], int]:
+    """The trials with the variables named by ``inputs`` (external inputs: given to the model, never
     predicted) moved after the observed ones; their count K."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
     unknown = [name for name in inputs if name not in variables]
@@ -159,13 +173,16 @@ def _inputs_last(series: np.ndarray, variables: list[str], inputs, data: str) ->
     if not observed:
         raise UsageError(f"{data}: every variable is an external input; keep at least one to reconstruct")
     order = [variables.index(v) for v in observed + inputs]
-    return series[..., order], observed + inputs, len(inputs)
+    return [trial[:, order] for trial in trials], observed + inputs, len(inputs)
 
 
-def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str], float, str]:
-    """(series (K, T, N) float64, variable names, dt, SHA-256 of the source) of ``data``."""
+def read_series(data: str, drop: list, dt: float) -> tuple[list[np.ndarray], list[str], float, str]:
+    """(trials, each (T_k, N) float64, variable names, dt, SHA-256 of the source) of ``data``: a file, a
+    folder of them (one trial or more each, in the order of their names), or aeon:NAME."""
     if not isinstance(data, str) or not data.strip():
-        raise UsageError(f"--data must name a file (.npy, .npz, .csv) or aeon:NAME, got {data!r}")
+        raise UsageError(f"--data must name a file (.npy, .npz, .csv), a folder of them, or aeon:NAME, got {data!r}")
+    if Path(data).is_dir():
+        return _read_folder(Path(data), drop, dt)
     if data.startswith("aeon:"):
         name = data[len("aeon:"):]
         if name not in AEON_RECORDINGS:
@@ -191,7 +208,34 @@ def read_series(data: str, drop: list, dt: float) -> tuple[np.ndarray, list[str]
         trial, sample, variable = bad[0]
         raise UsageError(f"{data}: sample {sample} of variable {variables[variable]!r}"
                          f"{f' in trial {trial}' if series.shape[0] > 1 else ''} is not finite; fill or cut it first")
-    return series, variables, dt, file_sha256(path)
+    return list(series), variables, dt, file_sha256(path)
+
+
+def _read_folder(folder: Path, drop: list, dt: float) -> tuple[list[np.ndarray], list[str], float, str]:
+    """Every .npy, .npz and .csv file of ``folder`` (not its subfolders), by name: their trials in that
+    order, which may differ in length; the files must hold the same variables."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".npy", ".npz", ".csv"))
+    if not files:
+        raise UsageError(f"--data {str(folder)!r} is a folder without recordings (.npy, .npz or .csv files)")
+    trials, digest, variables = [], hashlib.sha256(), None
+    for path in files:
+        found, names, _, sha = read_series(str(path), drop if path.suffix.lower() == ".csv" else [], dt)
+        if variables is not None and names != variables:
+            raise UsageError(f"{path} holds the variables {names}; {files[0].name} holds {variables}: every "
+                             "recording of a folder must hold the same ones")
+        variables = names
+        trials += found
+        digest.update(f"{path.name}:{sha}\n".encode())
+    return trials, variables, dt, digest.hexdigest()
+
+
+def _padded(trials: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(trials as one float32 tensor (K, T_max, N), NaN after each one's end; their lengths (K,))."""
+    lengths = torch.tensor([len(t) for t in trials])
+    out = torch.full((len(trials), int(lengths.max()), trials[0].shape[1]), float("nan"))
+    for k, t in enumerate(trials):
+        out[k, : len(t)] = torch.as_tensor(t, dtype=torch.float32)
+    return out, lengths
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -230,14 +274,17 @@ def _read_csv(path: Path, drop: list) -> tuple[np.ndarray, list[str]]:
     return np.array(rows), [header[i] for i in keep]
 
 
-def _parts(series: np.ndarray, split: str, validation_fraction: float, test_fraction: float, data: str):
-    """(train, validation, test), each (K_part, T_part, N): contiguous blocks in time, or whole trials."""
-    k, t, _ = series.shape
+def _parts(trials: list, split: str, validation_fraction: float, test_fraction: float, data: str):
+    """(train, validation, test), each a list of (T, N) trials: contiguous blocks of every trial in time,
+    or whole trials (the last ones held out)."""
+    k = len(trials)
     if split == "trials":
         n_test, n_val = max(1, round(test_fraction * k)), max(1, round(validation_fraction * k))
         if k - n_test - n_val < 1:
             raise UsageError(f"{data}: {k} trials cannot be split by trials into training, validation and test; "
                              "give more trials, or split by time")
-        return series[: k - n_test - n_val], series[k - n_test - n_val : k - n_test], series[k - n_test :]
-    a, b = round((1 - validation_fraction - test_fraction) * t), round((1 - test_fraction) * t)
-    return series[:, :a], series[:, a:b], series[:, b:]
+        return trials[: k - n_test - n_val], trials[k - n_test - n_val : k - n_test], trials[k - n_test :]
+    cuts = [(round((1 - validation_fraction - test_fraction) * len(t)), round((1 - test_fraction) * len(t)))
+            for t in trials]
+    return ([t[:a] for t, (a, _) in zip(trials, cuts)], [t[a:b] for t, (a, b) in zip(trials, cuts)],
+            [t[b:] for t, (_, b) in zip(trials, cuts)])
