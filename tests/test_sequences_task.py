@@ -159,6 +159,7 @@ def test_huge_offsets_are_standardised_in_float64_and_keep_their_signal(tmp_path
     (["a,0,0.5,0,train", "a,1,0.7,0,test"], "sequence 'a' has 2 different split parts"),
     (["a,0,0.5,0", "a,1,0.7"], "line 3: 3 cells for 4 columns"),
     (["a,0,x,0"], "line 2: column 'b' holds 'x', not a number"),
+    (["a,0,,0", "a,1,0.7,0"], "sequence 0 has a non-finite input \\(nan\\) at step 0.*task.options.nan"),
 ])
 def test_bad_csv_files_are_one_clear_error(tmp_path, rows, match):
     header = "id,time,b,y" + (",split" if "train" in rows[0] else "")

@@ -197,6 +197,9 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def number(text: str, path: Path, line: int, column: str) -> float:
+    """A CSV cell as a number; an empty cell is a missing value (NaN, refused or filled by the caller)."""
+    if not text.strip():
+        return float("nan")
     try:
         return float(text)
     except ValueError:
