@@ -75,7 +75,7 @@ def test_a_chunking_bug_would_fail():
     assert not torch.allclose(right, wrong)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "plrnn", "nbrc"])
+@pytest.mark.parametrize("cell", sorted(available_cells()))
 def test_teacher_forcing_on_windows_of_different_lengths(cell):
     torch.manual_seed(0)
     model = SequenceModel(cell, 3, 8, 3, readout="all").double()
@@ -106,7 +106,7 @@ class LastStepTask(Task):
         return F.cross_entropy(y_hat.reshape(-1, 2), y_steps.reshape(-1), reduction="none").view(y_steps.shape)
 
 
-@pytest.mark.parametrize("cell", ["gru", "brc", "orthogonal"])
+@pytest.mark.parametrize("cell", sorted(available_cells()))
 def test_memup_on_sequences_of_different_lengths(cell):
     """Each rollout's mean loss times its (sequence, target) pairs, summed over rollouts, and its gradient:
     the padded batch equals its sequences alone (one target per sequence, so no random padding of the
