@@ -62,6 +62,7 @@ def test_the_task_standardises_on_training_and_records_the_system(tmp_path):
     ({"system": "Lorenz63"}, "dysts has no system 'Lorenz63'"),
     ({"system": "rossler"}, "did you mean .*Rossler"),
     ({"system": "MackeyGlass"}, "delay differential equation"),
+    ({"system": "Torus"}, "driven by an explicit time dependence"),  # not marked so by dysts
     ({"system": "Rossler", "noise": -1.0}, "noise must be >= 0"),
     ({"system": "Rossler", "points_per_period": 0}, "points_per_period must be a positive integer"),
 ])
@@ -85,6 +86,10 @@ def test_train_then_dsr_eval_from_the_command_line(tmp_path, capsys):
     assert result["length"] == 400 and np.isfinite(result["power_spectrum_distance"])
     assert main(["train", "--task", "dysts", "--system", "NoSuchSystem", "--steps", "1"]) == 2
     assert "dysts has no system 'NoSuchSystem'" in capsys.readouterr().err
+    assert main([*argv, "--trainer", "memup", "--memup-rollout", "8", "--memup-targets", "2", "--name", "m"]) == 0
+    capsys.readouterr()
+    assert main(["dsr", "eval", str(tmp_path / "runs" / "m"), "--no-plots"]) == 2
+    assert "was trained by MemUP" in capsys.readouterr().err
 
 
 def test_a_plrnn_learns_the_rossler_flow(tmp_path):

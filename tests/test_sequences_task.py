@@ -160,6 +160,8 @@ def test_huge_offsets_are_standardised_in_float64_and_keep_their_signal(tmp_path
     (["a,0,0.5,0", "a,1,0.7"], "line 3: 3 cells for 4 columns"),
     (["a,0,x,0"], "line 2: column 'b' holds 'x', not a number"),
     (["a,0,,0", "a,1,0.7,0"], "sequence 0 has a non-finite input \\(nan\\) at step 0.*task.options.nan"),
+    (["a,,0.5,0"], "line 2: column 'time' is empty"),
+    (["a,0,0.5,"], "line 2: column 'y' is empty"),
 ])
 def test_bad_csv_files_are_one_clear_error(tmp_path, rows, match):
     header = "id,time,b,y" + (",split" if "train" in rows[0] else "")
@@ -296,3 +298,47 @@ def test_missing_inputs_are_filled_as_nan_says(tmp_path, nan, expected):
         make_task("sequences", data=str(tmp_path / "gaps.npz"))
     with pytest.raises(UsageError, match="nan"):
         make_task("sequences", data=str(tmp_path / "gaps.npz"), nan="zero")
+
+
+def test_a_repeated_csv_column_is_refused(tmp_path):
+    (tmp_path / "twice.csv").write_text("id,time,v,v,y\na,0,1,2,0\n")
+    with pytest.raises(UsageError, match="names column 'v' more than once"):
+        make_task("sequences", data=str(tmp_path / "twice.csv"))
+
+
+@pytest.mark.parametrize(("y", "options", "match"), [
+    (lambda y: np.where(np.arange(len(y))[:, None] < 160, y, -100), {}, "part of .* has no step with a target"),
+    (lambda y: y, {"objective": "regression"}, "per-step \\(N, T\\) whole-number targets are classes"),
+    (lambda y: y.astype(np.float64), {"objective": "classification"}, "class labels must be one per sequence"),
+])
+def test_per_step_targets_that_cannot_be_learned_or_scored_are_refused(tmp_path, y, options, match):
+    x, labels, lengths = per_step_data(classes=True)
+    np.savez(tmp_path / "s.npz", x=x, y=y(labels), lengths=lengths,
+             split=np.array(["train"] * 160 + ["validation"] * 20 + ["test"] * 20))
+    with pytest.raises(UsageError, match=match):
+        make_task("sequences", data=str(tmp_path / "s.npz"), **options)
+
+
+def test_partly_missing_value_targets_fit_each_baseline_target_on_the_steps_that_have_it(tmp_path):
+    x, y, lengths = per_step_data(n=60)
+    y = np.concatenate([y, 5 + y], axis=-1)  # (N, T, 2)
+    y[::2, :, 1] = np.nan  # the second target is missing in every other sequence
+    np.savez(tmp_path / "s.npz", x=x, y=y, lengths=lengths)
+    task = make_task("sequences", data=str(tmp_path / "s.npz"), standardize=False)
+    train = task.y[task.parts["train"]].reshape(-1, 2)
+    expected = torch.stack([train[:, c][~train[:, c].isnan()].mean() for c in range(2)])
+    prior = task._predictors()["prior"](torch.zeros(1, 2))[0]
+    torch.testing.assert_close(prior, expected)
+    task.baselines()  # both targets fitted: no singular system
+    flat = torch.tensor([[1 << 40, 3, -100]] * 6)
+    np.savez(tmp_path / "big.npz", x=np.zeros((6, 3, 1)), y=flat.numpy(),
+             split=np.array(["train"] * 4 + ["validation", "test"]))
+    assert make_task("sequences", data=str(tmp_path / "big.npz")).classes == [3, 1 << 40]  # no table of 2**40
+
+
+def test_a_batch_without_a_scored_step_has_loss_zero_not_nan(tmp_path):
+    x, y, lengths = per_step_data(classes=True)
+    np.savez(tmp_path / "s.npz", x=x, y=y, lengths=lengths)
+    task = make_task("sequences", data=str(tmp_path / "s.npz"))
+    unscored = torch.full((2, 5), -100)
+    assert task.loss(torch.randn(2, 5, 2), unscored).item() == 0.0

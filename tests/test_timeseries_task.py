@@ -169,3 +169,22 @@ def test_a_folder_of_recordings_of_different_lengths_is_one_trial_per_file(tmp_p
         make_task("timeseries", data=str(folder), seq_len=20)
     with pytest.raises(UsageError, match="a folder without recordings"):
         make_task("timeseries", data=str(tmp_path), seq_len=20)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"inputs": 30}, "inputs must name variables: a name or a list of names, got 30"),
+    ({"drop": [5]}, "drop must name variables"),
+])
+def test_options_naming_variables_take_names(tmp_path, options, match):
+    np.save(tmp_path / "r.npy", recording())
+    with pytest.raises(UsageError, match=match):
+        make_task("timeseries", data=str(tmp_path / "r.npy"), seq_len=20, **options)
+
+
+def test_a_repeated_variable_name_is_refused(tmp_path):
+    np.savez(tmp_path / "r.npz", x=recording(), variables=np.array(["v", "v"]))
+    with pytest.raises(UsageError, match="the variable name 'v' is given more than once"):
+        make_task("timeseries", data=str(tmp_path / "r.npz"), seq_len=20)
+    (tmp_path / "r.csv").write_text("v,v\n1,2\n")
+    with pytest.raises(UsageError, match="names column 'v' more than once"):
+        make_task("timeseries", data=str(tmp_path / "r.csv"), seq_len=20)

@@ -17,8 +17,9 @@ dropped. Chaos then separates them at the rate of the largest Lyapunov exponent:
 Lorenz and e^1.7 for the weakly chaotic SprottA, whose trajectories therefore stay correlated
 (`transient_growth` says it for any system).
 
-Only autonomous ordinary differential equations are taken: delay equations and driven systems (dysts
-marks them) are refused, as are trajectories that leave the finite numbers.
+Only autonomous ordinary differential equations are taken: delay equations and driven systems (those
+dysts marks, and those whose vector field changes with t) are refused, as are trajectories that leave
+the finite numbers.
 
 Lorenz-63 in dysts uses β = 2.667 (its ``Lorenz`` parameters); `longrnn.dsr.systems` uses Lorenz's own
 8/3 = 2.6667 (tests/test_dysts.py checks the two vector fields differ by exactly that term).
@@ -59,9 +60,22 @@ def _refusal(name: str) -> str | None:
     flow = getattr(_flows(), name)()
     if getattr(flow, "delay", False):
         return "a delay differential equation"
-    if getattr(flow, "nonautonomous", False):
+    if getattr(flow, "nonautonomous", False) or _depends_on_time(flow):
         return "driven by an explicit time dependence"
     return None
+
+
+def _depends_on_time(flow) -> bool:
+    """Whether the vector field at dysts's initial condition changes with t (some such systems are not
+    marked non-autonomous, e.g. Torus, whose field is a function of t alone)."""
+    x = np.asarray(flow.ic, dtype=np.float64)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            a, b = (np.asarray(flow.rhs(x, t), dtype=np.float64) for t in (0.0, 1.2345))
+    except Exception:  # noqa: BLE001 - a field that cannot be evaluated alone is left to the simulation
+        return False
+    return not np.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def dysts_flow(name: str):
@@ -111,8 +125,7 @@ def _simulate(name: str, n: int, length: int, seed: int, points_per_period: int,
     rng = np.random.default_rng(seed)
     picks = rng.choice(transient, size=n, replace=n > transient)
     starts = warm_up[picks] + WARM_UP_SPREAD * warm_up.std(0) * rng.normal(size=(n, warm_up.shape[1]))
-    paths = [_trajectory(flow, start, transient + length, points_per_period)[transient:] for start in starts]
-    return np.stack(paths)
+    return np.stack([_trajectory(flow, start, transient + length, points_per_period)[transient:] for start in starts])
 
 
 def sampling_interval(name: str, points_per_period: int = 100) -> float:

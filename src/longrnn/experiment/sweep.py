@@ -357,7 +357,7 @@ def _run_one(config: RunConfig, retry_failed: bool = False) -> dict:
     try:
         summary = train(config, resume=(run_dir / runs.CONFIG).is_file(), quiet=True)
         unscored = "reconstruction" not in summary and (run_dir / runs.MODEL).exists()
-        if is_reconstruction_task(config.task.name) and unscored:
+        if is_reconstruction_task(config.task.name) and config.train.trainer != "memup" and unscored:
             summary["reconstruction"] = reconstruct(run_dir, plots=False)  # the page draws the attractors
     except Exception as e:  # noqa: BLE001 - one broken run must not end the sweep
         record = {"status": "failed", "message": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}

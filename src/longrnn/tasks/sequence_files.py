@@ -152,6 +152,10 @@ def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) 
     rows: dict[str, list] = {}
     for line, row in lines:
         values = [number(row[column[c]], path, line, c) for c in features]
+        for name in (id_column, time_column, target_column):
+            if not row[column[name]].strip():
+                raise UsageError(f"{path}, line {line}: column {name!r} is empty; every row needs its sequence id, "
+                                 "time and target (only feature cells may be missing)")
         step = number(row[column[time_column]], path, line, time_column)
         split = row[column["split"]] if "split" in column else None
         rows.setdefault(row[column[id_column]], []).append((step, values, row[column[target_column]], split))
@@ -187,6 +191,9 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     if not table:
         raise UsageError(f"{path} is empty")
     header, lines = table[0], []
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UsageError(f"{path}: the header names column {repeated[0]!r} more than once; name each column once")
     for line, row in enumerate(table[1:], start=2):
         if not row:
             continue
@@ -267,7 +274,8 @@ def _check(found: SequenceData, missing_inputs: bool = False) -> None:
         bad = np.argwhere(np.isinf(s) if missing_inputs else ~np.isfinite(s))
         if len(bad):
             step, feature = bad[0]
-            advice = "" if missing_inputs else " (or, for NaN, set task.options.nan to mean or previous)"
+            advice = "" if missing_inputs else (" (NaN padding after a sequence's end? save its lengths; missing "
+                                                "values? set task.options.nan to mean or previous)")
             raise UsageError(f"{where}: sequence {i} has a non-finite input ({s[step, feature]}) at step {step}, "
                              f"feature {feature}; fill or drop it first{advice}")
     if len(found.y) != n:

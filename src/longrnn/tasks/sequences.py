@@ -124,12 +124,27 @@ class Sequences(Task):
             self.output_size = self.y.shape[-1]
             self.main_metric, self.higher_is_better = "mse", False
         self.solved_at = None
+        if self.per_step:
+            self._check_scored_steps()
         self.variable_length = bool((self.lengths != self.lengths[0]).any())
         for split in ("validation", "test"):  # before any training, not at the first evaluation
             if not len(self.parts[split]):
                 advice = (f"mark some sequences {split} in its split" if found.split is not None else
                           f"give more sequences, or a larger {split}_fraction")
                 raise UsageError(f"the {split} part of {data!r} is empty; {advice}")
+
+    def _check_scored_steps(self) -> None:
+        """Per-step targets: every part has a step with a target, and every target has a value somewhere
+        in the training part (else nothing can be learned or scored)."""
+        for split, rows in self.parts.items():
+            y = self.y[rows]
+            scored = y != NO_CLASS if self.objective == "classification" else ~y.isnan()
+            if not scored.any():
+                raise UsageError(f"the {split} part of {self.data!r} has no step with a target (all -100 or NaN); "
+                                 "nothing could be " + ("learned" if split == "train" else "scored"))
+            if split == "train" and scored.dim() == 3 and not scored.any(dim=(0, 1)).all():
+                missing = int((~scored.any(dim=(0, 1))).nonzero()[0])
+                raise UsageError(f"target {missing} of {self.data!r} has no value in the training part; drop it")
 
     # --- batches -------------------------------------------------------------------------------------
     def _batch(self, indices: torch.Tensor):
@@ -162,7 +177,9 @@ class Sequences(Task):
         """Cross-entropy or MSE; per-step targets: over the steps that have a target (class -100 and NaN
         mark those without, as after each sequence's end)."""
         if self.objective == "classification":
-            return F.cross_entropy(y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1), ignore_index=NO_CLASS)
+            flat = y_true.reshape(-1)
+            total = F.cross_entropy(y_pred.reshape(-1, y_pred.shape[-1]), flat, ignore_index=NO_CLASS, reduction="sum")
+            return total / (flat != NO_CLASS).sum().clamp(min=1)  # a batch without a scored step: 0, not NaN
         if not self.per_step:
             return F.mse_loss(y_pred, y_true)
         scored = ~y_true.isnan()
@@ -223,8 +240,8 @@ class Sequences(Task):
             return _last_inputs(self._batch(train)[0]).double(), self.y[train]
         steps = self.x[train].double().reshape(-1, self.input_size)
         y = self.y[train].reshape(-1, *self.y.shape[2:])
-        scored = y != NO_CLASS if self.objective == "classification" else ~y.isnan().any(-1)
-        return steps[scored], y[scored]
+        scored = y != NO_CLASS if self.objective == "classification" else ~y.isnan().all(-1)
+        return steps[scored], y[scored]  # (regression: a target that a step lacks stays NaN)
 
     def expected_baseline(self) -> dict[str, float]:
         """No closed form for data: the class prior's (regression: the training mean's) test metrics."""
@@ -242,8 +259,7 @@ class Sequences(Task):
                     "last input": lambda z: (z.double() @ weight + bias).log_softmax(-1).float(),
                 }
             else:
-                mean = y.double().mean(0)
-                weight, bias = fit_last_input_regression(last, y.double())
+                mean, weight, bias = _fit_regression_baselines(last, y.double())
                 self._cache["predictors"] = {
                     "prior": lambda z: mean.float().expand(len(z), -1),
                     "last input": lambda z: (z.double() @ weight + bias).float(),
@@ -334,7 +350,11 @@ def _objective(y: np.ndarray, objective: str, per_step: bool = False) -> str:
                          "(objective regression)")
     if objective != "auto":
         if objective == "regression" and not np.issubdtype(y.dtype, np.number):
-            raise UsageError("objective 'regression' needs numeric targets; these are text labels")
+            kind = "boolean" if np.issubdtype(y.dtype, np.bool_) else "text"
+            raise UsageError(f"objective 'regression' needs numeric targets; these are {kind} labels")
+        if objective == "regression" and per_step and y.ndim == 2:
+            raise UsageError("per-step (N, T) whole-number targets are classes (-100: no target); save per-step "
+                             "values as floats (N, T, C), NaN where a step has none")
         return objective
     return "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
 
@@ -345,7 +365,8 @@ def _classes(y: np.ndarray, parts: dict, lengths: torch.Tensor | None = None) ->
     if lengths is not None:
         return _step_classes(y, parts, lengths)
     if y.ndim != 1:
-        raise UsageError(f"class labels must be one per sequence, shape (N,), got {y.shape}")
+        raise UsageError(f"class labels must be one per sequence, shape (N,), or per step (N, T) whole numbers; "
+                         f"got {y.dtype} {y.shape}")
     train_labels = sorted(np.unique(y[parts["train"].numpy()]).tolist(), key=_natural)
     if len(train_labels) < 2:
         raise UsageError(f"the training part has one class ({train_labels[0]!r}); classification needs two or more "
@@ -381,9 +402,8 @@ def _step_classes(y: np.ndarray, parts: dict, lengths: torch.Tensor) -> tuple[li
         missing = sorted(labels(split) - set(train_labels))
         if missing:
             raise UsageError(f"classes {missing[:5]} of the {split} part's steps never occur in the training part")
-    index = torch.full((max(train_labels) + 1,), NO_CLASS, dtype=torch.long)
-    index[train_labels] = torch.arange(len(train_labels))
-    return train_labels, torch.where(y == NO_CLASS, y, index[y.clamp(min=0, max=len(index) - 1)])
+    index = torch.searchsorted(torch.tensor(train_labels), y.clamp(min=0))  # held-out labels are all in it
+    return train_labels, torch.where(y == NO_CLASS, y, index)
 
 
 def _natural(label):
@@ -403,6 +423,18 @@ def _real_targets(y: np.ndarray, lengths: torch.Tensor | None = None) -> torch.T
     y = y.unsqueeze(-1) if y.dim() == 2 else y
     time = int(lengths.max())
     return y[:, :time].masked_fill((torch.arange(time) >= lengths.unsqueeze(1)).unsqueeze(-1), float("nan"))
+
+
+def _fit_regression_baselines(last: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(mean (C,), weight (F, C), bias (C,)) of the two memoryless regressions, each target fitted on the
+    steps that have it (NaN: missing)."""
+    fits = []
+    for c in range(y.shape[1]):
+        has = ~y[:, c].isnan()
+        w, b = fit_last_input_regression(last[has], y[has, c : c + 1])
+        fits.append((y[has, c].mean(), w[:, 0], b[0]))
+    mean, weight, bias = zip(*fits)
+    return torch.stack(mean), torch.stack(weight, 1), torch.stack(bias)
 
 
 def _target_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

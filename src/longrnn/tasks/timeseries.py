@@ -81,7 +81,7 @@ class TimeSeries(DynamicalSystemTask):
         check_positive("validation_size", validation_size)
         check_positive("test_size", test_size)
         super(DynamicalSystemTask, self).__init__(validation_size=validation_size, test_size=test_size)
-        drop = [drop] if isinstance(drop, str) else list(drop or [])
+        drop, inputs = _names("drop", drop), _names("inputs", inputs)
         trials, variables, dt, self.fingerprint = read_series(data, drop, dt)
         trials, variables, self.external_inputs = _inputs_last(trials, variables, inputs, data)
         train, validation, test = _parts(trials, split, validation_fraction, test_fraction, data)
@@ -159,10 +159,19 @@ class TimeSeries(DynamicalSystemTask):
                 f"train {int(self._train_lengths.sum())} samples)")
 
 
-def _inputs_last(trials: list, variables: list[str], inputs, data: str) -> tuple[list, list[str], int]:
+def _names(option: str, value) -> list[str]:
+    """An option naming variables (``drop``, ``inputs``): one name or a list of names."""
+    if value is None:
+        return []
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise UsageError(f"{option} must name variables: a name or a list of names, got {value!r}")
+    return list(names)
+
+
+def _inputs_last(trials: list, variables: list[str], inputs: list[str], data: str) -> tuple[list, list[str], int]:
     """The trials with the variables named by ``inputs`` (external inputs: given to the model, never
     predicted) moved after the observed ones; their count K."""
-    inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
     unknown = [name for name in inputs if name not in variables]
     if unknown:
         raise UsageError(f"{data} has no variable {unknown[0]!r} to take as an external input; its variables: "
@@ -203,6 +212,9 @@ def read_series(data: str, drop: list, dt: float) -> tuple[list[np.ndarray], lis
         else:
             raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npy, .npz, .csv")
     series = series[None] if series.ndim == 2 else series
+    repeated = sorted({v for v in variables if variables.count(v) > 1})
+    if repeated:
+        raise UsageError(f"{data}: the variable name {repeated[0]!r} is given more than once; name each once")
     bad = np.argwhere(~np.isfinite(series))
     if len(bad):
         trial, sample, variable = bad[0]
@@ -220,6 +232,8 @@ def _read_folder(folder: Path, drop: list, dt: float) -> tuple[list[np.ndarray],
     trials, digest, variables = [], hashlib.sha256(), None
     for path in files:
         found, names, _, sha = read_series(str(path), drop if path.suffix.lower() == ".csv" else [], dt)
+        if min(len(t) for t in found) == 0:
+            raise UsageError(f"{path} holds a trial without samples; remove it from the folder")
         if variables is not None and names != variables:
             raise UsageError(f"{path} holds the variables {names}; {files[0].name} holds {variables}: every "
                              "recording of a folder must hold the same ones")

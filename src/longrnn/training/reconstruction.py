@@ -60,6 +60,10 @@ def _reconstruct(run_dir: Path, burn_in: int, pe_steps: int, smoothing: float, p
     task = build_task(config)
     if not isinstance(task, DynamicalSystemTask):
         raise UsageError(f"run {str(run_dir)!r} is on task {config.task.name!r}, not a dynamical system")
+    if config.train.trainer == "memup":
+        raise UsageError(f"run {str(run_dir)!r} was trained by MemUP, whose predictor reads the input window of "
+                         "each step it predicts: it has no free-running form to score; reconstruction runs train with "
+                         "--trainer teacher_forcing or bptt")
     model = best_model(config, task, run_dir)
 
     true = task.test_trajectory[None]  # (1, T, N)
