@@ -345,16 +345,16 @@ def test_memup_learns_a_dependency_three_rollouts_long(tmp_path):
 
 
 @pytest.mark.slow
-def test_memup_learns_a_small_copy_task_at_delay_200(tmp_path):
-    """copy of 2 symbols (8 kinds) after 200 blank steps, rollouts of r = 20: the symbols cross 10 detached
+def test_memup_learns_a_small_copy_task_at_delay_100(tmp_path):
+    """copy of 2 symbols (8 kinds) after 100 blank steps, rollouts of r = 20: the symbols cross 5 detached
     boundaries. A length curriculum (1,000 batches at delay 10, 300 at 50) teaches the writing first; K = 2,
-    the number of informative targets. About a minute on one core."""
+    the number of informative targets. About 20 s on one core (delay 200 needs 4,000 steps: a minute)."""
     config = RunConfig()
-    config.task.name, config.task.seq_len = "copy", 200
+    config.task.name, config.task.seq_len = "copy", 100
     config.task.options = {"recall": 2, "validation_size": 200, "test_size": 500}
     config.model.hidden_size = 64
     t = config.train
-    t.trainer, t.steps, t.eval_every, t.batch_size, t.lr, t.threads = "memup", 4000, 500, 32, 3e-3, 1
+    t.trainer, t.steps, t.eval_every, t.batch_size, t.lr, t.threads = "memup", 2500, 500, 32, 3e-3, 1
     t.memup_rollout, t.memup_targets, t.memup_context_len = 20, 2, 4
     t.memup_current_step, t.memup_random_phase, t.diagnostics = True, True, False
     t.curriculum = "10:1000,50:300"

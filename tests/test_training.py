@@ -185,10 +185,8 @@ WARM_UP = ["--warmup", "--warmup-num-steps", "20", "--vaa", "--vaa-steps", "200"
 @pytest.mark.parametrize("extra", [[], WARM_UP], ids=["plain", "warm-up"])
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path, extra):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    whole = subprocess.run(_train_cmd(tmp_path / "whole", *extra), env=env, capture_output=True, text=True, check=False)
-    assert whole.returncode == 0, whole.stderr
-
-    killed_dir = tmp_path / "killed" / "run"
+    whole = subprocess.Popen(_train_cmd(tmp_path / "whole", *extra), env=env, stderr=subprocess.PIPE, text=True)
+    killed_dir = tmp_path / "killed" / "run"  # (the uninterrupted run trains beside it, on the other core)
     proc = subprocess.Popen(_train_cmd(tmp_path / "killed", *extra), env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -203,6 +201,7 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path, extra):
     resumed = subprocess.run(_train_cmd(tmp_path / "killed", "--resume", *extra), env=env, capture_output=True,
                              text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
+    assert whole.wait() == 0, whole.stderr.read()
     assert _curve(killed_dir) == _curve(tmp_path / "whole" / "run")
     a = json.loads((killed_dir / runs.SUMMARY).read_text())
     b = json.loads((tmp_path / "whole" / "run" / runs.SUMMARY).read_text())
