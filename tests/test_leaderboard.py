@@ -9,14 +9,15 @@ from longrnn.reporting.leaderboard import BEGIN, collect, entries, longest_solve
 from longrnn.runs.config import RunConfig, to_toml
 
 
-def fake_run(root, name, *, seq_len, lr, seed, val, test, gate=None, forget_init=None):
+def fake_run(root, name, *, seq_len, lr, seed, val, test, gate=None, forget_init=None, task="adding", options=None):
     config = RunConfig()
     config.task.seq_len, config.train.lr, config.train.seed = seq_len, lr, seed
+    config.task.name, config.task.options = task, options or {}
     config.model.gate, config.model.forget_init = gate, forget_init
     run_dir = root / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.toml").write_text(to_toml(config))
-    summary = {"status": "finished", "task": "adding", "seq_len": seq_len, "main_metric": "mse",
+    summary = {"status": "finished", "task": task, "seq_len": seq_len, "main_metric": "mse",
                "higher_is_better": False, "solved_at": 0.01, "baseline": {"mse": 0.167},
                "validation": {"mse": val}, "test": {"mse": test}, "wall_time_s": 10.0, "peak_memory_mb": 5.0,
                "steps": 100, "seed": seed}
@@ -37,6 +38,17 @@ def test_selection_uses_validation_and_reports_the_selected_test_scores(tmp_path
     assert longest_solved(rows) == {("lstm", "adding"): None}  # only 1 of 2 seeds solved at T=50
     fake_run(tmp_path, "d0", seq_len=20, lr=0.01, seed=0, val=0.001, test=0.001)
     assert longest_solved(entries(collect([tmp_path]))) == {("lstm", "adding"): 20}
+
+
+def test_tasks_on_named_data_are_one_section_per_name(tmp_path):
+    """Two systems (or data files) of one task are never ranked together: their scores are not comparable."""
+    for name, system in (("a", "Rossler"), ("b", "Halvorsen")):
+        fake_run(tmp_path, name, seq_len=50, lr=0.01, seed=0, val=0.1, test=0.1, task="dysts",
+                 options={"system": system})
+    fake_run(tmp_path, "c", seq_len=50, lr=0.01, seed=0, val=0.2, test=0.2, task="sequences",
+             options={"data": "/x/JapaneseVowels.npz"})
+    assert sorted(e["task"] for e in entries(collect([tmp_path]))) == [
+        "dysts-Halvorsen", "dysts-Rossler", "sequences-JapaneseVowels"]
 
 
 def test_method_names_ignore_chrono_lengths_and_name_non_default_choices():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from longrnn import runs
 from longrnn.reporting.formatting import finite, fmt, length, mean_std
+from longrnn.runs.config import source_label
 
 
 def layer_and_training_settings(config) -> list[str]:
@@ -91,12 +92,14 @@ def _better(val: float | None, best: float | None, sign: int) -> bool:
 
 
 def entries(records: list[dict]) -> list[dict]:
-    """One entry per (task, length, method): its validation-selected configuration's test scores."""
+    """One entry per (task, length, method): its validation-selected configuration's test scores. A task
+    on named data (a dysts system, a user's file) is one task per name ("dysts-Rossler")."""
     configurations = defaultdict(list)
     for r in records:
         s = r["summary"]
         seq_len = length(r["config"], s)  # the task's own length setting (copy: the delay)
-        configurations[(s["task"], seq_len, r["method"], r["config"].identity())].append(s)
+        task = s["task"] + source_label(r["config"].task.options)  # one section per data set or system
+        configurations[(task, seq_len, r["method"], r["config"].identity())].append(s)
     best: dict[tuple, dict] = {}
     for (task, seq_len, method, config_id), group in configurations.items():
         metric = group[0]["main_metric"]

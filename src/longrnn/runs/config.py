@@ -138,11 +138,11 @@ class RunConfig:
         if self.name:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
-        task = f"{self.task.name}{_source_label(self.task.options)}{length}"
+        task = f"{self.task.name}{source_label(self.task.options)}{length}"
         return f"{task}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
 
 
-def _source_label(options: dict) -> str:
+def source_label(options: dict) -> str:
     """"-NAME" for a task on named data: a dysts system, or a data file's stem ("aeon:NAME" gives NAME)."""
     source = options.get("system") or options.get("data")
     if not isinstance(source, str) or not source.strip():
