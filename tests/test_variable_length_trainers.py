@@ -144,3 +144,42 @@ def test_memup_on_sequences_of_different_lengths(cell):
         y, _ = model(packed)
         for i, s in enumerate(seqs):
             torch.testing.assert_close(y[i], model(s.unsqueeze(0))[0][0], rtol=0, atol=1e-12)
+
+
+class EveryStepTask(LastStepTask):
+    readout = "all"
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "plrnn"])
+def test_memup_with_per_step_targets_and_the_current_step_on_different_lengths(cell):
+    """Per-step targets, K = 1 plus the current step (two pairs per prediction step): the padded batch
+    equals its sequences alone; a step of another sequence's prediction steps adds no pair."""
+    torch.manual_seed(0)
+    memory = SequenceModel(cell, 3, 8, 2, readout="all").double()
+    model = MemUPModel(memory, MLPPredictor(8, 3, 2, hidden=16)).double()
+    task, (_, seqs, _) = EveryStepTask(), setup(cell, "all")
+    labels = torch.randint(0, 2, (len(seqs), max(LENGTHS)), generator=torch.Generator().manual_seed(2))
+    rollout, every = 3, 2
+
+    def pairs(lengths, offset):
+        return 2 * sum(len(prediction_steps(offset, min(offset + rollout, n) - offset, every))
+                       for n in lengths if n > offset)
+
+    def total(x, y, lengths):
+        task.seq_len = max(lengths)
+        memup = MemUP(model, task, batch_size=len(lengths), rollout=rollout, targets=1, predict_every=every,
+                      current_step=True, detector=EMADetector(model, task))
+        memup._use_batch(x, y, task)
+        out = 0
+        while memup.offset < max(lengths):
+            n = pairs(lengths, memup.offset)
+            out = out + memup.loss() * n
+            memup.advance()
+        return out
+
+    alone = [loss_and_grads(model, lambda s=s, i=i: total(s.unsqueeze(0), labels[i : i + 1, : len(s)], [len(s)]))
+             for i, s in enumerate(seqs)]
+    loss, grads = loss_and_grads(model, lambda: total(pack_sequence(seqs, enforce_sorted=False), labels, LENGTHS))
+    torch.testing.assert_close(loss, sum(a[0] for a in alone), rtol=1e-12, atol=1e-12)
+    for i, got in enumerate(grads):
+        torch.testing.assert_close(got, sum(a[1][i] for a in alone), rtol=1e-9, atol=1e-10)

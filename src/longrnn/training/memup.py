@@ -533,7 +533,8 @@ class MemUP:
         valid = valid & own.to(valid.device).unsqueeze(-1)
         if self.current_step:
             here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
-            idx, valid = torch.cat([idx, here], -1), torch.cat([valid, take_steps(scored, here)], -1)
+            mine = take_steps(scored, here) & own.to(valid.device).unsqueeze(-1)
+            idx, valid = torch.cat([idx, here], -1), torch.cat([valid, mine], -1)
         m_t = m[:, steps - self.offset].unsqueeze(2).expand(-1, -1, idx.shape[-1], -1)
         windows = take_steps(input_windows(x, self.model.predictor.context_len), idx)
         per_pair = self.task.step_loss(self.model.predictor(m_t, windows), take_steps(y_steps, idx))
