@@ -342,3 +342,21 @@ def test_a_batch_without_a_scored_step_has_loss_zero_not_nan(tmp_path):
     task = make_task("sequences", data=str(tmp_path / "s.npz"))
     unscored = torch.full((2, 5), -100)
     assert task.loss(torch.randn(2, 5, 2), unscored).item() == 0.0
+
+
+def test_a_csv_with_a_target_per_step_reads_as_the_npz_does(tmp_path):
+    x, y, lengths = per_step_data(n=40, classes=True)
+    y[:, 1::2] = 1 - y[:, 1::2]  # targets that change from step to step
+    np.savez(tmp_path / "steps.npz", x=x, y=y, lengths=lengths)
+    lines = ["id,time,a,b,y"]
+    for i, n in enumerate(lengths):
+        lines += [f"s{i:03d},{t},{float(x[i, t, 0])!r},{float(x[i, t, 1])!r},{y[i, t]}" for t in range(n)]
+    (tmp_path / "steps.csv").write_text("\n".join(lines) + "\n")
+    a = make_task("sequences", data=str(tmp_path / "steps.npz"))
+    b = make_task("sequences", data=str(tmp_path / "steps.csv"), step_targets=True)
+    assert b.per_step and b.readout == "all" and b.classes == a.classes
+    torch.testing.assert_close(b.y, a.y)
+    with pytest.raises(UsageError, match="2 different targets"):  # without the option: one per sequence
+        make_task("sequences", data=str(tmp_path / "steps.csv"))
+    with pytest.raises(UsageError, match="step_targets reads a .csv"):
+        make_task("sequences", data=str(tmp_path / "steps.npz"), step_targets=True)

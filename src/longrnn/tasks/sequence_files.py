@@ -35,10 +35,13 @@ class SequenceData:
 
 
 def read_sequences(data: str, id_column: str = "id", time_column: str = "time", target_column: str = "y",
-                   allow_pickle: bool = False, missing_inputs: bool = False) -> SequenceData:
+                   allow_pickle: bool = False, missing_inputs: bool = False,
+                   step_targets: bool = False) -> SequenceData:
     """The dataset ``data`` names: a file path (.npz, .csv, .ts) or ``aeon:NAME``. ``allow_pickle``: read
     an .npz whose x is an object array (numpy stores those pickled, and unpickling runs code: only for
-    files you made). ``missing_inputs``: NaN inputs are kept (to be filled), not refused."""
+    files you made). ``missing_inputs``: NaN inputs are kept (to be filled), not refused.
+    ``step_targets``: a .csv's target column is one target per step (padded into (N, T) whole numbers
+    with -100, or (N, T, 1) values with NaN), not one per sequence."""
     if not isinstance(data, str) or not data.strip():
         raise UsageError(f"--data must name a file (.npz, .csv, .ts) or aeon:NAME, got {data!r}")
     if data.startswith(AEON_PREFIX):
@@ -46,10 +49,14 @@ def read_sequences(data: str, id_column: str = "id", time_column: str = "time", 
     else:
         path = data_file(data)
         readers = {".npz": lambda p: _read_npz(p, allow_pickle),
-                   ".csv": lambda p: _read_csv(p, id_column, time_column, target_column), ".ts": _read_ts}
+                   ".csv": lambda p: _read_csv(p, id_column, time_column, target_column, step_targets),
+                   ".ts": _read_ts}
         if path.suffix.lower() not in readers:
             raise UsageError(f"--data {data!r}: unknown kind of file {path.suffix!r}; allowed: .npz, .csv, .ts, "
                              "or aeon:NAME")
+        if step_targets and path.suffix.lower() != ".csv":
+            raise UsageError("step_targets reads a .csv's target column per step; an .npz gives per-step targets "
+                             "by its y's shape, (N, T) or (N, T, C)")
         found = readers[path.suffix.lower()](path)
     _check(found, missing_inputs)
     return found
@@ -140,7 +147,8 @@ def _read_npz_objects(path: Path) -> dict:
 
 
 # --- .csv ----------------------------------------------------------------------------------------
-def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) -> SequenceData:
+def _read_csv(path: Path, id_column: str, time_column: str, target_column: str,
+              step_targets: bool = False) -> SequenceData:
     header, lines = read_csv_rows(path)
     for role, name in (("id_column", id_column), ("time_column", time_column), ("target_column", target_column)):
         if name not in header:
@@ -164,17 +172,36 @@ def _read_csv(path: Path, id_column: str, time_column: str, target_column: str) 
     xs, ys, splits = [], [], []
     for key, steps in rows.items():
         steps.sort(key=lambda r: r[0])
-        for what, values in (("targets", {r[2] for r in steps}), ("split parts", {r[3] for r in steps})):
+        checks = [("split parts", {r[3] for r in steps})]
+        if not step_targets:
+            checks.append(("targets", {r[2] for r in steps}))
+        for what, values in checks:
             if len(values) != 1:
                 raise UsageError(f"{path}: sequence {key!r} has {len(values)} different {what}; one per sequence")
         times = [r[0] for r in steps]
         if len(set(times)) != len(times):
             raise UsageError(f"{path}: sequence {key!r} has two rows at one {time_column!r}; one row per step")
         xs.append(np.array([r[1] for r in steps], dtype=np.float64))
-        ys.append(steps[0][2])
+        ys.append([r[2] for r in steps] if step_targets else steps[0][2])
         splits.append(steps[0][3])
     split = np.array(splits, dtype=object) if "split" in column else None
-    return SequenceData(xs, _labels_or_numbers(ys), split, str(path), file_sha256(path))
+    y = _padded_step_targets(ys, path) if step_targets else _labels_or_numbers(ys)
+    return SequenceData(xs, y, split, str(path), file_sha256(path))
+
+
+def _padded_step_targets(ys: list[list[str]], path: Path) -> np.ndarray:
+    """Per-step target cells as (N, T) whole numbers padded with -100, or (N, T, 1) values padded with NaN."""
+    values = _labels_or_numbers([v for y in ys for v in y])
+    if not np.issubdtype(values.dtype, np.number):
+        raise UsageError(f"{path}: per-step targets must be numbers (whole numbers for classes, -100 for none; "
+                         f"values with a point, nan for none), got text such as {values[0]!r}")
+    integral = np.issubdtype(values.dtype, np.integer)
+    out = np.full((len(ys), max(map(len, ys))), -100 if integral else np.nan, dtype=values.dtype)
+    at = 0
+    for i, y in enumerate(ys):
+        out[i, : len(y)] = values[at : at + len(y)]
+        at += len(y)
+    return out if integral else out[..., None]
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:

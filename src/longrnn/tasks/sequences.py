@@ -12,7 +12,9 @@ Where the data comes from (`longrnn.tasks.sequence_files` reads each into one fo
   ``lengths`` needs nothing of the kind.
 * ``.csv`` in long format: one row per (sequence, step), columns ``id``, ``time``, the features and the
   target ``y`` (names set by the options ``id_column``, ``time_column``, ``target_column``; every other
-  column is a feature), and optionally ``split``.
+  column is a feature), and optionally ``split``. The target is one per sequence (the same on each of
+  its rows), or with ``step_targets=true`` one per step (whole numbers are classes, -100 for a step
+  without one; numbers with a point are values, ``nan`` for a step without one).
 * ``.ts`` (the UEA/UCR archives' format) and ``aeon:NAME`` (an archive shipped inside aeon: JapaneseVowels,
   BasicMotions, ...) through aeon, the extra ``[ts]``; the archive's own train/test split is kept.
 
@@ -81,6 +83,7 @@ class Sequences(Task):
         target_column: str = "y",
         allow_pickle: bool = False,
         nan: str = "refuse",
+        step_targets: bool = False,
         validation_size: int | None = None,
         test_size: int | None = None,
     ):
@@ -98,7 +101,8 @@ class Sequences(Task):
         super().__init__(validation_size=validation_size, test_size=test_size)
         self.data = data
         found = read_sequences(data, id_column=id_column, time_column=time_column, target_column=target_column,
-                               allow_pickle=check_bool("allow_pickle", allow_pickle), missing_inputs=nan != "refuse")
+                               allow_pickle=check_bool("allow_pickle", allow_pickle), missing_inputs=nan != "refuse",
+                               step_targets=check_bool("step_targets", step_targets))
         self.fingerprint = found.fingerprint
         self.parts = _split(found, validation_fraction, test_fraction, split_seed)
         check_bool("standardize", standardize)
