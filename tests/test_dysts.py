@@ -105,3 +105,10 @@ def test_a_plrnn_learns_the_rossler_flow(tmp_path):
     config.train.threads, config.out = 1, str(tmp_path)
     summary = train(config, quiet=True)
     assert summary["validation"]["mse"] < 0.1, summary["validation"]
+
+
+def test_list_systems_names_the_flows_that_can_be_reconstructed(capsys):
+    assert main(["list", "systems"]) == 0
+    out = capsys.readouterr().out
+    assert "  Rossler " in out and "HyperRossler" in out and "3-D, λ_max 0.151" in out
+    assert "MackeyGlass" not in out and "Torus" not in out  # a delay equation; a field of t alone
