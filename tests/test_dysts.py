@@ -111,4 +111,4 @@ def test_list_systems_names_the_flows_that_can_be_reconstructed(capsys):
     assert main(["list", "systems"]) == 0
     out = capsys.readouterr().out
     assert "  Rossler " in out and "HyperRossler" in out and "3-D, λ_max 0.151" in out
-    assert "MackeyGlass" not in out and "Torus" not in out  # a delay equation; a field of t alone
+    assert "MackeyGlass" not in out and "  Torus " not in out  # a delay equation; a field of t alone
