@@ -112,3 +112,11 @@ def test_list_systems_names_the_flows_that_can_be_reconstructed(capsys):
     out = capsys.readouterr().out
     assert "  Rossler " in out and "HyperRossler" in out and "3-D, λ_max 0.151" in out
     assert "MackeyGlass" not in out and "  Torus " not in out  # a delay equation; a field of t alone
+
+
+def test_without_the_extra_the_task_says_which_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dysts", None)  # as if it were not installed
+    with pytest.raises(UsageError, match=r"pip install 'longrnn\[dysts\]'"):
+        make_task("dysts", system="Rossler")

@@ -50,9 +50,9 @@ def _flows():
 
 def available_systems() -> list[str]:
     """The names of dysts's autonomous ODE systems (the ones `dysts_flow` accepts), sorted."""
+    _flows()  # (the extra's one-line error before any import of dysts)
     from dysts.systems import get_attractor_list
 
-    _flows()
     return sorted(name for name in get_attractor_list() if _refusal(name) is None)
 
 
@@ -81,9 +81,9 @@ def _depends_on_time(flow) -> bool:
 def dysts_flow(name: str):
     """The dysts flow object ``name`` (e.g. "Lorenz", "Rossler", "HyperRossler") with its published
     parameters. UsageError for a name dysts does not have, or a system this module cannot simulate."""
+    flows = _flows()
     from dysts.systems import get_attractor_list
 
-    flows = _flows()
     names = get_attractor_list()
     if not isinstance(name, str) or name not in names:
         close = [n for n in names if isinstance(name, str) and name.lower() in n.lower()][:8]
