@@ -175,9 +175,7 @@ class SequenceModel(nn.Module):
         h, *rest = run_layers(self.layers, self.dropout, x, state, return_states, lengths)
         if self.readout == "all":
             y = self.head(h)
-            if lengths is not None:  # zeros after each sequence's end, as its outputs there
-                y = y * (torch.arange(y.shape[1]) < lengths.unsqueeze(1)).to(y.device, y.dtype).unsqueeze(-1)
-            return (y, *rest)
+            return (y if lengths is None else zero_after_end(y, lengths), *rest)
         last = h[:, -1] if lengths is None else h[torch.arange(h.shape[0], device=h.device), lengths.to(h.device) - 1]
         return (self.head(last), *rest)
 
@@ -185,6 +183,13 @@ class SequenceModel(nn.Module):
         """``(batch, time, input_size)`` or a PackedSequence ``-> (y, final_state)``; final_state has one
         entry per layer, each sequence's at its own last step. ``lengths`` as in `run`."""
         return self.run(x, state, lengths=lengths)
+
+
+def zero_after_end(y: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Per-step outputs ``y`` (batch, T, ...) with zeros after each sequence's end (``lengths`` (batch,)):
+    what a padded batch holds there."""
+    alive = torch.arange(y.shape[1]) < lengths.cpu().unsqueeze(1)
+    return y * alive.to(y.device, y.dtype).view(*alive.shape, *([1] * (y.dim() - 2)))
 
 
 def check_lengths(lengths, x: torch.Tensor) -> torch.Tensor:

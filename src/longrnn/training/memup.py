@@ -51,6 +51,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from longrnn.cells import detach_state
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.stack import as_stack
+from longrnn.models import zero_after_end
 from longrnn.streams import stream
 
 PREDICTORS = {
@@ -221,7 +222,7 @@ class MemUPModel(nn.Module):
             y, state = self.step_predictions(x, state)
             if self.readout == "last":
                 return y[torch.arange(len(y)), lengths.to(y.device) - 1], state
-            return y * (torch.arange(y.shape[1]) < lengths.unsqueeze(1)).to(y.device, y.dtype).unsqueeze(-1), state
+            return zero_after_end(y, lengths), state
         y, state = self.step_predictions(x, state, last_only=self.readout == "last")
         return (y[:, -1] if self.readout == "last" else y), state
 

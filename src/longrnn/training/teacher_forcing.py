@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from longrnn.dsr.rollout import forced_rollout
 from longrnn.errors import UsageError
+from longrnn.models import zero_after_end
 
 
 def check_task(task) -> None:
@@ -41,7 +42,4 @@ def teacher_forcing_loss(model, task, x: torch.Tensor | PackedSequence, y: torch
     n = task.output_size  # the observations; the columns after them are external inputs
     drive = x[..., n:] if x.shape[-1] > n else None
     predictions = forced_rollout(model, torch.cat([x[..., :n], x[:, -1:, :n]], dim=1), interval, alpha, drive)
-    if lengths is not None:
-        alive = torch.arange(x.shape[1]) < lengths.unsqueeze(1)
-        predictions = predictions * alive.to(predictions.device, predictions.dtype).unsqueeze(-1)
-    return task.loss(predictions, y)
+    return task.loss(predictions if lengths is None else zero_after_end(predictions, lengths), y)
