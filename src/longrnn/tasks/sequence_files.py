@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from longrnn.errors import UsageError, require_extra
 
@@ -317,6 +318,17 @@ def _check(found: SequenceData, missing_inputs: bool = False) -> None:
         unknown = sorted(set(found.split.tolist()) - set(SPLIT_NAMES))
         if unknown:
             raise UsageError(f"{where}: split values {unknown[:5]} are not train, validation or test")
+
+
+def pad(arrays: list[np.ndarray], fill: float = 0.0,
+        dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arrays (T_i, F) as one tensor (N, T_max, F) of ``dtype``, ``fill`` after each one's end, and their
+    lengths (N,) (long)."""
+    lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long)
+    out = torch.full((len(arrays), int(lengths.max()), arrays[0].shape[1]), fill, dtype=dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = torch.as_tensor(a, dtype=dtype)
+    return out, lengths
 
 
 def file_sha256(path: Path) -> str:

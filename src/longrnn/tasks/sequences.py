@@ -58,7 +58,7 @@ from longrnn.streams import stream
 from longrnn.tasks.base import Task
 from longrnn.tasks.baselines import fit_last_input_classifier, fit_last_input_regression
 from longrnn.tasks.registry import register
-from longrnn.tasks.sequence_files import SequenceData, read_sequences
+from longrnn.tasks.sequence_files import SequenceData, pad, read_sequences
 
 OBJECTIVES = ("auto", "classification", "regression")
 SPLITS = ("train", "validation", "test")
@@ -109,7 +109,7 @@ class Sequences(Task):
         self.per_step = _per_step(found)
         self.readout = "all" if self.per_step else "last"
         self.objective = _objective(found.y, objective, self.per_step)
-        x, self.lengths = _pad(_fill_missing(found.x, nan, self.parts["train"]))  # (N, T, F) float64, (N,)
+        x, self.lengths = pad(_fill_missing(found.x, nan, self.parts["train"]))  # (N, T, F) float64, zeros
         if standardize:
             x = _standardize(x, self.lengths, self.parts["train"])
         self.x = _as_float32(x, data)
@@ -448,15 +448,6 @@ def _target_scale(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = flat.nanmean(0)
     std = (flat - mean).square().nanmean(0).sqrt()
     return mean.float(), torch.where(std > 0, std, torch.ones_like(std)).float()
-
-
-def _pad(xs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, T_max, F) float64 zero-padded, and the (N,) lengths."""
-    lengths = torch.tensor([len(x) for x in xs], dtype=torch.long)
-    out = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1], dtype=torch.float64)
-    for i, x in enumerate(xs):
-        out[i, : len(x)] = torch.as_tensor(x, dtype=torch.float64)
-    return out, lengths
 
 
 def _as_float32(x: torch.Tensor, data: str) -> torch.Tensor:

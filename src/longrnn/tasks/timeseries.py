@@ -41,7 +41,7 @@ from longrnn.dsr.data import DSRData, Standardizer
 from longrnn.errors import UsageError, check_choice, check_positive
 from longrnn.tasks.dynamical import DynamicalSystemTask
 from longrnn.tasks.registry import register
-from longrnn.tasks.sequence_files import aeon_data_folder, data_file, file_sha256, number, read_csv_rows
+from longrnn.tasks.sequence_files import aeon_data_folder, data_file, file_sha256, number, pad, read_csv_rows
 
 SPLITS = ("time", "trials")
 AEON_RECORDINGS = {"Daphnet_S06R02E0": ("S06R02E0.csv", ("timestamp", "is_anomaly"), 1 / 64)}
@@ -90,7 +90,8 @@ class TimeSeries(DynamicalSystemTask):
             flat = [variables[i] for i in np.flatnonzero(~(standardizer.std > 0))]
             raise UsageError(f"{data}: variables {flat[:5]} are constant over the training part; drop them")
         (train, self._train_lengths), (self._validation, self._validation_lengths), (self._test, self._test_lengths) = (
-            _padded([standardizer.transform(t) for t in part]) for part in (train, validation, test))
+            pad([standardizer.transform(t) for t in part], float("nan"), torch.float32)  # NaN after each end
+            for part in (train, validation, test))
         self.input_names = variables[len(variables) - self.external_inputs :]
         self.data = DSRData("timeseries", tuple(variables[: len(variables) - self.external_inputs]), dt, train,
                             self._test, standardizer)
@@ -241,15 +242,6 @@ def _read_folder(folder: Path, drop: list, dt: float) -> tuple[list[np.ndarray],
         trials += found
         digest.update(f"{path.name}:{sha}\n".encode())
     return trials, variables, dt, digest.hexdigest()
-
-
-def _padded(trials: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(trials as one float32 tensor (K, T_max, N), NaN after each one's end; their lengths (K,))."""
-    lengths = torch.tensor([len(t) for t in trials])
-    out = torch.full((len(trials), int(lengths.max()), trials[0].shape[1]), float("nan"))
-    for k, t in enumerate(trials):
-        out[k, : len(t)] = torch.as_tensor(t, dtype=torch.float32)
-    return out, lengths
 
 
 def _read_array(path: Path) -> tuple[np.ndarray, list[str]]:
