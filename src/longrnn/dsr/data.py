@@ -93,12 +93,17 @@ def make_data(
     test_length = length if test_length is None else test_length
     check_positive("n_train", n_train)
     check_positive("n_test", n_test)
-    if not noise >= 0:
-        raise UsageError(f"noise must be >= 0 (a standard deviation in standardised units), got {noise!r}")
+    check_noise(noise)
     raw = simulate(system, n_train + n_test, max(length, test_length), seed)
     noise_variance = spec.raw_noise_variance if source_noise else None
     return prepare_data(raw, system, spec.variables, spec.dt, n_train, length, test_length, noise, seed,
                         noise_variance)
+
+
+def check_noise(noise) -> None:
+    """A UsageError unless ``noise`` is a number >= 0 (a standard deviation in standardised units)."""
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
+        raise UsageError(f"noise must be >= 0 (a standard deviation in standardised units), got {noise!r}")
 
 
 def prepare_data(

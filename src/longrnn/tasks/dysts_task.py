@@ -14,7 +14,7 @@ made differently is refused. Needs the extra ``[dysts]``.
 
 from __future__ import annotations
 
-from longrnn.dsr.data import DSRData, prepare_data
+from longrnn.dsr.data import DSRData, check_noise, prepare_data
 from longrnn.dsr.dysts_systems import array_sha256, describe_system, dysts_flow, sampling_interval, simulate_dysts
 from longrnn.errors import UsageError, check_positive
 from longrnn.tasks.dynamical import DynamicalSystemTask
@@ -48,8 +48,7 @@ class Dysts(DynamicalSystemTask):
 
     def make_data(self, n_train: int, length: int | None, noise: float, data_seed: int) -> DSRData:
         check_positive("length", length)
-        if not (isinstance(noise, (int, float)) and not isinstance(noise, bool) and noise >= 0):
-            raise UsageError(f"noise must be >= 0 (a standard deviation in standardised units), got {noise!r}")
+        check_noise(noise)  # before the simulation, which takes seconds
         raw = simulate_dysts(self.system, n_train + 2, length, data_seed, self.points_per_period, self.transient)
         self.fingerprint = array_sha256(raw)
         variables = tuple(f"x{i}" for i in range(raw.shape[-1]))
