@@ -258,12 +258,11 @@ def cmd_list(args) -> int:
     sections = {"cells": cells.available(), "tasks": tasks.available(), "trainers": TRAINERS,
                 "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
                 "gates": {name: fn.__doc__.strip().splitlines()[0] for name, fn in gate_functions.items()}}
-    if args.what == "systems":  # dysts's catalogue, listed only when asked (it needs the extra, ~4 s)
-        from longrnn.dsr.dysts_systems import available_systems, dysts_flow
+    if args.what == "systems":  # dysts's catalogue, listed only when asked (it needs the extra, ~6 s)
+        from longrnn.dsr.dysts_systems import reconstructible_flows
 
-        sections["systems"] = {name: f"{dysts_flow(name).dimension}-D, λ_max "
-                                     f"{dysts_flow(name).maximum_lyapunov_estimated:.3g}"
-                               for name in available_systems()}
+        sections["systems"] = {name: f"{flow.dimension}-D, λ_max {flow.maximum_lyapunov_estimated:.3g}"
+                               for name, flow in reconstructible_flows().items()}
     chosen = [args.what] if args.what else list(sections)
     for name in chosen:
         if name not in sections:

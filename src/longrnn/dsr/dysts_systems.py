@@ -48,16 +48,17 @@ def _flows():
     return dysts.flows
 
 
-def available_systems() -> list[str]:
-    """The names of dysts's autonomous ODE systems (the ones `dysts_flow` accepts), sorted."""
-    _flows()  # (the extra's one-line error before any import of dysts)
+def reconstructible_flows() -> dict[str, object]:
+    """dysts's autonomous ODE systems (the ones `dysts_flow` accepts), by name, sorted: {name: flow}."""
+    flows = _flows()  # (the extra's one-line error before any import of dysts)
     from dysts.systems import get_attractor_list
 
-    return sorted(name for name in get_attractor_list() if _refusal(name) is None)
+    built = {name: getattr(flows, name)() for name in sorted(get_attractor_list())}
+    return {name: flow for name, flow in built.items() if _refusal(flow) is None}
 
 
-def _refusal(name: str) -> str | None:
-    flow = getattr(_flows(), name)()
+def _refusal(flow) -> str | None:
+    """Why this module cannot reconstruct ``flow``, or None."""
     if getattr(flow, "delay", False):
         return "a delay differential equation"
     if getattr(flow, "nonautonomous", False) or _depends_on_time(flow):
@@ -69,10 +70,11 @@ def _depends_on_time(flow) -> bool:
     """Whether the vector field at dysts's initial condition changes with t (some such systems are not
     marked non-autonomous, e.g. Torus, whose field is a function of t alone)."""
     x = np.asarray(flow.ic, dtype=np.float64)
+    field = getattr(flow._rhs, "py_func", flow._rhs)  # dysts's `rhs` without numba's compilation (~0.2 s each)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            a, b = (np.asarray(flow.rhs(x, t), dtype=np.float64) for t in (0.0, 1.2345))
+            a, b = (np.asarray(field(*x.T, t, *flow.param_list), dtype=np.float64) for t in (0.0, 1.2345))
     except Exception:  # noqa: BLE001 - a field that cannot be evaluated alone is left to the simulation
         return False
     return not np.allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -89,10 +91,11 @@ def dysts_flow(name: str):
         close = [n for n in names if isinstance(name, str) and name.lower() in n.lower()][:8]
         hint = f"; did you mean {', '.join(close)}?" if close else " (`longrnn list systems` names them)"
         raise UsageError(f"dysts has no system {name!r}{hint}")
-    reason = _refusal(name)
+    flow = getattr(flows, name)()
+    reason = _refusal(flow)
     if reason is not None:
         raise UsageError(f"dysts system {name!r} is {reason}; only autonomous ODEs are reconstructed here")
-    return getattr(flows, name)()
+    return flow
 
 
 def _trajectory(flow, start: np.ndarray, n: int, points_per_period: int) -> np.ndarray:
