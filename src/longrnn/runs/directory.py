@@ -11,7 +11,9 @@
 
 Every whole-file write goes to a temporary file (``.NAME.XXXX.tmp``) that is then renamed over the
 target, so a crash never leaves a half-written file; the next writer removes what a killed one left.
-Metrics lines are flushed as they are written.
+Metrics lines are flushed as they are written. Files get the permissions the user's umask gives any new
+file (0644 under the usual 022: a shared results folder stays readable by colleagues), not the 0600 of a
+temporary file.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def _atomic(path: Path, write) -> None:
     except OSError as e:
         raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it; mkstemp makes 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -60,6 +63,20 @@ def _atomic(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask: read from /proc on Linux; elsewhere set and set straight back (os.umask is the
+    only reader there)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: Path, text: str) -> None:
