@@ -39,7 +39,7 @@ def _config(out, case: str) -> RunConfig:
 
 
 def _records(run_dir) -> list[dict]:
-    drop = ("time", "warmup_seconds")
+    drop = ("time", "warmup_seconds", "peak_memory_mb")
     return [{k: v for k, v in r.items() if k not in drop} for r in runs.read_metrics(run_dir)]
 
 

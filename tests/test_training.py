@@ -29,7 +29,8 @@ def tiny_config(tmp_path, *overrides) -> RunConfig:
 
 
 def _curve(run_dir):
-    return [{k: v for k, v in r.items() if k not in ("time", "warmup_seconds")} for r in runs.read_metrics(run_dir)]
+    timing = ("time", "warmup_seconds", "peak_memory_mb")
+    return [{k: v for k, v in r.items() if k not in timing} for r in runs.read_metrics(run_dir)]
 
 
 @pytest.mark.slow

@@ -93,6 +93,7 @@ def _print_json(obj) -> None:
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from longrnn.runs.config import FLAG_HELP, RANGES, RENAMED, SECTIONS, RunConfig, field_type, flag_name
+    from longrnn.runs.trackers import TRACKERS
 
     defaults = RunConfig()
     for section, cls in SECTIONS.items():
@@ -105,7 +106,11 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             kind = field_type(cls, f.name)
             described = f"{FLAG_HELP[key]}; " if key in FLAG_HELP else ""
             described += f"{RANGES[key].text}; " if key in RANGES else ""
-            if kind is bool:
+            if key == "train.log":
+                group.add_argument("--log", dest=key, action="append", choices=TRACKERS, default=argparse.SUPPRESS,
+                                   help="mirror the run into an experiment tracker (repeat for several; each an "
+                                        "extra: pip install 'longrnn[NAME]'); its files stay beside the run")
+            elif kind is bool:
                 group.add_argument(f"--{flag_name(key)}", dest=key, action=argparse.BooleanOptionalAction,
                                    default=argparse.SUPPRESS, help=f"{described}default {default}")
             else:
@@ -418,6 +423,8 @@ def cmd_reproduce(args) -> int:
     if args.address is not None and args.backend != "ray":
         raise UsageError("--address names a Ray cluster; give it with --backend ray")
     sweep = load_sweep(experiment_file(args.name if args.command == "reproduce" else args.file), budget=args.budget)
+    for run in sweep.runs if args.log else []:  # mirrors the runs; what they compute (their identity) is unchanged
+        run.config.train.log = ",".join(args.log)
     if args.report_only:
         check_existing_runs(sweep)  # not a page of another config's runs, nor of damaged ones
     else:
@@ -465,6 +472,8 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from longrnn.runs.trackers import TRACKERS
+
     parser = _Parser(prog="longrnn", description="Recurrent networks for very long-term dependencies.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -580,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local (a process pool) or ray (tasks on a Ray cluster)")
         p.add_argument("--address", help="with --backend ray: the cluster's HOST:PORT (default: start a local one)")
         p.add_argument("--report-only", action="store_true", help="only regenerate the results page from finished runs")
+        p.add_argument("--log", action="append", choices=TRACKERS, default=[],
+                       help="mirror every run into an experiment tracker, each a child of the sweep's (repeatable)")
         p.add_argument("--no-plots", action="store_true")
         p.add_argument("--quiet", action="store_true")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")

@@ -59,6 +59,7 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.console import progress
 from longrnn.errors import UsageError, check_positive, require_extra, unknown
+from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, check_ranges, from_dict, get_key
 from longrnn.training.build import check_options
 
@@ -434,6 +435,8 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
     if jobs > 1 or backend == "ray":
         for config in configs:
             config.train.threads = config.train.threads or (1 if backend == "ray" else threads_per_job(jobs))
+    logged = [name for name in trackers.TRACKERS if any(name in trackers.parse(c.train.log) for c in configs)]
+    trackers.open_sweep(Path(sweep.out), sweep.name, logged)  # the runs' parent in MLflow, their W&B group
     bar = progress(len(configs), f"sweep {sweep.name}", disable=quiet)
     results: list[dict | None] = [None] * len(configs)
 
@@ -456,6 +459,7 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
             for future in concurrent.futures.as_completed(futures):
                 done(futures[future], future.result())
     bar.close()
+    trackers.close_sweep(Path(sweep.out))
     return results
 
 

@@ -71,6 +71,7 @@ class TrainConfig:
     device: str = "cpu"
     ddp: bool = False  # data-parallel over the processes torchrun starts (effective batch: processes x batch_size)
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
+    log: str = ""  # experiment trackers, comma-separated: tensorboard, mlflow, wandb (runs/trackers.py)
     init_from: str = ""  # start from this run's model.pt (or a state-dict file): fine-tuning (training/init_from.py)
     curriculum: str = ""  # LEN:BATCHES,...: draw the first batches at shorter lengths (training/curriculum.py)
     # trainer "memup" (training/memup.py); defaults from the official code's copy-task script
@@ -127,6 +128,7 @@ class RunConfig:
             d.pop(key)
         d["train"].pop("seed")
         d["train"].pop("threads")
+        d["train"].pop("log")  # where a run is mirrored to does not change what it computes
         d = _non_default(d, RunConfig().to_dict())
         for old, new in RENAMED.items():  # hashed under the name the key had when identities began
             (section, new_name), old_name = new.split("."), old.split(".")[1]
@@ -341,6 +343,8 @@ def set_key(config: RunConfig, key: str, value) -> None:
     if len(parts) != 2:
         raise UsageError(f"unknown config key {key!r}")
     name = parts[1]
+    if key == "train.log" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)  # log = ["tensorboard", "mlflow"] in TOML, as "tensorboard,mlflow"
     if name in names and name != "options":
         setattr(section, name, _coerce(key, value, field_type(SECTIONS[parts[0]], name)))
     elif parts[0] in ("task", "model"):

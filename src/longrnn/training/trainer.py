@@ -31,6 +31,7 @@ from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
 from longrnn.methods.regularizers import REGULARIZERS, model_penalty
+from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
 from longrnn.training.bptt import TRAINERS, training_loss
@@ -64,6 +65,7 @@ def _check(config: RunConfig) -> None:
     if t.reg not in REGULARIZERS:
         raise unknown("reg", t.reg, REGULARIZERS)
     check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
+    trackers.check(t.log)  # known names, extras installed
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)
@@ -183,6 +185,7 @@ class Progress:
     elapsed: float = 0.0  # wall time before this process started (resumed runs)
     step_seconds: float = 0.0  # training steps only, evaluations excluded
     losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
+    grad_norms: list[float] = field(default_factory=list)  # gradient norms (before clipping) since then
     penalties: list[float] = field(default_factory=list)  # regulariser values since the last evaluation
     warmup_seconds: float = 0.0  # --warmup: time spent warming up before the first step
     vaa: dict = field(default_factory=dict)  # VAA measured before training: "init", "warm-up"
@@ -221,15 +224,17 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     elif workers.main:
         runs.write_text(run_dir / runs.CONFIG, to_toml(config))
         runs.write_text(run_dir / runs.METRICS, "")
+    tracked = None  # the experiment trackers of --log, on process 0 (which logs every record)
     if workers.main:
         record_data(run_dir, task, resume)
-    if workers.main:
         (run_dir / runs.SUMMARY).unlink(missing_ok=True)
+        tracked = trackers.Trackers(config, run_dir, progress.step, task.baseline("validation") if t.log else None)
+        held.callback(tracked.close)  # a run that stops without a summary ends its tracker runs too
 
     status, message = "finished", ""
     started = time.perf_counter() - progress.elapsed
     if not restored and (t.warmup or t.vaa):
-        message = _before_training(config, model, task, device, run_dir, progress, workers.main, quiet)
+        message = _before_training(config, model, task, device, run_dir, progress, tracked, quiet)
         status = "diverged" if message else status
     bar = progress_bar(t.steps, config.run_name(), initial=progress.step, disable=quiet or not workers.main)
     model.train()
@@ -256,6 +261,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
             memup.advance()  # detach the carried state, update the EMA detector
         progress.step += 1
         progress.losses.append(loss.item())
+        progress.grad_norms.append(grad_norm.item())
         if penalty is not None:
             progress.penalties.append(penalty.item())
         progress.step_seconds += time.perf_counter() - step_started
@@ -266,12 +272,12 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
             progress.elapsed = time.perf_counter() - started
             stop = None
             if workers.main:
-                val = _evaluate_and_log(config, task, model, schedule, run_dir, device, progress, bar)
+                val = _evaluate_and_log(config, task, model, schedule, run_dir, device, progress, bar, tracked)
                 _save_checkpoint(run_dir, model, optimizer, schedule, generators, progress, memup)
                 if t.stop_when_solved and task.is_solved(val):
                     score = val[task.main_metric]
                     stop = ("solved", f"validation {task.main_metric} {score:.4g} reached {task.solved_at}")
-            progress.losses, progress.penalties = [], []
+            progress.losses, progress.penalties, progress.grad_norms = [], [], []
             if (stop := workers.follow(stop)) is not None:
                 status, message = stop
                 break
@@ -286,6 +292,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     if workers.active:
         summary.update(world_size=workers.world_size, parameters_identical=all(c == checksums[0] for c in checksums))
     runs.write_json(run_dir / runs.SUMMARY, summary)
+    tracked.finish(summary)
     return {**summary, "run_dir": str(run_dir)}
 
 
@@ -335,12 +342,20 @@ def _save_checkpoint(run_dir: Path, model, optimizer, schedule, generators: list
     })
 
 
-def _before_training(config, model, task, device, run_dir: Path, progress: Progress, main: bool, quiet: bool) -> str:
+def _log(run_dir: Path, tracked: trackers.Trackers, record: dict) -> None:
+    """One metrics record: into metrics.jsonl, and to the trackers of --log."""
+    runs.append_metrics(run_dir, record)
+    tracked.log(record)
+
+
+def _before_training(config, model, task, device, run_dir: Path, progress: Progress, tracked, quiet: bool) -> str:
     """VAA at initialisation, then (``--warmup``) the warm-up and VAA after it, logged as step-0 records;
-    returns why the run diverged ('' if it did not)."""
+    returns why the run diverged ('' if it did not). ``tracked``: the trackers, None on a process other
+    than 0."""
+    main = tracked is not None
     if main:
         progress.vaa["init"] = measure_vaa(config, model, task, device)
-        runs.append_metrics(run_dir, {"step": 0, "phase": "init", "val_vaa": progress.vaa["init"]})
+        _log(run_dir, tracked, {"step": 0, "phase": "init", "val_vaa": progress.vaa["init"]})
     if not config.train.warmup:
         return ""
     try:
@@ -351,7 +366,7 @@ def _before_training(config, model, task, device, run_dir: Path, progress: Progr
     if main:
         progress.vaa["warm-up"] = measure_vaa(config, model, task, device)
         runs.write_json(run_dir / runs.WARMUP, history)
-        runs.append_metrics(run_dir, {
+        _log(run_dir, tracked, {
             "step": 0,
             "phase": "warm-up",
             "val_vaa": progress.vaa["warm-up"],
@@ -362,7 +377,8 @@ def _before_training(config, model, task, device, run_dir: Path, progress: Progr
     return ""
 
 
-def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, progress: Progress, bar) -> dict:
+def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, progress: Progress, bar,
+                      tracked: trackers.Trackers) -> dict:
     """Score the validation set, log a metrics record, keep the best weights in model.pt."""
     t = config.train
     val = evaluate(model, task, "validation", t.eval_batch_size, device)
@@ -370,7 +386,9 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
         "step": progress.step,
         "train_loss": sum(progress.losses) / len(progress.losses),
         "lr": schedule.get_last_lr()[0],
+        "grad_norm": sum(progress.grad_norms) / len(progress.grad_norms),  # before clipping
         "time": progress.elapsed,
+        "peak_memory_mb": _peak_memory_mb(device),
         **{f"val_{k}": v for k, v in val.items()},
     }
     if progress.penalties:
@@ -380,7 +398,7 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
     if t.diagnostics:
         x_diag = first_sequences(task.validation_set()[0], DIAGNOSTIC_SEQUENCES).to(device)
         record.update(gate_statistics(model, x_diag))
-    runs.append_metrics(run_dir, record)
+    _log(run_dir, tracked, record)
     score = val[task.main_metric]
     if np.isfinite(score) and task.better(score, progress.best):
         progress.best, progress.best_step = score, progress.step
