@@ -1,11 +1,14 @@
 """Run directories: the only thing reports and sweeps read.
 
     RUN/config.toml     the full RunConfig
-    RUN/metrics.jsonl   one JSON object per logged step (train loss, validation metrics, lr, time)
+    RUN/metrics.jsonl   one JSON object per logged step (train loss, validation metrics, lr, gradient norm,
+                        time, peak memory)
     RUN/summary.json    final status, best validation and test metrics, baseline, wall time, memory, versions
     RUN/model.pt        the best-on-validation weights (a plain state_dict, loads with weights_only=True)
     RUN/checkpoint.pt   the full training state of the last evaluation, for --resume
     RUN/warmup.json     with --warmup: its history (loss, VAA* per layer, stabilisation length, time per step)
+    RUN/trackers.json   with --log: the ids of the run in MLflow and W&B, so a resumed run continues them
+    RUN/tensorboard/, RUN/wandb/   with --log: TensorBoard's event files, W&B's offline run files
     RUN/.lock           held (flock) by the one process writing the run; the operating system frees it
                         when that process ends, however it ends
 
