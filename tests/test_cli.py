@@ -35,12 +35,12 @@ def test_train_report_eval_end_to_end(tmp_path, capsys):
     text = capsys.readouterr().out
     baseline = json.loads((run_dirs[0] / "summary.json").read_text())["baseline"]["mse"]
     assert "| adding | 10 | lstm h8x1" in text and "| 2/2 |" in text and f"| {baseline:.4g} |" in text
-    for name in ("report.md", "report.csv", "curves.png"):
+    for name in ("report.md", "report.csv", "curves-adding-T10.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
-    assert (tmp_path / "rep" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "rep" / "curves-adding-T10.png").read_bytes()[:4] == b"\x89PNG"
     page = (tmp_path / "rep" / "report.html").read_text()
-    assert ("<td>adding</td>" in page and 'src="data:image/png;base64,iVBOR' in page
-            and "curves.png" not in page.split("alt=")[0])
+    assert "<td>adding</td>" in page and "curves-adding-T10.png" not in page  # everything inlined
+    assert 'class="plotly-graph-div"' in page or 'src="data:image/png;base64,iVBOR' in page
 
     assert main(["eval", str(run_dirs[0])]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -3,7 +3,10 @@
 `to_html(markdown, base)` understands the subset those pages use: ``#`` headings, pipe tables,
 ``*`` bullet lists, paragraphs, ``**bold**``, `` `code` ``, links, and images ``![alt](file.png)``,
 which are read from ``base`` and embedded as data URIs — so the one file opens anywhere, without
-Python and without the run directories.
+Python, the run directories or a network. Every table sorts by a column when its header is clicked
+(numbers as numbers, missing values last; `SORT_SCRIPT`). An image that stands alone in a paragraph is a
+figure with its alt text as caption; ``figures`` may replace it by other markup (an interactive chart),
+and ``script`` is inlined once in the page's head (the chart library).
 """
 
 from __future__ import annotations
@@ -21,6 +24,39 @@ th { background: #f3f3f3; }
 tr:nth-child(even) td { background: #fafafa; }
 img { max-width: 100%; }
 code { background: #f3f3f3; padding: 0 0.2rem; }
+figure { margin: 1.5rem 0; }
+figcaption { font-size: 0.85rem; color: #444; }
+th button { all: inherit; border: 0; padding: 0; cursor: pointer; }
+th button:focus-visible { outline: 2px solid #1f5fa8; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; }
+"""
+
+SORT_SCRIPT = """
+function sortKey(text) {
+  var m = text.replace(/,/g, "").match(/^\\s*[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?/i);
+  return m ? parseFloat(m[0]) : null;
+}
+function missing(text) { return text === "" || text.charAt(0) === "\u2014" || /^nan/i.test(text); }
+function sortTable(table, col, th) {
+  var ascending = th.getAttribute("aria-sort") !== "ascending";
+  table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+  th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+  rows.sort(function (a, b) {
+    var x = a.cells[col].textContent.trim(), y = b.cells[col].textContent.trim();
+    var nx = sortKey(x), ny = sortKey(y), missingX = missing(x), missingY = missing(y);
+    if (missingX !== missingY) { return missingX ? 1 : -1; }
+    var c = (nx !== null && ny !== null) ? nx - ny : x.localeCompare(y);
+    return ascending ? c : -c;
+  });
+  rows.forEach(function (r) { body.appendChild(r); });
+}
+document.querySelectorAll("table").forEach(function (table) {
+  table.querySelectorAll("thead th button").forEach(function (button, col) {
+    button.addEventListener("click", function () { sortTable(table, col, button.parentNode); });
+  });
+});
 """
 
 
@@ -47,9 +83,19 @@ def _cells(row: str) -> list[str]:
 
 def _table(rows: list[str], base: Path) -> str:
     head, body = _cells(rows[0]), [_cells(r) for r in rows[2:]]  # rows[1] is the |---| line
-    lines = ["<table>", "<tr>" + "".join(f"<th>{inline(c, base)}</th>" for c in head) + "</tr>"]
+    lines = ["<table>", "<thead><tr>" + "".join(f'<th scope="col"><button type="button" title="sort by this '
+                                                  f'column">{inline(c, base)}</button></th>' for c in head)
+             + "</tr></thead>", "<tbody>"]
     lines += ["<tr>" + "".join(f"<td>{inline(c, base)}</td>" for c in row) + "</tr>" for row in body]
-    return "\n".join(lines + ["</table>"])
+    return "\n".join(lines + ["</tbody>", "</table>"])
+
+
+ALONE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")  # a paragraph that is one image
+
+
+def _figure(alt: str, src: str, base: Path, figures: dict) -> str:
+    shown = figures[src] if src in figures else inline(f"![{alt}]({src})", base)
+    return f"<figure>\n{shown}\n<figcaption>{html.escape(alt)}</figcaption>\n</figure>"
 
 
 def _blocks(markdown: str) -> list[list[str]]:
@@ -80,8 +126,10 @@ def _kind(line: str) -> str:
     return "text"
 
 
-def _render(block: list[str], base: Path) -> str:
+def _render(block: list[str], base: Path, figures: dict) -> str:
     kind = _kind(block[0])
+    if kind == "text" and len(block) == 1 and (alone := ALONE.match(block[0].strip())):
+        return _figure(alone.group(1), alone.group(2), base, figures)
     if kind == "heading":
         level = min(len(block[0]) - len(block[0].lstrip("#")), 6)
         return f"<h{level}>{inline(block[0].lstrip('#').strip(), base)}</h{level}>"
@@ -99,8 +147,14 @@ def _render(block: list[str], base: Path) -> str:
     return f"<p>{inline(' '.join(line.strip() for line in block), base)}</p>"
 
 
-def to_html(markdown: str, base: str | Path, title: str = "longrnn report") -> str:
-    """A complete HTML document for ``markdown``; images are read relative to ``base``."""
-    body = "\n".join(_render(block, Path(base)) for block in _blocks(markdown))
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+def to_html(markdown: str, base: str | Path, title: str = "longrnn report", figures: dict | None = None,
+            script: str | None = None) -> str:
+    """A complete HTML document for ``markdown``; images are read relative to ``base``. ``figures`` maps an
+    image's file name to the markup shown instead of it (its alt text stays the caption); ``script`` is
+    inlined in the head."""
+    body = "\n".join(_render(block, Path(base), figures or {}) for block in _blocks(markdown))
+    head = f"<script>{script}</script>" if script else ""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style>{head}</head>\n<body>\n<main>\n{body}\n</main>\n"
+            f"<script>{SORT_SCRIPT}</script>\n</body></html>\n")

@@ -7,11 +7,13 @@
   (scored on the same test set) beside it, how many seeds solved or diverged; then one row per run, so
   every seed is visible;
 * ``report.csv`` — the per-configuration table, machine-readable;
-* ``curves.png`` — validation main metric against training step, one line per seed, the baseline
-  dashed (needs the ``plot`` extra; skipped with a note if matplotlib is missing);
+* ``curves-TASK-TLEN.png`` — a picture per (task, T): validation main metric against training step, one
+  line per seed, a legend entry per configuration naming what differs between them, the baseline dashed,
+  diverged runs marked (`longrnn.reporting.curves`; needs the ``plot`` extra, skipped with a note without);
 * ``vaa.png`` — when runs measured it (``--vaa``, ``--warmup``), the reachable multistability VAA
   before training, after warm-up and over training (`longrnn.reporting.vaa_plot`);
-* ``report.html`` (with ``html=True``) — the tables and the curves in one file (`longrnn.reporting.html`).
+* ``report.html`` (with ``html=True``) — the tables (sortable) and the curves in one self-contained file
+  (`longrnn.reporting.html`), interactive (zoom, hover) where plotly is installed.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from longrnn import runs
-from longrnn.errors import UsageError, require_extra
-from longrnn.reporting.colours import colour
+from longrnn.errors import UsageError
+from longrnn.reporting import curves, labels
 from longrnn.reporting.formatting import finite, fmt, length, mean_std
-from longrnn.reporting.leaderboard import layer_and_training_settings
 
 
 def load_runs(paths, damaged: list[str] | None = None) -> list[dict]:
@@ -62,12 +63,17 @@ def _runs_without_config(paths) -> list[Path]:
     return sorted(found)
 
 
-def _label(config) -> str:
-    m = config.model
-    named = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine)) if v}
-    opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
-    extras = "".join(f", {setting}" for setting in layer_and_training_settings(config))
-    return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g}{extras})"
+def model_names(records: list[dict]) -> dict[str, str]:
+    """Each configuration's name in the report: `labels.label`, with the settings that tell apart two
+    configurations of one task and length that would share it (an Adam and an SGD run, say)."""
+    by_panel = defaultdict(dict)
+    for r in records:
+        panel = (r["config"].task.name, str(length(r["config"], r["summary"] or {})))
+        by_panel[panel][r["config"].identity()] = r["config"]
+    names = {}
+    for configs in by_panel.values():
+        names.update(zip(configs, labels.distinct(list(configs.values()), labels.label)))
+    return names
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -75,6 +81,7 @@ def summarize(records: list[dict]) -> list[dict]:
     groups = defaultdict(list)
     for r in records:
         groups[r["config"].identity()].append(r)
+    names = model_names(records)
     rows = []
     for config_id, group in groups.items():
         done = [r["summary"] for r in group if r["summary"] is not None]
@@ -89,7 +96,7 @@ def summarize(records: list[dict]) -> list[dict]:
             {
                 "task": config.task.name,
                 "seq_len": length(config, first),
-                "model": _label(config),
+                "model": names[config_id],
                 "config_id": config_id,
                 "metric": metric,
                 "n": len(finite(test)),  # seeds with a defined test score (an undefined one is not averaged)
@@ -145,64 +152,26 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     runs.write_text(path, buf.getvalue())
 
 
-def _first_evaluation(metrics: list[dict]) -> dict:
-    """The first record of a training evaluation (not a step-0 ``phase`` record: VAA before training)."""
-    return next((m for m in metrics if "phase" not in m), {})
-
-
-def plot_curves(path: Path, records: list[dict]) -> None:
-    """Validation main metric against step: a panel per (task, T), a colour per configuration."""
-    matplotlib = require_extra("matplotlib", "plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = defaultdict(list)
-    for r in records:
-        s = r["summary"] or {}
-        panels[(r["config"].task.name, length(r["config"], s))].append(r)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, ((task, seq_len), group) in zip(axes[0], sorted(panels.items(), key=str)):
-        labels = list(dict.fromkeys(_label(r["config"]) for r in group))
-        metric, baseline = None, None
-        for r in group:
-            s = r["summary"] or {}
-            metric = s.get("main_metric") or metric or next(
-                (k[4:] for k in _first_evaluation(r["metrics"]) if k.startswith("val_") and k != "val_loss"),
-                "loss",
-            )
-            baseline = (s.get("baseline") or {}).get(metric, baseline)
-            label = _label(r["config"])
-            steps = [m["step"] for m in r["metrics"] if f"val_{metric}" in m]
-            values = [m[f"val_{metric}"] for m in r["metrics"] if f"val_{metric}" in m]
-            ax.plot(steps, values, color=colour(labels.index(label), len(labels)), lw=1, alpha=0.8,
-                    label=label if label not in ax.get_legend_handles_labels()[1] else None)
-        if baseline is not None:
-            ax.axhline(baseline, color="k", ls="--", lw=1, label="memoryless baseline")
-        if metric in ("mse", "ce", "loss"):
-            ax.set_yscale("log")
-        ax.set(title=f"{task}, T={seq_len}", xlabel="training step", ylabel=f"validation {metric}")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def _plot_vaa(path: Path, records: list[dict]) -> bool:
     """vaa.png, a panel per (task, T), if any run logged VAA; returns whether it was drawn."""
     from longrnn.reporting.vaa_plot import has_vaa, plot_vaa
 
-    panels = defaultdict(list)
+    grouped = defaultdict(list)
     for r in records:
         if has_vaa(r["metrics"]):
-            seq_len = (r["summary"] or {}).get("seq_len", r["config"].task.seq_len)
-            panels[f"{r['config'].task.name}, T={seq_len}"].append((_label(r["config"]), r["metrics"]))
+            grouped[f"{r['config'].task.name}, T={length(r['config'], r['summary'] or {})}"].append(r)
+    panels = {}
+    for title, group in sorted(grouped.items()):
+        configs = list({r["config"].identity(): r["config"] for r in group}.values())
+        names = dict(zip((c.identity() for c in configs), labels.legend(configs, labels.label)[0]))
+        panels[title] = [(names[r["config"].identity()], r["metrics"]) for r in group]
     if panels:
-        plot_vaa(path, dict(sorted(panels.items())))
+        plot_vaa(path, panels, legend_below=True)
     return bool(panels)
 
 
 def report(paths, out: str | Path | None = None, plots: bool = True, html: bool = False) -> str:
-    """Write report.md, report.csv and curves.png (and with ``html``, a self-contained report.html)
+    """Write report.md, report.csv and the curves' pictures (with ``html``, a self-contained report.html)
     into ``out`` (default: the first folder given); return the Markdown text."""
     damaged: list[str] = []
     records = load_runs(paths, damaged)
@@ -223,17 +192,34 @@ def write_report(records: list[dict], damaged: list[str], out: Path, plots: bool
     out.mkdir(parents=True, exist_ok=True)
     runs.write_text(out / "report.md", text)
     write_csv(out / "report.csv", rows)
-    drew_vaa = False
+    drawn, drew_vaa = [], False
     if plots and records:  # nothing read: nothing to draw
         try:
-            plot_curves(out / "curves.png", records)
+            for panel in curves.panels(records):
+                curves.draw_png(panel, out / panel.file)
+                drawn.append(panel)
             drew_vaa = _plot_vaa(out / "vaa.png", records)
         except UsageError as e:
-            text += f"\n(no curves.png: {e})\n"
+            text += f"\n(no learning curves: {e})\n"
     if html:
-        from longrnn.reporting.html import to_html
-
-        curves = "\n![validation curves, every seed](curves.png)\n" if (out / "curves.png").exists() else ""
-        curves += "\n![VAA before and during training, every seed](vaa.png)\n" if drew_vaa else ""
-        runs.write_text(out / "report.html", to_html(f"# Report\n\n{text}{curves}", out))
+        runs.write_text(out / "report.html", _html(text, drawn, drew_vaa, out))
     return text
+
+
+def _html(text: str, drawn: list, drew_vaa: bool, out: Path) -> str:
+    """report.html: the tables (sortable), and each panel interactive where plotly is installed (its
+    picture otherwise), everything inlined."""
+    from longrnn.reporting.html import to_html
+
+    script = curves.plotly_script()
+    figures = {p.file: curves.plotly_div(p, f"curves-{i}") for i, p in enumerate(drawn)} if script else {}
+    page = f"# Report\n\n{text}"
+    if drawn:
+        page += ("\n## Learning curves\n\nValidation score of every seed against the training step, one panel "
+                 "per task and length; a legend entry per configuration names what differs between them, the "
+                 "line under each title what they share." + (" Drag to zoom, double-click to reset, hover for "
+                 "a point's run." if script else " (Install the extra `plot` with plotly for zoom and hover.)")
+                 + "\n" + "".join(f"\n![{p.alt}]({p.file})\n" for p in drawn))
+    if drew_vaa:
+        page += "\n![VAA before and during training, every seed](vaa.png)\n"
+    return to_html(page, out, figures=figures, script=script)

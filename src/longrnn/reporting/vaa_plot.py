@@ -22,14 +22,21 @@ def has_vaa(metrics: list[dict]) -> bool:
     return bool(vaa_points(metrics))
 
 
-def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> None:
-    """``panels``: {title: [(configuration label, metrics log of one run), ...]}; writes ``path``."""
+def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]], legend_below: bool = False) -> None:
+    """``panels``: {title: [(configuration label, metrics log of one run), ...]}; writes ``path``. With
+    ``legend_below`` each panel's legend stands under it (long labels, many configurations), else inside."""
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.0), squeeze=False)
-    for ax, (title, curves) in zip(axes[0], panels.items()):
+    entries = max(len({label for label, _ in curves}) for curves in panels.values())
+    if legend_below:  # a row of axes for the plots, one under it for their legends
+        fig, grid = plt.subplots(2, len(panels), figsize=(8 * len(panels), 4.0 + 0.2 * entries), squeeze=False,
+                                 gridspec_kw={"height_ratios": [4.0, 0.2 * entries + 0.3]})
+        axes, keys = grid[:1], grid[1]
+    else:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.0), squeeze=False)
+    for i, (ax, (title, curves)) in enumerate(zip(axes[0], panels.items())):
         labels = list(dict.fromkeys(label for label, metrics in curves if vaa_points(metrics)))
         drawn = set()
         for label, metrics in curves:
@@ -39,7 +46,11 @@ def plot_vaa(path: Path, panels: dict[str, list[tuple[str, list[dict]]]]) -> Non
                 drawn.add(label)
         ax.set(title=title, xlabel="training step (0: before training; a jump there is the warm-up)",
                ylabel="VAA (validation inputs)", ylim=(0, 1.05))
-        if drawn:
+        if legend_below:
+            keys[i].axis("off")
+            keys[i].legend(*ax.get_legend_handles_labels(), fontsize=8.5, loc="upper left", frameon=False,
+                           borderaxespad=0)
+        elif drawn:
             ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
