@@ -515,12 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="Markdown + CSV tables and learning curves from run directories (exit "
                                       "status 1 when some run could not be read: it is named, the rest reported)")
     p.add_argument("runs", nargs="*", help="run directories, or folders holding them (leaderboard default: results)")
-    p.add_argument("--out", help="where to write report.md, report.csv, curves-TASK-TLEN.png (default: the first folder)")
+    p.add_argument("--out", help="where to write report.md, report.csv, curves-TASK-TLEN.png (default: the first "
+                                 "folder)")
     p.add_argument("--leaderboard", action="store_true",
                    help="write the leaderboard page instead: every method per task and length, selected on validation")
     p.add_argument("--page", default=LEADERBOARD_PAGE, help="the leaderboard page to (re)write")
     p.add_argument("--no-plots", action="store_true", help="skip the curves' pictures")
-    p.add_argument("--html", action="store_true", help="also write report.html: sortable tables and interactive curves in one self-contained file")
+    p.add_argument("--html", action="store_true",
+                   help="also write report.html: sortable tables and interactive curves, in one self-contained file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.set_defaults(func=cmd_report)
 
