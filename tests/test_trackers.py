@@ -185,3 +185,17 @@ def test_a_failing_tracker_is_named_and_the_run_goes_on(tmp_path, monkeypatch, c
     assert summary["status"] == "finished"
     err = capsys.readouterr().err
     assert "--log tensorboard stopped (OSError: disk full); the run goes on" in err and err.count("stopped") == 1
+
+
+def test_a_resumed_run_whose_mlflow_run_is_gone_starts_a_new_one(tmp_path):
+    config = _config(tmp_path, "train.log=mlflow")
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / trackers.FILE).write_text('{"mlflow": "0123456789abcdef0123456789abcdef"}')  # from another store
+    tracked = trackers.Trackers(config, run_dir, resumed_step=10)
+    try:
+        assert set(tracked.active) == {"mlflow"}
+        assert tracked.active["mlflow"].run_id != "0123456789abcdef0123456789abcdef"
+        assert json.loads((run_dir / trackers.FILE).read_text())["mlflow"] == tracked.active["mlflow"].run_id
+    finally:
+        tracked.close(failed=False)

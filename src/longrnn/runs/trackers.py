@@ -166,10 +166,15 @@ class MLflow:
 
     def __init__(self, run_dir: Path, config, ids: dict, parent: dict, resumed_step: int):
         self.client, experiment = mlflow_client(Path(config.out))
+        from mlflow.exceptions import MlflowException
+
         self.run_id = ids.get("mlflow")
         if self.run_id is not None:
-            self.client.update_run(self.run_id, status="RUNNING")
-            return
+            try:
+                self.client.update_run(self.run_id, status="RUNNING")
+                return
+            except MlflowException:  # the store no longer holds it (a new store, say): the run starts a new one
+                self.run_id = None
         tags = {"mlflow.parentRunId": parent["mlflow"]} if parent.get("mlflow") else {}
         self.run_id = self.client.create_run(experiment, run_name=config.run_name(), tags=tags).info.run_id
         ids["mlflow"] = self.run_id

@@ -9,7 +9,8 @@ the last checkpoint left off. A non-finite loss or gradient stops the run, which
 (`longrnn.training.warmup_phase`); with ``--vaa`` (or ``--warmup``) the reachable multistability VAA is
 logged at initialisation and after warm-up (step-0 records with a ``phase``), with ``--vaa`` also at
 every evaluation. At the end the best-on-validation weights are scored on the test
-set, which is read only then.
+set, which is read only then. With ``--log`` every metrics record and the summary also go to
+TensorBoard, MLflow or W&B (`longrnn.runs.trackers`); metrics.jsonl stays the record.
 """
 
 from __future__ import annotations
