@@ -78,7 +78,10 @@ def test_report_html_in_a_real_browser(mixed):
             assert problems == []
             images = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.complete && e.naturalWidth > 0])")
             assert all(alt and loaded for alt, loaded in images), images  # none missing, none without alt text
-            assert page.locator(".js-plotly-plot").count() == 2, "one interactive chart per (task, T) panel"
+            assert page.locator(".js-plotly-plot").count() == 4, "per (task, T) panel: its curves and its scores"
+            dots = page.evaluate("() => document.getElementById('scores-1').data.filter(t => t.mode === 'markers')"
+                                 ".map(t => [t.y[0], t.x.length])")
+            assert sorted(n for _, n in dots) == [1, 1, 1, 1, 1, 2], dots  # a dot per finished seed, a mean each
             legend = page.locator("#curves-1 .legendtext").all_text_contents()
             assert len(legend) == len(set(legend)) >= 5  # 3 lines + the diverged run + the baseline
             assert any("diverged at step" in t for t in legend) and any("memoryless baseline" in t for t in legend)

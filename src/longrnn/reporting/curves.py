@@ -1,4 +1,5 @@
-"""Learning curves of a report: one panel per (task, T), drawn once as a picture and once interactive.
+"""Learning curves of a report: one panel per (task, T), drawn once as a picture and once interactive;
+and beside each, in report.html, the panel's test scores, every seed a dot (`scores_div`).
 
 `panels(records)` turns run records (`report.load_runs`) into `Panel`s: the validation main metric of
 every seed against the training step, a colour and a legend entry per configuration that name what
@@ -40,6 +41,7 @@ class Series:
     steps: list[int]
     values: list[float]
     diverged_at: int | None = None  # the step at which the run stopped with a non-finite loss or gradient
+    test: float | None = None  # the best-on-validation weights' test score (None: unfinished, or no score)
 
 
 @dataclass
@@ -106,9 +108,10 @@ def panels(records: list[dict]) -> list[Panel]:
         for r in sorted(group, key=lambda r: (order[r["config"].identity()], r["config"].train.seed)):
             i = order[r["config"].identity()]
             points = [(m["step"], m[f"val_{metric}"]) for m in r["metrics"] if m.get(f"val_{metric}") is not None]
+            test = ((r["summary"] or {}).get("test") or {}).get(metric)
             panel.series.append(Series(entries[i], PALETTE[i % len(PALETTE)], DASHES[i // len(PALETTE) % 3],
-                                       r["config"].train.seed,
-                                       [p[0] for p in points], [p[1] for p in points], _diverged_at(r["summary"])))
+                                       r["config"].train.seed, [p[0] for p in points], [p[1] for p in points],
+                                       _diverged_at(r["summary"]), test))
         out.append(panel)
     return out
 
@@ -210,6 +213,37 @@ def plotly_div(panel: Panel, div_id: str) -> str:
         margin={"t": 90}, font={"color": "#222222"})
     if panel.log_scale and all(v > 0 for s in panel.series for v in s.values):
         fig.update_yaxes(type="log")
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def scores_div(panel: Panel, div_id: str) -> str | None:
+    """The panel's test scores as a plotly chart: a row per configuration, a dot per seed (hover: seed and
+    score), the configuration's mean as a bar mark, the memoryless baseline as a dashed line; None when no
+    run of the panel has a test score."""
+    scored = [s for s in panel.series if s.test is not None and s.test == s.test]  # finite: NaN != NaN
+    if not scored:
+        return None
+    go = require_extra("plotly.graph_objects", "plot")
+    fig = go.Figure()
+    rows = list(dict.fromkeys(s.label for s in scored))
+    for label in rows:
+        runs = [s for s in scored if s.label == label]
+        fig.add_trace(go.Scatter(
+            x=[s.test for s in runs], y=[label] * len(runs), mode="markers", name=label, showlegend=False,
+            marker={"color": runs[0].colour, "size": 10, "opacity": 0.8},
+            hovertemplate=[f"seed {s.seed}: test {panel.metric} {s.test:.4g}<extra></extra>" for s in runs]))
+        fig.add_trace(go.Scatter(
+            x=[sum(s.test for s in runs) / len(runs)], y=[label], mode="markers", showlegend=False,
+            marker={"symbol": "line-ns-open", "size": 22, "color": runs[0].colour, "line": {"width": 3}},
+            hovertemplate=f"mean of {len(runs)} seed{'s' if len(runs) > 1 else ''}: %{{x:.4g}}<extra></extra>"))
+    if panel.baseline is not None:
+        fig.add_vline(x=panel.baseline, line={"color": "black", "dash": "dash", "width": 1.2},
+                      annotation_text="memoryless baseline", annotation_position="top")
+    fig.update_layout(
+        title={"text": f"{panel.title}: test {panel.metric}, every seed (bar: mean)"}, template="plotly_white",
+        xaxis_title=f"test {panel.metric}", height=160 + 40 * len(rows), margin={"l": 20, "t": 70},
+        font={"color": "#222222"}, yaxis={"automargin": True, "autorange": "reversed"})
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
                        config={"displaylogo": False, "responsive": True})
 

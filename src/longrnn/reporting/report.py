@@ -212,13 +212,17 @@ def _html(text: str, drawn: list, drew_vaa: bool, out: Path) -> str:
     from longrnn.reporting.html import to_html
 
     script = curves.plotly_script()
-    figures = {p.file: curves.plotly_div(p, f"curves-{i}") for i, p in enumerate(drawn)} if script else {}
+    figures = {}
+    for i, p in enumerate(drawn if script else []):
+        scores = curves.scores_div(p, f"scores-{i}")
+        figures[p.file] = curves.plotly_div(p, f"curves-{i}") + (f"\n{scores}" if scores else "")
     page = f"# Report\n\n{text}"
     if drawn:
         page += ("\n## Learning curves\n\nValidation score of every seed against the training step, one panel "
                  "per task and length; a legend entry per configuration names what differs between them, the "
-                 "line under each title what they share." + (" Drag to zoom, double-click to reset, hover for "
-                 "a point's run." if script else " (Install the extra `plot` with plotly for zoom and hover.)")
+                 "line under each title what they share." + (" Under each panel, the test score of every seed "
+                 "and its mean per configuration. Drag to zoom, double-click to reset, hover for a point's run."
+                 if script else " (Install the extra `plot` with plotly for zoom and hover.)")
                  + "\n" + "".join(f"\n![{p.alt}]({p.file})\n" for p in drawn))
     if drew_vaa:
         page += "\n![VAA before and during training, every seed](vaa.png)\n"
