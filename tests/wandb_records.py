@@ -56,22 +56,23 @@ def history(path: Path) -> list[dict]:
     return rows
 
 
-def config(path: Path) -> dict:
+def _updates(path: Path, parts: dict) -> dict:
+    """The key-value updates of the records whose type is in ``parts`` ({type: its updates}), in order."""
     out = {}
     for r in records(path):
-        if r.WhichOneof("record_type") == "config":
-            out.update(_items(r.config.update))
-        elif r.WhichOneof("record_type") == "run":
-            out.update(_items(r.run.config.update))
+        kind = r.WhichOneof("record_type")
+        if kind in parts:
+            out.update(_items(parts[kind](r)))
     return out
+
+
+def config(path: Path) -> dict:
+    """The run's config: set in its run record, updated by config records."""
+    return _updates(path, {"run": lambda r: r.run.config.update, "config": lambda r: r.config.update})
 
 
 def summary(path: Path) -> dict:
-    out = {}
-    for r in records(path):
-        if r.WhichOneof("record_type") == "summary":
-            out.update(_items(r.summary.update))
-    return out
+    return _updates(path, {"summary": lambda r: r.summary.update})
 
 
 def run(path: Path):
