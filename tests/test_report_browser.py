@@ -48,6 +48,7 @@ def test_the_panels_tell_every_configuration_apart_and_mark_what_happened(mixed)
     labels = {s.label for s in copy.series}
     assert len(labels) == 4, "adam, sgd, gru and the diverged plrnn: four configurations, four names"
     assert any("optimizer=sgd" in label for label in labels) and any("optimizer=adam" in label for label in labels)
+    assert copy.common.endswith("unless named: steps=30, momentum=0.9, clip=1.0")  # what most runs share
     assert [len(s.steps) for s in copy.series if "gru" in s.label] == [1]
     (diverged,) = [s for s in copy.series if s.diverged_at is not None]
     assert diverged.steps == [] and diverged.diverged_at >= 1

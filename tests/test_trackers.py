@@ -6,6 +6,8 @@ sweep's runs are children of the sweep's run; a missing extra or unknown name is
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -174,6 +176,9 @@ def test_the_cli_takes_log_flags_and_toml_lists(tmp_path, capsys):
     assert load(tmp_path / "c.toml").train.log == "tensorboard,mlflow"
     a, b = RunConfig(), load(tmp_path / "c.toml")
     assert a.identity() == b.identity(), "where a run is logged to is not part of what it computes"
+    (tmp_path / "c.toml").write_text('[train]\nlog = [1]\n')
+    with pytest.raises(UsageError, match=r'train.log names trackers: a list of names .* got \[1\]'):
+        load(tmp_path / "c.toml")
 
 
 def test_a_failing_tracker_is_named_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
@@ -199,3 +204,27 @@ def test_a_resumed_run_whose_mlflow_run_is_gone_starts_a_new_one(tmp_path):
         assert json.loads((run_dir / trackers.FILE).read_text())["mlflow"] == tracked.active["mlflow"].run_id
     finally:
         tracked.close(failed=False)
+
+
+def test_a_store_that_cannot_be_reached_or_opened_is_dropped_at_once(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a" / "mlflow.db").mkdir(parents=True)  # the embedded store's place taken by a folder
+    started = time.perf_counter()
+    assert train(_config(tmp_path / "a", "train.log=mlflow", "train.vaa=false", "train.steps=10"),
+                 quiet=True)["status"] == "finished"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    assert train(_config(tmp_path / "b", "train.log=mlflow", "train.vaa=false", "train.steps=10"),
+                 quiet=True)["status"] == "finished"
+    assert time.perf_counter() - started < 60, "MLflow's own retries would wait minutes"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("longrnn: --log mlflow stopped (") for line in err), err
+    assert "is not a file" in err[0] and "127.0.0.1:9" in err[1]
+
+
+def test_the_mlflow_store_follows_the_umask(tmp_path):
+    old = os.umask(0o002)
+    try:
+        train(_config(tmp_path, "train.log=mlflow,tensorboard", "train.vaa=false", "train.steps=10"), quiet=True)
+    finally:
+        os.umask(old)
+    for path in [tmp_path / "mlflow.db", *(tmp_path / "r" / "tensorboard").iterdir()]:
+        assert path.stat().st_mode & 0o777 == 0o664, path

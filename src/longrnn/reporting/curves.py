@@ -42,6 +42,7 @@ class Series:
     values: list[float]
     diverged_at: int | None = None  # the step at which the run stopped with a non-finite loss or gradient
     test: float | None = None  # the best-on-validation weights' test score (None: unfinished, or no score)
+    finished: bool = True  # False: no summary.json yet (running, or stopped before its end)
 
 
 @dataclass
@@ -70,9 +71,11 @@ class Panel:
     def alt(self) -> str:
         configs = len({s.label for s in self.series})
         diverged = sum(s.diverged_at is not None for s in self.series)
+        unfinished = sum(not s.finished for s in self.series)
+        ended = f"{f', {diverged} diverged' if diverged else ''}{f', {unfinished} not finished' if unfinished else ''}"
         return (f"Validation {self.metric} against training step, {self.title}: {configs} configuration"
                 f"{'s' if configs != 1 else ''}, {len(self.series)} run{'s' if len(self.series) != 1 else ''}"
-                f"{f', {diverged} diverged' if diverged else ''}; "
+                f"{ended}; "
                 + ("memoryless baseline dashed" if self.baseline is not None else "no memoryless baseline yet"))
 
 
@@ -111,7 +114,7 @@ def panels(records: list[dict]) -> list[Panel]:
             test = ((r["summary"] or {}).get("test") or {}).get(metric)
             panel.series.append(Series(entries[i], PALETTE[i % len(PALETTE)], DASHES[i // len(PALETTE) % 3],
                                        r["config"].train.seed, [p[0] for p in points], [p[1] for p in points],
-                                       _diverged_at(r["summary"]), test))
+                                       _diverged_at(r["summary"]), test, r["summary"] is not None))
         out.append(panel)
     return out
 
@@ -123,13 +126,26 @@ def _wrap(text: str, width: int) -> str:
 def _legend_names(panel: Panel) -> list[str]:
     """The legend's entries: a configuration with a line, a diverged run, the baseline."""
     names = list(dict.fromkeys(s.label for s in panel.series if s.steps))
-    names += [_diverged_text(s) for s in panel.series if s.diverged_at is not None]
+    names += [_ending_text(s) for s in panel.series if _ending_text(s)]
     return names + ([_baseline_text(panel)] if panel.baseline is not None else [])
 
 
-def _diverged_text(s: Series) -> str:
-    return (f"{s.label}, seed {s.seed}: diverged at step {s.diverged_at}"
-            + ("" if s.steps else ", before its first evaluation"))
+def _ending_text(s: Series) -> str:
+    """How a run ended, if a legend must say it: diverged (at which step), or not finished."""
+    if s.diverged_at is not None:
+        return (f"{s.label}, seed {s.seed}: diverged at step {s.diverged_at}"
+                + ("" if s.steps else ", before its first evaluation"))
+    if not s.finished:
+        return (f"{s.label}, seed {s.seed}: not finished (" + (f"last evaluation at step {s.steps[-1]})" if s.steps
+                                                                else "no evaluation yet)"))
+    return ""
+
+
+ENDING = {"diverged": ("x", "x"), "unfinished": (">", "triangle-right")}  # matplotlib's marker, plotly's
+
+
+def _ending(s: Series) -> str | None:
+    return "diverged" if s.diverged_at is not None else "unfinished" if not s.finished else None
 
 
 def _baseline_text(panel: Panel) -> str:
@@ -156,11 +172,12 @@ def draw_png(panel: Panel, path: Path) -> None:
         if s.steps and s.label not in names:  # a run without a point has no line to name
             handles.append(Line2D([], [], color=s.colour, ls=MPL_DASH[s.dash], lw=1.6, marker="o" if single else None))
             names.append(s.label)
-        if s.diverged_at is not None:
+        if (ending := _ending(s)) is not None:
+            marker = ENDING[ending][0]
             if s.steps:
-                ax.plot(s.steps[-1:], s.values[-1:], ls="none", marker="x", ms=9, mew=2, color=s.colour)
-            handles.append(Line2D([], [], ls="none", marker="x", ms=8, mew=2, color=s.colour))
-            names.append(_diverged_text(s))
+                ax.plot(s.steps[-1:], s.values[-1:], ls="none", marker=marker, ms=9, mew=2, color=s.colour)
+            handles.append(Line2D([], [], ls="none", marker=marker, ms=8, mew=2, color=s.colour))
+            names.append(_ending_text(s))
     if panel.baseline is not None:
         ax.axhline(panel.baseline, color="black", ls="--", lw=1.2)
         handles.append(Line2D([], [], color="black", ls="--", lw=1.2))
@@ -195,12 +212,11 @@ def plotly_div(panel: Panel, div_id: str) -> str:
             hovertemplate=f"{s.label}<br>seed {s.seed}<br>step %{{x}}<br>{panel.metric} %{{y:.4g}}<extra></extra>"))
         if s.steps:
             shown.add(s.label)
-        if s.diverged_at is not None:
+        if (ending := _ending(s)) is not None:
             fig.add_trace(go.Scatter(
                 x=s.steps[-1:] or [None], y=s.values[-1:] or [None], mode="markers",
-                marker={"symbol": "x", "size": 11, "color": s.colour},
-                name=_diverged_text(s),
-                hovertemplate=f"seed {s.seed} diverged at step {s.diverged_at}<extra></extra>"))
+                marker={"symbol": ENDING[ending][1], "size": 11, "color": s.colour}, name=_ending_text(s),
+                hovertemplate=f"{_ending_text(s)}<extra></extra>"))
     if panel.baseline is not None:
         fig.add_hline(y=panel.baseline, line={"color": "black", "dash": "dash", "width": 1.2})
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": "black", "dash": "dash"},

@@ -2,13 +2,19 @@
 
 A report shows several configurations side by side; a label made from a fixed list of settings (cell,
 width, trainer, learning rate) gives two runs that differ only in their optimizer the same name. Here a
-label is made from the settings that actually differ within the group shown together: `differing`
-finds them in the flattened configs (every key but the seed, where the run is written, its thread count
-and its trackers), `distinct` adds them to a base label where base labels collide, and `legend` gives
-the differing settings alone, with `common` naming what every member shares.
+label is made from the settings that actually differ within the group shown together (`differing`: every
+key of the flattened configs but the seed, where the run is written, its thread count and its trackers).
+A setting that most of the group shares (two thirds or more) is named only by the configurations that
+depart from it, and said once for all ("unless named: optimizer=adam"), so that each legend entry says
+what sets it apart (`naming`). Two different configurations never get the same label: of two values of a
+key at most one is the shared one, and values are written so that different values read differently
+(`value_text`). `distinct` appends the names to a base label where base labels collide (the report's
+tables); `legend` gives them alone, with `common` naming what every member shares (a panel's legend).
 """
 
 from __future__ import annotations
+
+import collections
 
 from longrnn.reporting.leaderboard import layer_and_training_settings
 from longrnn.runs.trackers import hyperparameters
@@ -17,13 +23,14 @@ NOT_A_DIFFERENCE = {"out", "name", "train.seed", "train.threads", "train.log"}
 
 
 def label(config) -> str:
-    """``lstm h32x1,gate=fast (bptt, lr 0.001, warm-up)``: a configuration as a report names it by default
+    """``lstm h32x1 [gate=fast] (bptt, lr 0.001, warm-up)``: a configuration as a report names it by default
     (cell, width x layers, cell and task options, trainer, learning rate, method settings)."""
     m = config.model
     named = {k: v for k, v in (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine)) if v}
-    opts = "".join(f",{k}={v}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
+    opts = ", ".join(f"{k}={value_text(v)}" for k, v in sorted({**config.task.options, **named, **m.options}.items()))
     extras = "".join(f", {setting}" for setting in layer_and_training_settings(config))
-    return f"{m.cell} h{m.hidden_size}x{m.layers}{opts} ({config.train.trainer}, lr {config.train.lr:g}{extras})"
+    return (f"{m.cell} h{m.hidden_size}x{m.layers}{f' [{opts}]' if opts else ''} "
+            f"({config.train.trainer}, lr {value_text(config.train.lr)}{extras})")
 
 
 def _settings(config) -> dict:
@@ -43,39 +50,73 @@ def _short(keys: list[str]) -> dict[str, str]:
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
 
 
-def _value(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else "default" if v is None else str(v)
+def value_text(v) -> str:
+    """A setting's value as a label writes it: a float in its shortest form that reads back as the same
+    number, with a decimal point (``0.001``, ``1.0``, ``0.00123456701``), None as ``default``."""
+    if v is None:
+        return "default"
+    if isinstance(v, float):
+        text = f"{v:g}"
+        if float(text) != v:
+            text = repr(v)
+        return text if any(c in text for c in ".ein") else f"{text}.0"
+    return str(v)
 
 
 def describe(config, keys: list[str]) -> str:
     """``"optimizer=sgd, lr=0.01"``: ``config``'s values of ``keys``."""
     flat, short = _settings(config), _short(keys)
-    return ", ".join(f"{short[k]}={_value(flat.get(k))}" for k in keys)
+    return ", ".join(f"{short[k]}={value_text(flat.get(k))}" for k in keys)
+
+
+SHARED = 2 / 3  # a value held by this share of a group is said once for all, not in every label
+
+
+def naming(configs) -> tuple[list[list[str]], dict]:
+    """For each config, the keys its label names; and {key: value} of the shared values said once instead."""
+    keys, flats = differing(configs), [_settings(c) for c in configs]
+    shared = {}
+    for k in keys:
+        counts = collections.Counter(repr(f.get(k)) for f in flats)
+        value, count = counts.most_common(1)[0]
+        if count >= SHARED * len(flats) and count > len(flats) / 2:
+            shared[k] = next(f.get(k) for f in flats if repr(f.get(k)) == value)
+    named = [[k for k in keys if k not in shared or repr(f.get(k)) != repr(shared[k])] for f in flats]
+    return named, shared
 
 
 def distinct(configs, base) -> list[str]:
-    """``base(config)`` for each config; where two configs share a base label, each gets the settings in
-    which the configs under that label differ appended (``lstm h32x1 (bptt, lr 0.001), optimizer=sgd``)."""
+    """``base(config)`` for each config; where two configs share a base label, each gets appended the settings
+    that set it apart within that group (`naming`): ``lstm h32x1 (bptt, lr 0.001), optimizer=sgd``."""
     labels = [base(c) for c in configs]
     out = []
-    for config, label in zip(configs, labels):
-        same = [c for c, other in zip(configs, labels) if other == label]
-        keys = differing(same)
-        out.append(f"{label}, {describe(config, keys)}" if keys else label)
+    for config, text in zip(configs, labels):
+        same = [c for c, other in zip(configs, labels) if other == text]
+        named, _ = naming(same)
+        keys = named[same.index(config)] if len(same) > 1 else []
+        out.append(f"{text}, {describe(config, keys)}" if keys else text)
     return out
+
+
+NOTHING_NAMED = "every setting as listed above"  # a legend entry of the configuration that departs from none
 
 
 def legend(configs, base) -> tuple[list[str], str]:
     """Legend entries for configurations drawn together, and the text of what they share: with one config,
-    its ``base`` label and ""; with several, each config's differing settings, and the settings they all
-    share (`common`)."""
+    its ``base`` label and ""; with several, the settings that set each apart (`naming`), and the settings
+    they share (`common`) followed by the values said once ("unless named: ...")."""
     if len(configs) < 2:
         return [base(c) for c in configs], ""
-    keys = differing(configs)
-    return [describe(c, keys) for c in configs], common(configs[0], keys)
+    named, said_once = naming(configs)
+    entries = [describe(c, keys) or NOTHING_NAMED for c, keys in zip(configs, named)]
+    text = common(configs[0], differing(configs))
+    if said_once:
+        short = _short(list(said_once))
+        text += "; unless named: " + ", ".join(f"{short[k]}={value_text(v)}" for k, v in said_once.items())
+    return entries, text
 
 
-HEAD = {"model.cell": "{}", "model.hidden_size": "h{}", "model.layers": "x{}", "train.trainer": "{}",
+HEAD = {"model.cell": "{}", "model.hidden_size": "h{}", "model.layers": "layers={}", "train.trainer": "{}",
         "train.optimizer": "{}", "train.lr": "lr {}", "train.steps": "{} steps"}
 PANEL = ("task.name", "task.seq_len")  # a panel's title names them
 
@@ -87,6 +128,9 @@ def common(config, differ: list[str]) -> str:
     from longrnn.runs.config import RunConfig
 
     flat, defaults = _settings(config), _settings(RunConfig())
-    head = [HEAD[k].format(_value(flat[k])) for k in HEAD if k not in differ]
+    head = [HEAD[k].format(value_text(flat[k])) for k in HEAD if k not in differ]
+    if "model.hidden_size" not in differ and "model.layers" not in differ:  # h32x2, as in a label
+        head.remove(f"layers={flat['model.layers']}")
+        head[head.index(f"h{flat['model.hidden_size']}")] += f"x{flat['model.layers']}"
     rest = [k for k in flat if k not in differ and k not in HEAD and k not in PANEL and flat[k] != defaults.get(k)]
-    return ", ".join(head + ([describe(config, rest)] if rest else [])).replace(", x", "x")
+    return ", ".join(head + ([describe(config, rest)] if rest else []))

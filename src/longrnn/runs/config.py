@@ -345,6 +345,9 @@ def set_key(config: RunConfig, key: str, value) -> None:
     name = parts[1]
     if key == "train.log" and isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = ",".join(value)  # log = ["tensorboard", "mlflow"] in TOML, as "tensorboard,mlflow"
+    elif key == "train.log" and not isinstance(value, str):
+        raise UsageError(f"train.log names trackers: a list of names or a comma-separated text, e.g. "
+                         f"[\"tensorboard\", \"mlflow\"] or \"tensorboard,mlflow\"; got {value!r}")
     if name in names and name != "options":
         setattr(section, name, _coerce(key, value, field_type(SECTIONS[parts[0]], name)))
     elif parts[0] in ("task", "model"):

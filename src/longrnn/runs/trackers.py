@@ -128,6 +128,23 @@ def _read_ids(path: Path) -> dict:
     return ids if isinstance(ids, dict) else {}
 
 
+# MLflow retries a request to a server 7 times over about 4 minutes and waits 120 s for an answer: a run
+# would stall that long on a server that is down. While a tracker works, unless the user set them:
+WAITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
+@contextlib.contextmanager
+def bounded_waits():
+    """`WAITS` in the environment for the duration (a value the user set is kept), then as it was."""
+    added = {k: v for k, v in WAITS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 class TensorBoard:
     """Event files in ``RUN/tensorboard`` through torch's SummaryWriter."""
 
@@ -207,9 +224,16 @@ def mlflow_client(out: Path):
     ``MLFLOW_EXPERIMENT_NAME`` if set, else a SQLite store and an artifact folder under ``out``."""
     from mlflow.tracking import MlflowClient
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store's "Creating tables" INFO lines
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its store's INFO lines and retry warnings
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out.resolve() / 'mlflow.db'}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        db = out.resolve() / "mlflow.db"
+        if db.exists() and not db.is_file():  # MLflow would retry for two minutes before it gives up
+            raise FileExistsError(f"{db} exists and is not a file")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        db.touch()  # made here, so that it has the umask's permissions (SQLite's own are 0644)
+        uri = f"sqlite:///{db}"
     client = MlflowClient(tracking_uri=uri)
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or PROJECT
     found = client.get_experiment_by_name(name)
@@ -277,7 +301,8 @@ class Trackers:
         """``action(*args)``; a tracker that raises is named in one line on stderr and dropped (the run goes
         on: metrics.jsonl has every record)."""
         try:
-            return action(*args)
+            with bounded_waits():
+                return action(*args)
         except Exception as e:  # a tracker's failure, whatever its library raises, never ends the run
             self.active.pop(name, None)
             first = str(e).splitlines()[0][:200] if str(e) else ""
@@ -302,7 +327,7 @@ class Trackers:
     def close(self, failed: bool = True) -> None:
         """End the trackers of a run that stopped without a summary (an error, or an interruption)."""
         for tracker in self.active.values():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), bounded_waits():
                 tracker.close(failed)
         self.active = {}
 
@@ -312,7 +337,8 @@ def open_sweep(out: Path, name: str, names: list[str]) -> None:
     (reused when the sweep runs again) and the W&B group ``name``, kept in ``out/trackers.json``."""
     if names:
         try:
-            _open_sweep(out, name, names)
+            with bounded_waits():
+                _open_sweep(out, name, names)
         except Exception as e:  # as in a run: a tracker's failure never stops the work
             print(f"longrnn: the sweep's tracker entries were not made ({type(e).__name__}: "
                   f"{str(e).splitlines()[0][:200] if str(e) else ''}); its runs log without a parent", file=sys.stderr)
@@ -337,6 +363,6 @@ def close_sweep(out: Path) -> None:
     """Mark the sweep's MLflow run finished (its runs have ended; running the sweep again reopens it)."""
     parent = _read_ids(out / FILE).get("parent", {})
     if parent.get("mlflow"):
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), bounded_waits():
             client, _ = mlflow_client(out)
             client.set_terminated(parent["mlflow"], "FINISHED")
