@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -322,3 +324,22 @@ def test_orthogonal_bad_choices(option, value):
     with pytest.raises(UsageError) as info:
         make_cell("orthogonal", 2, 3, **{option: value})
     assert value in str(info.value) and "allowed" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_xavier_orthogonal_init_is_the_warm_up_codes(name):
+    torch.manual_seed(0)
+    cell = make_cell(name, 5, 16, weight_init="xavier_orthogonal")
+    blocks = cell.n_blocks
+    for block in cell.weight_hh.detach().double().chunk(blocks, 0):  # each recurrent block orthogonal
+        assert torch.allclose(block @ block.T, torch.eye(16, dtype=torch.float64), atol=1e-5)
+    bound = math.sqrt(6 / (5 + 16))  # Xavier-uniform of each (H, I) input block
+    for block in cell.weight_ih.detach().chunk(blocks, 0):
+        assert block.abs().max() <= bound and block.abs().max() > 0.8 * bound
+    assert not cell.bias_ih.any() and not cell.bias_hh.any()
+    chrono = make_cell(name, 5, 16, weight_init="xavier_orthogonal", forget_init="chrono:100")
+    assert chrono.bias_hh.any(), "forget_init still sets the keep gate's bias over the zero biases"
+    default = make_cell(name, 5, 16)
+    assert default.bias_hh.abs().max() <= 1 / 4 and default.bias_hh.any()  # PyTorch's U(-1/√H, 1/√H)
+    with pytest.raises(UsageError, match="unknown weight_init 'xavier'"):
+        make_cell(name, 5, 16, weight_init="xavier")

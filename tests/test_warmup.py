@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from longrnn.errors import UsageError
 from longrnn.methods.warmup import (
     measure_vaa,
+    minibatches,
     reachable_states,
     stabilization_length,
     vaa,
@@ -212,3 +213,23 @@ def test_vaa_of_non_finite_states_is_nan_not_infinite():
     states = torch.zeros(4, 3)
     states[1, 0] = float("nan")
     assert math.isnan(vaa(states))
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_minibatches_cover_each_epoch_and_keep_the_last_small_batch_only_when_asked(drop_last):
+    batches = minibatches(10, 4, torch.Generator().manual_seed(0), drop_last=drop_last)
+    epoch = [next(batches) for _ in range(2 if drop_last else 3)]
+    assert [len(b) for b in epoch] == ([4, 4] if drop_last else [4, 4, 2])  # the official DataLoader's: 4, 4, 2
+    seen = torch.cat(epoch)
+    assert len(set(seen.tolist())) == len(seen) and (drop_last or sorted(seen.tolist()) == list(range(10)))
+    assert len(next(batches)) == 4  # the next epoch starts with a whole batch
+
+
+def test_warm_up_takes_drop_last_and_checks_it():
+    model = SequenceModel("gru", 1, 8, 1)
+    inputs = torch.randn(10, 6, 1)
+    history = warm_up(model, inputs, steps=3, batch_size=4, stabilization_max=3, drop_last=False,
+                      generator=torch.Generator().manual_seed(0))
+    assert len(history["loss"]) == 3
+    with pytest.raises(UsageError, match="drop_last"):
+        warm_up(model, inputs, steps=1, batch_size=4, drop_last="no")

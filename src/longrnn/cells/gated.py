@@ -12,7 +12,9 @@ forget gate (LSTM) / update gate (GRU) — the gate that decides how long the st
                         (same parameter count) and the input gate is tied to 1 - g. For the GRU, r is a
                         fourth gate block.
 
-``forget_init`` sets that gate's bias (`longrnn.cells.init`: default, constant:V, chrono:T_MAX,
+``weight_init="xavier_orthogonal"`` starts from Xavier-uniform input blocks, orthogonal recurrent blocks
+and zero biases, as the warm-up paper's official code initialises its GRU (PyTorch's uniform init
+otherwise). ``forget_init`` sets that gate's bias (`longrnn.cells.init`: default, constant:V, chrono:T_MAX,
 uniform); the bias goes into ``bias_hh`` once and the same block of ``bias_ih`` is zeroed, so it is not
 counted twice. With ``gate_parity=True`` (the default) the sigmoid-space biases are mapped into the chosen
 gate's space (`longrnn.functional.gates.gate_bias`, asinh for the fast gate), so every gate starts from the same
@@ -35,13 +37,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells.base import Cell, at_least_float32, autocast_enabled, fused_sequence, zero_state
-from longrnn.cells.init import forget_biases, parse_forget_init, write_keep_gate_bias
+from longrnn.cells.init import (
+    forget_biases,
+    orthogonal_blocks,
+    parse_forget_init,
+    write_keep_gate_bias,
+    xavier_uniform_blocks,
+)
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import check_bool, unknown
 from longrnn.functional.gates import GATES, gate_bias, refine_gate
 
 GATE_CHOICES = (*GATES, "refine")
+# "xavier_orthogonal": Xavier-uniform input blocks, orthogonal recurrent blocks, zero biases, as the warm-up
+# paper's official code (glambrechts/warmup, models_pytorch/cells.py) initialises its GRU
+WEIGHT_INITS = ("default", "xavier_orthogonal")
 LSTM_ENGINES = (*ENGINES, "step")  # step: the step loop under autograd, never a whole-sequence kernel
 
 
@@ -52,10 +63,14 @@ class _GatedCell(Cell):
     keep_block: int  # index of the forget (LSTM) / update (GRU) block
     refine_block: int  # index of the refine gate's block when gate="refine"
 
-    def __init__(self, input_size: int, hidden_size: int, gate: str, forget_init: str, gate_parity: bool):
+    def __init__(self, input_size: int, hidden_size: int, gate: str, forget_init: str, gate_parity: bool,
+                 weight_init: str = "default"):
         super().__init__()
         if gate not in GATE_CHOICES:
             raise unknown("gate", gate, GATE_CHOICES)
+        if weight_init not in WEIGHT_INITS:
+            raise unknown("weight_init", weight_init, WEIGHT_INITS)
+        self.weight_init = weight_init
         parse_forget_init(forget_init)
         self.gate = gate
         self.forget_init = forget_init
@@ -81,10 +96,19 @@ class _GatedCell(Cell):
         return tensor[index * H : (index + 1) * H]
 
     def reset_parameters(self) -> None:
-        """PyTorch's uniform(-1/√H, 1/√H), then the keep-gate bias from ``forget_init``."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        """``weight_init="default"``: PyTorch's uniform(-1/√H, 1/√H) for every parameter;
+        ``"xavier_orthogonal"``: each gate block of ``weight_ih`` Xavier-uniform, each of ``weight_hh``
+        orthogonal, biases zero (the warm-up paper's official GRU). Then the keep-gate bias from
+        ``forget_init``."""
+        if self.weight_init == "xavier_orthogonal":
+            xavier_uniform_blocks(self.weight_ih, self.n_blocks)
+            orthogonal_blocks(self.weight_hh, self.n_blocks)
+            nn.init.zeros_(self.bias_ih)
+            nn.init.zeros_(self.bias_hh)
+        else:
+            bound = 1.0 / math.sqrt(self.hidden_size)
+            for p in self.parameters():
+                nn.init.uniform_(p, -bound, bound)
         self.reset_keep_gate_bias()
 
     @torch.no_grad()
@@ -123,10 +147,11 @@ class _GatedCell(Cell):
         return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, gate={self.gate!r}, forget_init={self.forget_init!r}"
+        init = f", weight_init={self.weight_init!r}" if self.weight_init != "default" else ""
+        return f"{super().extra_repr()}, gate={self.gate!r}, forget_init={self.forget_init!r}{init}"
 
 
-@register("lstm", "LSTM, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init")
+@register("lstm", "LSTM, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init, weight_init")
 class LSTMCell(_GatedCell):
     """Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers, Schmidhuber & Cummins
     2000), with the equations of `torch.nn.LSTMCell` and a choice of forget gate φ:
@@ -162,12 +187,13 @@ class LSTMCell(_GatedCell):
         gate_parity: bool = True,
         engine: str = "auto",
         chrono_input: bool = True,
+        weight_init: str = "default",
     ):
         if engine not in LSTM_ENGINES:
             raise unknown("engine", engine, LSTM_ENGINES)
         self.engine = engine
         self.chrono_input = check_bool("chrono_input", chrono_input)
-        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
+        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity, weight_init)
 
     def companion_blocks(self) -> list[int]:
         """With chrono, the input gate's bias is -b (Tallec & Ollivier 2018; off with ``chrono_input=False``);
@@ -218,7 +244,7 @@ class LSTMCell(_GatedCell):
         return None
 
 
-@register("gru", "GRU, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init")
+@register("gru", "GRU, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init, weight_init")
 class GRUCell(_GatedCell):
     """Gated recurrent unit (Cho et al. 2014, "Learning Phrase Representations using RNN
     Encoder-Decoder"), with the equations of `torch.nn.GRUCell` and a choice of update gate φ:
@@ -243,8 +269,9 @@ class GRUCell(_GatedCell):
         gate: str = "sigmoid",
         forget_init: str = "default",
         gate_parity: bool = True,
+        weight_init: str = "default",
     ):
-        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity)
+        super().__init__(input_size, hidden_size, gate, forget_init, gate_parity, weight_init)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
         return zero_state(batch_size, self.hidden_size, self.weight_hh, device, dtype)

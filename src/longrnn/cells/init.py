@@ -1,7 +1,8 @@
 """Initialisations shared by cells.
 
 ``xavier_uniform_blocks``: Xavier-uniform per gate block of a stacked weight (the bistable cells and the
-MGU, as the warm-up paper's code initialises them).
+MGU, as the warm-up paper's code initialises them); ``orthogonal_blocks``: an orthogonal matrix per block
+(the recurrent weights of that code's GRU).
 
 The forget-gate (LSTM) / update-gate (GRU) bias, ``forget_init=`` of the gated cells; each returns
 biases in sigmoid space, b with initial gate value σ(b) (the cell maps them into its gate's space with
@@ -32,6 +33,13 @@ def xavier_uniform_blocks(weight: torch.Tensor, n_blocks: int) -> None:
     with torch.no_grad():
         for block in weight.chunk(n_blocks, 0):
             nn.init.xavier_uniform_(block)
+
+
+def orthogonal_blocks(weight: torch.Tensor, n_blocks: int) -> None:
+    """An orthogonal matrix (`torch.nn.init.orthogonal_`) in each of the ``n_blocks`` row blocks of ``weight``."""
+    with torch.no_grad():
+        for block in weight.chunk(n_blocks, 0):
+            nn.init.orthogonal_(block)
 
 
 FORMS = "default, constant:VALUE, chrono:T_MAX, uniform"

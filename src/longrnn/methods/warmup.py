@@ -37,7 +37,7 @@ from torch import nn
 from longrnn.cells import State
 from longrnn.cells.double import DoubleCell
 from longrnn.console import track
-from longrnn.errors import UsageError, check_positive
+from longrnn.errors import UsageError, check_bool, check_positive
 from longrnn.methods.stack import for_each_stack
 from longrnn.models import Recurrent, SequenceModel
 
@@ -181,11 +181,14 @@ def stabilization_length(step: int, increment: int, maximum: int, generator=None
     return int(torch.randint(1, longest + 1, (1,), generator=generator))
 
 
-def minibatches(n: int, batch_size: int, generator=None):
-    """Index batches of an epoch-wise random permutation of range(n), forever."""
+def minibatches(n: int, batch_size: int, generator=None, drop_last: bool = True):
+    """Index batches of an epoch-wise random permutation of range(n), forever. With ``drop_last=False`` an
+    epoch's last, smaller batch is kept (as torch's DataLoader does by default, and the official warm-up
+    code with it)."""
     while True:
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n - batch_size + 1, batch_size):
+        end = n if not drop_last else n - batch_size + 1
+        for start in range(0, end, batch_size):
             yield order[start : start + batch_size]
 
 
@@ -218,6 +221,7 @@ def warm_up(
     partial: bool = True,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    drop_last: bool = True,
 ) -> dict:
     """Warm ``model`` up in place on training ``inputs``; returns the history.
 
@@ -227,7 +231,10 @@ def warm_up(
     it receives there, and the result is ``{path of the layer: its history}``. Only the recurrent layers'
     parameters change (never a readout or what lies outside them).
 
-    Defaults are the official code's. ``partial`` only matters for double layers (warm the first half).
+    Defaults are the official code's, except ``drop_last``: when n is not a multiple of ``batch_size``,
+    each pass over ``inputs`` drops its last, smaller batch; the official code keeps it (its DataLoader's
+    default), as ``drop_last=False`` does. (`longrnn train --warmup` draws ``batch_size × steps`` fresh
+    sequences, so it has no such batch.) ``partial`` only matters for double layers (warm the first half).
     History: ``loss``, ``vaa_star`` (one list of per-layer values per step), ``stabilization`` and
     ``time`` (seconds since the start) per step, and ``seconds`` in all. ``progress`` shows a progress bar.
 
@@ -236,16 +243,17 @@ def warm_up(
             bidirectional one, or inputs that are not batched sequences.
     """
     options = (steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max, partial, generator,
-               progress)
+               progress, check_bool("drop_last", drop_last))
     return for_each_stack(_warm_up, model, inputs, *options)
 
 
 def _warm_up(model, inputs: torch.Tensor, steps: int, lr: float, batch_size: int, eps: float, target: float,
-             stabilization_increment: int, stabilization_max: int, partial: bool, generator, progress: bool) -> dict:
+             stabilization_increment: int, stabilization_max: int, partial: bool, generator, progress: bool,
+             drop_last: bool) -> dict:
     _check_warmup_options(inputs, steps, lr, batch_size, eps, target, stabilization_increment, stabilization_max)
     parameters = [p for layer in model.layers for p in layer.parameters()]  # never the readout
     optimizer = torch.optim.Adam(parameters, lr=lr)
-    batches = minibatches(inputs.shape[0], batch_size, generator)
+    batches = minibatches(inputs.shape[0], batch_size, generator, drop_last)
     history = {"loss": [], "vaa_star": [], "stabilization": [], "time": []}
     started = time.perf_counter()
     for step in track(range(steps), steps, "warm-up", disable=not progress):

@@ -96,12 +96,14 @@ class TorchCellAPI:
 class LSTMCell(TorchCellAPI, _LSTM):
     """`torch.nn.LSTMCell` with a choice of forget gate and its initialisation (`longrnn.cells.gated`):
     ``gate`` (sigmoid | fast | softsign | refine), ``forget_init`` (default | constant:V | chrono:T_MAX |
-    uniform), ``gate_parity``, ``chrono_input``, ``engine``. Returns ``(h', c')``, each (batch, H)."""
+    uniform), ``gate_parity``, ``chrono_input``, ``engine``, ``weight_init`` (default | xavier_orthogonal).
+    Returns ``(h', c')``, each (batch, H)."""
 
 
 class GRUCell(TorchCellAPI, _GRU):
     """`torch.nn.GRUCell` with a choice of update gate and its initialisation (`longrnn.cells.gated`):
-    ``gate``, ``forget_init``, ``gate_parity``. Returns h' (batch, H)."""
+    ``gate``, ``forget_init``, ``gate_parity``, ``weight_init`` (default | xavier_orthogonal: the warm-up
+    paper's official GRU init). Returns h' (batch, H)."""
 
 
 class RNNCell(TorchCellAPI, _Elman):
