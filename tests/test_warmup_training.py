@@ -138,3 +138,27 @@ def test_report_draws_vaa_and_the_results_page_tabulates_it(tmp_path):
     text = vaa_table(sweep, "t", table)
     assert "| GRU, warm-up |" in text and "| GRU |" not in text  # a variant without VAA gets no row
     assert f"{summary['vaa']['init']:.2g}" in text and "×" in text
+
+
+def test_vaa_on_random_training_batches_is_logged_and_changes_no_training(tmp_path):
+    from longrnn.errors import UsageError
+    from longrnn.training.warmup_phase import measure_on_training_batches
+
+    base = ["task.name=copy_first", "task.seq_len=8", "task.validation_size=8", "task.test_size=8", "model.cell=brc",
+            "model.hidden_size=6", "train.steps=8", "train.eval_every=4", "train.batch_size=4", "train.threads=1",
+            "train.stop_when_solved=false", "train.vaa=true", "train.vaa_steps=20", "train.vaa_samples=4"]
+    plain = train(apply_overrides(RunConfig(out=str(tmp_path), name="plain"), base), quiet=True)
+    config = apply_overrides(RunConfig(out=str(tmp_path), name="monitored"), [*base, "train.vaa_batches=3"])
+    monitored = train(config, quiet=True)
+    logs = [runs.read_metrics(Path(r["run_dir"])) for r in (plain, monitored)]
+    timing = ("time", "peak_memory_mb", "train_vaa")
+    assert [{k: v for k, v in m.items() if k not in timing} for m in logs[1]] == \
+           [{k: v for k, v in m.items() if k not in timing} for m in logs[0]]  # the same training, batches and all
+    assert [m["step"] for m in logs[1] if "train_vaa" in m] == [4, 8]
+    model = build_model(config, build_task(config))
+    model.load_state_dict(torch.load(Path(monitored["run_dir"]) / runs.CHECKPOINT, weights_only=True)["model"])
+    again = measure_on_training_batches(config, model, build_task(config), torch.device("cpu"), 8)
+    assert again == logs[1][-1]["train_vaa"] and 1 / 4 <= again <= 1  # VAA of batches of 4 lies in [1/4, 1]
+    with pytest.raises(UsageError, match="train.vaa_batches = 3 applies to --vaa"):
+        train(apply_overrides(RunConfig(out=str(tmp_path), name="x"), [*base, "train.vaa=false",
+                                                                          "train.vaa_batches=3"]), quiet=True)

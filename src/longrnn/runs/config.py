@@ -103,6 +103,7 @@ class TrainConfig:
     vaa: bool = False
     vaa_steps: int = 10_000  # constant-input steps of the VAA measurement
     vaa_samples: int = 32  # validation sequences of the VAA measurement (VAA lies in [1/n, 1])
+    vaa_batches: int = 0  # with vaa: also the mean VAA of this many random batches of training inputs (official: 10)
 
 
 @dataclass
@@ -238,6 +239,7 @@ RANGES = {
     "train.warmup_eps": ABOVE_ZERO, "train.warmup_target": Range(0, 1, low_open=True, why="VAA* lies in [1/n, 1]"),
     "train.warmup_stabilization_increment": NON_NEGATIVE, "train.warmup_stabilization_max": POSITIVE,
     "train.vaa_steps": POSITIVE, "train.vaa_samples": Range(2, why="VAA compares states"),
+    "train.vaa_batches": Range(0, 1000),
 }
 
 

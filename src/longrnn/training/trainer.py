@@ -53,6 +53,7 @@ from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.optim import make_optimizer, make_schedule
 from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 from longrnn.training.warmup_phase import measure as measure_vaa
+from longrnn.training.warmup_phase import measure_on_training_batches as measure_vaa_on_training_batches
 from longrnn.training.warmup_phase import warm_up_before_training
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
@@ -76,7 +77,8 @@ def _check(config: RunConfig) -> None:
                              ("tf_interval", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this "
                               f"run's is {t.trainer!r}"),
                              ("tf_alpha", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this run's "
-                              f"is {t.trainer!r}")):
+                              f"is {t.trainer!r}"),
+                             ("vaa_batches", t.vaa, "--vaa (VAA at every evaluation); this run measures none")):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
 
@@ -396,6 +398,8 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
         record["train_reg"] = sum(progress.penalties) / len(progress.penalties)
     if t.vaa:
         record["val_vaa"] = measure_vaa(config, model, task, device)
+    if t.vaa and t.vaa_batches:
+        record["train_vaa"] = measure_vaa_on_training_batches(config, model, task, device, progress.step)
     if t.diagnostics:
         x_diag = first_sequences(task.validation_set()[0], DIAGNOSTIC_SEQUENCES).to(device)
         record.update(gate_statistics(model, x_diag))

@@ -8,7 +8,8 @@ differ. Training then starts with its own, fresh optimizer, as in the official c
 
 `measure` is the hard VAA of `longrnn.methods.warmup.measure_vaa` on the first ``vaa_samples`` validation
 sequences, with one fixed generator: every measurement of a run uses the same prefix lengths and the
-same constant input, so VAA over training compares like with like.
+same constant input, so VAA over training compares like with like. `measure_on_training_batches` is the
+official code's monitor beside it (``vaa_batches``): the mean over fresh random batches of training inputs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,22 @@ def measure(config: RunConfig, model, task: Task, device: torch.device) -> float
     generator = stream(t.seed, "vaa")
     value = measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
     return None if math.isnan(value) else value
+
+
+def measure_on_training_batches(config: RunConfig, model, task: Task, device: torch.device, step: int) -> float | None:
+    """The mean hard VAA over ``vaa_batches`` random batches of ``batch_size`` training input sequences, as
+    the official code monitors it (``num_estimates_vaa`` = 10 batches after each epoch); None if none is
+    finite. The batches and the measurement's own draws come from a stream of their own for each ``step``
+    (never the training batches' stream), so a resumed run measures what the run left alone measured."""
+    t = config.train
+    generator = stream(t.seed, "vaa", 1, step)
+    values = []
+    for _ in range(t.vaa_batches):
+        inputs, _ = task.sample(t.batch_size, generator)
+        inputs = first_sequences(inputs, t.batch_size).to(device)  # sequences of different lengths: the shortest
+        values.append(measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator))
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else None
 
 
 def warm_up_before_training(config: RunConfig, model, task: Task, device: torch.device, quiet: bool) -> dict:
