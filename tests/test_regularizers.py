@@ -139,3 +139,29 @@ def test_cli_flags_reach_the_train_config():
                                       "--reg-fraction", "0.25"])
     config = config_from_args(args)
     assert (config.train.reg, config.train.tau, config.train.reg_fraction) == ("mar", 5.0, 0.25)
+
+
+def test_the_official_codes_other_schemes_and_the_input_penalty_by_hand():
+    cell = constructed_cell()
+    W, C = cell.W.detach(), cell.C.detach()
+    a_and_h = 2 * 0.625 + 3 * 5  # A and h: the first two units, whatever the scheme
+    rows = manifold_attractor_penalty(cell, 2.0, 3.0, 0.5, scheme="rows")
+    columns = manifold_attractor_penalty(cell, 2.0, 3.0, 0.5, scheme="columns")
+    full = manifold_attractor_penalty(cell, 2.0, 3.0, 0.5, scheme="full")
+    assert rows.item() == pytest.approx(a_and_h + 3 * W[:2].pow(2).mean().item())  # "R": W[:P, :]
+    assert columns.item() == pytest.approx(a_and_h + 3 * W[:, :2].pow(2).mean().item())  # "L": W[:, :P]
+    assert full.item() == pytest.approx(a_and_h + 3 * W.pow(2).mean().item())  # "F": all of W
+    assert len({round(v.item(), 6) for v in (rows, columns, full)}) == 3
+    with_c = manifold_attractor_penalty(cell, 2.0, 3.0, 0.5, tau_c=7.0)
+    assert with_c.item() == pytest.approx(rows.item() + 7 * C[:2].pow(2).mean().item())  # tau_C on C[:P, :]
+    with pytest.raises(UsageError, match="unknown reg_scheme 'R'"):
+        manifold_attractor_penalty(cell, 2.0, 3.0, 0.5, scheme="R")
+
+
+def test_reg_scheme_and_tau_c_need_the_penalty(tmp_path):
+    from longrnn.runs.config import apply_overrides
+
+    base = ["task.name=adding", "task.seq_len=8", "model.cell=plrnn", "model.hidden_size=4", "train.steps=1"]
+    for setting in ("train.reg_scheme=columns", "train.tau_c=1.0"):
+        with pytest.raises(UsageError, match=r"applies to --reg mar; this run's reg is 'none'"):
+            train(apply_overrides(RunConfig(out=str(tmp_path)), [*base, setting]), quiet=True)

@@ -12,6 +12,13 @@ so it divides by P·M. Only the rows (incoming weights) of the regularised units
 columns (their influence on the other units) are free. Other code bases use sums or other units
 (research/rplrnn.md §6): τ values do not carry over between them.
 
+The official code's other choices (``training.py``, ``W_regularization_mask`` and ``regularization_loss``)
+are options here: ``scheme`` picks the W entries, ``"rows"`` W[:P, :] (its "R", the paper's and the
+default), ``"columns"`` W[:, :P] (its "L", the default of its constructor that its configs override) or
+``"full"`` all of W (its "F"); the mean runs over the entries picked. ``tau_c`` adds
+τ_C · mean_{i<P, all k} C_ik², pulling the regularised units' input weights to 0 (official default 0, "not
+used"). A and h are penalised on the first P units whatever the scheme.
+
 ``REGULARIZERS`` maps the names of ``train.reg`` to the functions applied to a whole model.
 """
 
@@ -24,53 +31,67 @@ from longrnn.errors import UsageError, unknown
 
 REGULARIZERS = {
     "none": "no penalty",
-    "mar": "manifold-attractor regularisation of the rPLRNN (Schmidt et al. 2021), --tau, --reg-fraction",
+    "mar": "manifold-attractor regularisation of the rPLRNN (Schmidt et al. 2021), --tau, --reg-fraction, "
+           "--reg-scheme, --tau-c",
 }
+REG_SCHEMES = ("rows", "columns", "full")  # the official code's "R" (its configs'), "L", "F"
 
 
-def manifold_attractor_penalty(module, tau_a: float, tau_w: float, fraction: float = 0.5) -> torch.Tensor:
+def manifold_attractor_penalty(module, tau_a: float, tau_w: float, fraction: float = 0.5, scheme: str = "rows",
+                               tau_c: float = 0.0) -> torch.Tensor:
     """The rPLRNN penalty (formula in the module docstring) of a PLRNN cell (parameters ``A``, ``W``,
     ``h``), or summed over every such cell inside ``module`` (a `longrnn.nn.PLRNN` layer, a user's model
     holding PLRNN layers). Add it to the training loss.
 
     Returns a scalar tensor (0 when no unit is regularised) that carries the gradient.
 
+    ``scheme`` (rows | columns | full) and ``tau_c``: the official code's options (module docstring).
+
     Raises:
-        ValueError (`longrnn.errors.UsageError`): ``fraction`` outside [0, 1], a negative τ, or no PLRNN
-            cell in ``module``.
+        ValueError (`longrnn.errors.UsageError`): ``fraction`` outside [0, 1], a negative τ, an unknown
+            scheme, or no PLRNN cell in ``module``.
     """
     if _has_plrnn_parameters(module):
-        return _cell_penalty(module, tau_a, tau_w, fraction)
+        return _cell_penalty(module, tau_a, tau_w, fraction, scheme, tau_c)
     cells = [sub for sub in module.modules() if _has_plrnn_parameters(sub)]
     if not cells:
         raise UsageError(f"{type(module).__name__} holds no PLRNN cell (parameters A, W, h) to regularise")
-    return sum(_cell_penalty(cell, tau_a, tau_w, fraction) for cell in cells)
+    return sum(_cell_penalty(cell, tau_a, tau_w, fraction, scheme, tau_c) for cell in cells)
 
 
-def _cell_penalty(cell, tau_a: float, tau_w: float, fraction: float) -> torch.Tensor:
+def _cell_penalty(cell, tau_a: float, tau_w: float, fraction: float, scheme: str = "rows",
+                  tau_c: float = 0.0) -> torch.Tensor:
     if not 0.0 <= fraction <= 1.0:
         raise UsageError(f"reg_fraction must be in [0, 1], got {fraction!r}")
-    if tau_a < 0 or tau_w < 0:
-        raise UsageError(f"tau must be >= 0, got tau_a={tau_a!r}, tau_w={tau_w!r}")
+    if tau_a < 0 or tau_w < 0 or tau_c < 0:
+        raise UsageError(f"tau must be >= 0, got tau_a={tau_a!r}, tau_w={tau_w!r}, tau_c={tau_c!r}")
+    if scheme not in REG_SCHEMES:
+        raise unknown("reg_scheme", scheme, REG_SCHEMES)
     p = int(cell.hidden_size * fraction)
     if p == 0:
         return cell.A.new_zeros(())
-    a, w, h = cell.A[:p], cell.W[:p], cell.h[:p]
-    return (
+    a, h = cell.A[:p], cell.h[:p]
+    w = {"rows": cell.W[:p], "columns": cell.W[:, :p], "full": cell.W}[scheme]
+    penalty = (
         tau_a * F.mse_loss(a, torch.ones_like(a))
         + tau_w * F.mse_loss(w, torch.zeros_like(w))
         + tau_w * F.mse_loss(h, torch.zeros_like(h))
     )
+    if tau_c:
+        penalty = penalty + tau_c * F.mse_loss(cell.C[:p], torch.zeros_like(cell.C[:p]))
+    return penalty
 
 
 def _has_plrnn_parameters(cell) -> bool:
     return all(isinstance(getattr(cell, name, None), torch.Tensor) for name in ("A", "W", "h"))
 
 
-def model_penalty(model, reg: str, tau: float, fraction: float) -> torch.Tensor | None:
+def model_penalty(model, reg: str, tau: float, fraction: float, scheme: str = "rows",
+                  tau_c: float = 0.0) -> torch.Tensor | None:
     """The penalty ``reg`` summed over the layers of a `SequenceModel`; None for ``"none"``.
 
-    ``mar`` uses τ_A = τ_W = ``tau`` (the paper's setting) and needs a cell with A, W and h (``plrnn``).
+    ``mar`` uses τ_A = τ_W = ``tau`` (the paper's setting), W entries by ``scheme`` and τ_C = ``tau_c``,
+    and needs a cell with A, W and h (``plrnn``).
     """
     if reg not in REGULARIZERS:
         raise unknown("reg", reg, REGULARIZERS)
@@ -79,4 +100,4 @@ def model_penalty(model, reg: str, tau: float, fraction: float) -> torch.Tensor 
     cells = model.cells
     if not all(_has_plrnn_parameters(c) for c in cells):
         raise UsageError(f"--reg {reg} needs a cell with parameters A, W, h (plrnn), got {model.cell_name!r}")
-    return sum(_cell_penalty(c, tau, tau, fraction) for c in cells)
+    return sum(_cell_penalty(c, tau, tau, fraction, scheme, tau_c) for c in cells)

@@ -61,6 +61,8 @@ class TrainConfig:
     reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.methods.regularizers)
     tau: float = 5.0  # mar: tau_A = tau_W (the paper's 5, on means)
     reg_fraction: float = 0.5  # mar: the first int(M * reg_fraction) units are regularised
+    reg_scheme: str = "rows"  # mar: W entries penalised: rows (official "R"), columns ("L"), full ("F")
+    tau_c: float = 0.0  # mar: weight of the penalty on the regularised units' input weights C (official 0)
     schedule: str = "constant"  # constant, cosine, step
     lr_warmup_steps: int = 0  # linear learning-rate warm-up (was warmup_steps, accepted until 0.3.0)
     eval_every: int = 100
@@ -227,7 +229,8 @@ RANGES = {
     "train.tbptt_len": POSITIVE, "train.tf_interval": POSITIVE, "train.tf_alpha": FRACTION, "train.steps": POSITIVE,
     "train.batch_size": Range(1, 10**7), "train.lr": ABOVE_ZERO, "train.momentum": FRACTION,
     "train.weight_decay": NON_NEGATIVE, "train.clip": Range(0, why="0 turns clipping off"),
-    "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.lr_warmup_steps": NON_NEGATIVE,
+    "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.tau_c": NON_NEGATIVE,
+    "train.lr_warmup_steps": NON_NEGATIVE,
     "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
     "train.seed": Range(0, SEED_LIMIT), "train.threads": Range(0, 1024),
     "train.memup_rollout": POSITIVE, "train.memup_targets": POSITIVE, "train.memup_predict_every": POSITIVE,

@@ -31,7 +31,7 @@ from longrnn._version import __version__
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
-from longrnn.methods.regularizers import REGULARIZERS, model_penalty
+from longrnn.methods.regularizers import REG_SCHEMES, REGULARIZERS, model_penalty
 from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
@@ -66,6 +66,8 @@ def _check(config: RunConfig) -> None:
         raise unknown("trainer", t.trainer, TRAINERS)
     if t.reg not in REGULARIZERS:
         raise unknown("reg", t.reg, REGULARIZERS)
+    if t.reg_scheme not in REG_SCHEMES:
+        raise unknown("reg_scheme", t.reg_scheme, REG_SCHEMES)
     check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
     trackers.check(t.log)  # known names, extras installed
     if t.init_from:
@@ -78,7 +80,9 @@ def _check(config: RunConfig) -> None:
                               f"run's is {t.trainer!r}"),
                              ("tf_alpha", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this run's "
                               f"is {t.trainer!r}"),
-                             ("vaa_batches", t.vaa, "--vaa (VAA at every evaluation); this run measures none")):
+                             ("vaa_batches", t.vaa, "--vaa (VAA at every evaluation); this run measures none"),
+                             ("reg_scheme", t.reg == "mar", f"--reg mar; this run's reg is {t.reg!r}"),
+                             ("tau_c", t.reg == "mar", f"--reg mar; this run's reg is {t.reg!r}")):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
 
@@ -110,7 +114,7 @@ def check_run(config: RunConfig) -> None:
     except (RuntimeError, NotImplementedError):  # meta tensors hold no values to read
         return
     check_fits(config, task, model, device)
-    model_penalty(model, t.reg, t.tau, t.reg_fraction)
+    model_penalty(model, t.reg, t.tau, t.reg_fraction, t.reg_scheme, t.tau_c)
 
 
 def _reset_peak_memory(device: torch.device) -> None:
@@ -208,7 +212,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     if t.init_from:
         load_initial_weights(model, t.init_from)  # before MemUP copies the model into its EMA detector
     model = model.to(device)
-    model_penalty(model, t.reg, t.tau, t.reg_fraction)  # a cell the penalty cannot act on fails here
+    model_penalty(model, t.reg, t.tau, t.reg_fraction, t.reg_scheme, t.tau_c)  # a cell it cannot act on fails here
     train_model = workers.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.lr_warmup_steps)
@@ -249,7 +253,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
             train_task = curriculum.task_at(progress.step)
             x, y = train_task.sample(t.batch_size, generator)
             loss = training_loss(t, train_model, train_task, x.to(device), y.to(device))
-        penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction)  # None without --reg
+        penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction, t.reg_scheme, t.tau_c)  # None without --reg
         optimizer.zero_grad(set_to_none=True)
         (loss if penalty is None else loss + penalty).backward()
         loss = workers.average(loss)  # under --ddp every process sees the mean loss, and decides alike
