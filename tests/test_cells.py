@@ -343,3 +343,14 @@ def test_xavier_orthogonal_init_is_the_warm_up_codes(name):
     assert default.bias_hh.abs().max() <= 1 / 4 and default.bias_hh.any()  # PyTorch's U(-1/√H, 1/√H)
     with pytest.raises(UsageError, match="unknown weight_init 'xavier'"):
         make_cell(name, 5, 16, weight_init="xavier")
+
+
+def test_irnn_input_init_le_et_al_and_the_rplrnn_benchmark_codes():
+    torch.manual_seed(0)
+    le = make_cell("irnn", 400, 40)  # Le et al. 2015: N(0, 0.001²)
+    official = make_cell("irnn", 400, 40, input_std=1 / 40)  # reg-PLRNN's comparison_models.py: randn / M
+    for cell, std in ((le, 0.001), (official, 1 / 40)):
+        assert cell.weight_ih.std().item() == pytest.approx(std, rel=0.05)
+        assert torch.equal(cell.weight_hh, torch.eye(40)) and not cell.bias_ih.any() and not cell.bias_hh.any()
+    with pytest.raises(UsageError, match="input_std must be a finite number >= 0, got -1"):
+        make_cell("irnn", 4, 4, input_std=-1)

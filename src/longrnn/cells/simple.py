@@ -20,7 +20,7 @@ from torch import nn
 
 from longrnn.cells.base import Cell, fused_sequence, zero_state
 from longrnn.cells.registry import register
-from longrnn.errors import check_choice
+from longrnn.errors import UsageError, check_choice
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -94,19 +94,22 @@ class IRNNCell(ElmanRNNCell):
         h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
 
     initialised with W_hh = init_scale * I (the paper uses the identity, or a scaled identity),
-    zero biases and W_ih ~ N(0, 0.001²) (the paper's "N(0, 0.001)", read as a standard deviation).
+    zero biases and W_ih ~ N(0, input_std²), input_std = 0.001 by default (the paper's "N(0, 0.001)",
+    read as a standard deviation). The rPLRNN paper's benchmark code (DurstewitzLab/reg-PLRNN,
+    ``comparison_models.py``) draws W_ih = randn / M instead: ``input_std=1/M`` (0.025 for its M = 40).
     Same parameters, state and fused path (`torch.nn.RNN(nonlinearity="relu")`) as the ``rnn`` cell.
     """
 
-    input_std = 0.001
-
     def __init__(self, input_size: int, hidden_size: int, init_scale: float = 1.0, bias: bool = True,
-                 nonlinearity: str = "relu"):
+                 nonlinearity: str = "relu", input_std: float = 0.001):
         self.init_scale = float(init_scale)
+        if isinstance(input_std, bool) or not isinstance(input_std, (int, float)) or not 0 <= input_std < math.inf:
+            raise UsageError(f"input_std must be a finite number >= 0, got {input_std!r}")
+        self.input_std = float(input_std)
         super().__init__(input_size, hidden_size, bias=bias, nonlinearity=nonlinearity)
 
     def reset_parameters(self) -> None:
-        """W_hh = init_scale * I, W_ih ~ N(0, 0.001²), biases 0 (Le et al. 2015, section 3)."""
+        """W_hh = init_scale * I, W_ih ~ N(0, input_std²), biases 0 (Le et al. 2015, section 3)."""
         with torch.no_grad():
             self.weight_hh.copy_(self.init_scale * torch.eye(self.hidden_size))
             nn.init.normal_(self.weight_ih, 0.0, self.input_std)
@@ -115,4 +118,4 @@ class IRNNCell(ElmanRNNCell):
                 nn.init.zeros_(self.bias_hh)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, init_scale={self.init_scale}"
+        return f"{super().extra_repr()}, init_scale={self.init_scale}, input_std={self.input_std}"
