@@ -99,10 +99,10 @@ def test_the_command_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("longrnn: error: ") and "lstn" in lines[0]
 
 
-def test_missing_optional_extra_names_the_extra(tmp_path):
-    result = run_cli("train", "--task", "digits", "--out", str(tmp_path), pre="sys.modules['sklearn'] = None")
-    assert result.returncode == 2
-    assert "longrnn[data]" in result.stderr and "Traceback" not in result.stderr
+def test_missing_optional_extra_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if the extra were not installed
+    assert main(["train", "--task", "digits", "--out", str(tmp_path)]) == 2
+    assert "longrnn[data]" in capsys.readouterr().err
 
 
 def test_bench_speed_prints_ratios_against_lstm():
@@ -114,12 +114,12 @@ def test_bench_speed_prints_ratios_against_lstm():
     assert "held for backward (MiB)" in result.stdout and "USDT" not in result.stderr + result.stdout
 
 
-def test_bench_speed_rejects_unknown_or_missing_devices():
-    result = run_cli("bench", "speed", "--cells", "rnn", "--device", "tpu", "--quiet")
-    assert result.returncode == 2 and "unknown device 'tpu'" in result.stderr and "Traceback" not in result.stderr
+def test_bench_speed_rejects_unknown_or_missing_devices(capsys):
+    assert main(["bench", "speed", "--cells", "rnn", "--device", "tpu", "--quiet"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        result = run_cli("bench", "speed", "--cells", "rnn", "--device", "cuda", "--quiet")
-        assert result.returncode == 2 and "not available on this machine" in result.stderr
+        assert main(["bench", "speed", "--cells", "rnn", "--device", "cuda", "--quiet"]) == 2
+        assert "not available on this machine" in capsys.readouterr().err
 
 
 def test_progress_piped_to_a_file_is_one_plain_line_per_evaluation(tmp_path):

@@ -176,7 +176,7 @@ def test_tbptt_trainer_runs(tmp_path):
 
 def _train_cmd(out, *extra):
     return [sys.executable, "-m", "longrnn.cli", "train", "--task", "copy", "--seq-len", "20", "--cell", "gru",
-            "--hidden-size", "16", "--steps", "400", "--eval-every", "20", "--threads", "1",
+            "--hidden-size", "16", "--steps", "300", "--eval-every", "20", "--threads", "1",
             "--batch-size", "16", "--dropout", "0.0", "--out", str(out), "--name", "run", "--quiet", *extra]
 
 

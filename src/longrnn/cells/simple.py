@@ -100,6 +100,8 @@ class IRNNCell(ElmanRNNCell):
     Same parameters, state and fused path (`torch.nn.RNN(nonlinearity="relu")`) as the ``rnn`` cell.
     """
 
+    input_std = 0.001  # Le et al.'s (what `longrnn.nn.RNNCell(init="identity")` uses); an instance's replaces it
+
     def __init__(self, input_size: int, hidden_size: int, init_scale: float = 1.0, bias: bool = True,
                  nonlinearity: str = "relu", input_std: float = 0.001):
         self.init_scale = float(init_scale)
