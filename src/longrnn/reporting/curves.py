@@ -123,13 +123,6 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def _legend_names(panel: Panel) -> list[str]:
-    """The legend's entries: a configuration with a line, a diverged run, the baseline."""
-    names = list(dict.fromkeys(s.label for s in panel.series if s.steps))
-    names += [_ending_text(s) for s in panel.series if _ending_text(s)]
-    return names + ([_baseline_text(panel)] if panel.baseline is not None else [])
-
-
 def _ending_text(s: Series) -> str:
     """How a run ended, if a legend must say it: diverged (at which step), or not finished."""
     if s.diverged_at is not None:
@@ -152,6 +145,24 @@ def _baseline_text(panel: Panel) -> str:
     return f"memoryless baseline (test set): {panel.baseline:.4g}"
 
 
+def _legend_entries(panel: Panel) -> list[tuple[str, dict]]:
+    """The picture's legend in order, each entry a name and the style of its `Line2D` handle: a configuration
+    with a line (a marker when its first run has one evaluation), how a run ended (diverged, not finished),
+    the baseline."""
+    entries, named = [], set()
+    for s in panel.series:
+        if s.steps and s.label not in named:  # a run without a point has no line to name
+            named.add(s.label)
+            entries.append((s.label, {"color": s.colour, "ls": MPL_DASH[s.dash], "lw": 1.6,
+                                      "marker": "o" if len(s.steps) == 1 else None}))
+        if (ending := _ending(s)) is not None:
+            entries.append((_ending_text(s), {"ls": "none", "marker": ENDING[ending][0], "ms": 8, "mew": 2,
+                                              "color": s.colour}))
+    if panel.baseline is not None:
+        entries.append((_baseline_text(panel), {"color": "black", "ls": "--", "lw": 1.2}))
+    return entries
+
+
 def draw_png(panel: Panel, path: Path) -> None:
     """The panel as a PNG at 880 px wide, its legend below the axes (one entry per configuration, one per
     diverged run), its shared settings as the subtitle."""
@@ -160,28 +171,19 @@ def draw_png(panel: Panel, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    handles, names = [], []
-    lines = sum(_wrap(n, 110).count("\n") + 1 for n in _legend_names(panel))  # the legend's wrapped lines
+    entries = _legend_entries(panel)
+    names = [_wrap(name, 110) for name, _ in entries]
+    lines = sum(name.count("\n") + 1 for name in names)  # the legend's wrapped lines
     fig, (ax, key) = plt.subplots(2, 1, figsize=(8, 4.4 + 0.2 * lines), dpi=110,
                                   gridspec_kw={"height_ratios": [4.0, 0.2 * lines + 0.1]})
     key.axis("off")
     for s in panel.series:
-        single = len(s.steps) == 1
         ax.plot(s.steps, s.values, color=s.colour, ls=MPL_DASH[s.dash], lw=1.4, alpha=0.85,
-                marker="o" if single else None, ms=6)
-        if s.steps and s.label not in names:  # a run without a point has no line to name
-            handles.append(Line2D([], [], color=s.colour, ls=MPL_DASH[s.dash], lw=1.6, marker="o" if single else None))
-            names.append(s.label)
-        if (ending := _ending(s)) is not None:
-            marker = ENDING[ending][0]
-            if s.steps:
-                ax.plot(s.steps[-1:], s.values[-1:], ls="none", marker=marker, ms=9, mew=2, color=s.colour)
-            handles.append(Line2D([], [], ls="none", marker=marker, ms=8, mew=2, color=s.colour))
-            names.append(_ending_text(s))
+                marker="o" if len(s.steps) == 1 else None, ms=6)
+        if (ending := _ending(s)) is not None and s.steps:
+            ax.plot(s.steps[-1:], s.values[-1:], ls="none", marker=ENDING[ending][0], ms=9, mew=2, color=s.colour)
     if panel.baseline is not None:
         ax.axhline(panel.baseline, color="black", ls="--", lw=1.2)
-        handles.append(Line2D([], [], color="black", ls="--", lw=1.2))
-        names.append(_baseline_text(panel))
     if panel.log_scale and all(v > 0 for s in panel.series for v in s.values):
         ax.set_yscale("log")
     ax.set_xlabel("training step")
@@ -191,8 +193,8 @@ def draw_png(panel: Panel, path: Path) -> None:
     if panel.common:
         ax.set_title(_wrap(panel.common, 110), fontsize=8, color="#333333")
     ax.grid(alpha=0.3)
-    key.legend(handles, [_wrap(n, 110) for n in names], loc="upper left", fontsize=8.5, frameon=False,
-               borderaxespad=0)
+    key.legend([Line2D([], [], **style) for _, style in entries], names, loc="upper left", fontsize=8.5,
+               frameon=False, borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 
 from longrnn.reporting.leaderboard import layer_and_training_settings
+from longrnn.runs.config import RunConfig
 from longrnn.runs.trackers import hyperparameters
 
 NOT_A_DIFFERENCE = {"out", "name", "train.seed", "train.threads", "train.log"}
@@ -89,12 +90,15 @@ def distinct(configs, base) -> list[str]:
     """``base(config)`` for each config; where two configs share a base label, each gets appended the settings
     that set it apart within that group (`naming`): ``lstm h32x1 (bptt, lr 0.001), optimizer=sgd``."""
     labels = [base(c) for c in configs]
-    out = []
-    for config, text in zip(configs, labels):
-        same = [c for c, other in zip(configs, labels) if other == text]
-        named, _ = naming(same)
-        keys = named[same.index(config)] if len(same) > 1 else []
-        out.append(f"{text}, {describe(config, keys)}" if keys else text)
+    groups = collections.defaultdict(list)  # base label -> indices of its configs
+    for i, text in enumerate(labels):
+        groups[text].append(i)
+    out = list(labels)
+    for members in groups.values():
+        if len(members) > 1:
+            named, _ = naming([configs[i] for i in members])
+            for i, keys in zip(members, named):
+                out[i] = f"{labels[i]}, {describe(configs[i], keys)}" if keys else labels[i]
     return out
 
 
@@ -125,12 +129,12 @@ def common(config, differ: list[str]) -> str:
     """What every configuration shares, from ``config`` (any one of them) less the keys in ``differ``: cell,
     width and layers, trainer, optimizer, learning rate and steps where they are shared, then every shared
     setting that is not the default."""
-    from longrnn.runs.config import RunConfig
-
     flat, defaults = _settings(config), _settings(RunConfig())
-    head = [HEAD[k].format(value_text(flat[k])) for k in HEAD if k not in differ]
-    if "model.hidden_size" not in differ and "model.layers" not in differ:  # h32x2, as in a label
-        head.remove(f"layers={flat['model.layers']}")
-        head[head.index(f"h{flat['model.hidden_size']}")] += f"x{flat['model.layers']}"
+    head = []
+    for k, form in HEAD.items():
+        if k == "model.layers" and "model.hidden_size" not in differ and k not in differ:
+            head[-1] += f"x{value_text(flat[k])}"  # h32x2, as in a label (HEAD names the width just before)
+        elif k not in differ:
+            head.append(form.format(value_text(flat[k])))
     rest = [k for k in flat if k not in differ and k not in HEAD and k not in PANEL and flat[k] != defaults.get(k)]
     return ", ".join(head + ([describe(config, rest)] if rest else []))

@@ -67,8 +67,7 @@ def check(text: str) -> list[str]:
     return names
 
 
-GROUPS = {"val": "validation", "train": "train", "warmup": "warmup", "gate": "diagnostics",
-          "timescale": "diagnostics"}
+GROUPS = {"val": "validation", "train": "train", "warmup": "warmup"}
 OTHERS = {"lr": "train/lr", "grad_norm": "train/grad_norm", "time": "system/time_s",
           "peak_memory_mb": "system/peak_memory_mb"}
 
@@ -84,10 +83,13 @@ def tag(key: str) -> str:
     return f"{GROUPS[head]}/{rest}" if head in GROUPS and rest else key
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def scalars(record: dict) -> dict[str, float]:
     """The numbers of one metrics record under their `tag` (text such as ``phase`` and ``step`` left out)."""
-    return {tag(k): float(v) for k, v in record.items()
-            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {tag(k): float(v) for k, v in record.items() if k != "step" and _number(v)}
 
 
 def summary_scalars(summary: dict) -> dict[str, float]:
@@ -96,7 +98,7 @@ def summary_scalars(summary: dict) -> dict[str, float]:
     out = {}
     for part in ("validation", "test", "baseline"):
         for metric, value in (summary.get(part) or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if _number(value):
                 out[f"summary/{part}/{metric}"] = float(value)
     for key in ("steps", "best_step", "wall_time_s", "seconds_per_step", "peak_memory_mb", "n_parameters"):
         if isinstance(summary.get(key), (int, float)):
@@ -118,6 +120,11 @@ def hyperparameters(config) -> dict:
 
     walk("", config.to_dict())
     return flat
+
+
+def _first_line(e: Exception) -> str:
+    """``"OSError: disk full"``: an error's type and the first 200 characters of its message's first line."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
 
 
 def _read_ids(path: Path) -> dict:
@@ -283,8 +290,7 @@ class Trackers:
 
     def __init__(self, config, run_dir: Path, resumed_step: int = 0, baseline: dict | None = None):
         self.run_dir = Path(run_dir)
-        self.baseline = {f"baseline/{k}": float(v) for k, v in (baseline or {}).items()
-                         if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.baseline = {f"baseline/{k}": float(v) for k, v in (baseline or {}).items() if _number(v)}
         self.active: dict = {}
         names = parse(config.train.log)
         if not names:
@@ -305,9 +311,8 @@ class Trackers:
                 return action(*args)
         except Exception as e:  # a tracker's failure, whatever its library raises, never ends the run
             self.active.pop(name, None)
-            first = str(e).splitlines()[0][:200] if str(e) else ""
-            print(f"longrnn: --log {name} stopped ({type(e).__name__}: {first}); the run goes on, and "
-                  f"metrics.jsonl keeps every record", file=sys.stderr)
+            print(f"longrnn: --log {name} stopped ({_first_line(e)}); the run goes on, and metrics.jsonl keeps "
+                  f"every record", file=sys.stderr)
 
     def log(self, record: dict) -> None:
         """One metrics.jsonl record (an evaluation, or a step-0 VAA record) at its step."""
@@ -340,8 +345,8 @@ def open_sweep(out: Path, name: str, names: list[str]) -> None:
             with bounded_waits():
                 _open_sweep(out, name, names)
         except Exception as e:  # as in a run: a tracker's failure never stops the work
-            print(f"longrnn: the sweep's tracker entries were not made ({type(e).__name__}: "
-                  f"{str(e).splitlines()[0][:200] if str(e) else ''}); its runs log without a parent", file=sys.stderr)
+            print(f"longrnn: the sweep's tracker entries were not made ({_first_line(e)}); its runs log without a "
+                  f"parent", file=sys.stderr)
 
 
 def _open_sweep(out: Path, name: str, names: list[str]) -> None:
