@@ -47,6 +47,10 @@ class Series:
 
 @dataclass
 class Panel:
+    """One (task, T) of a report: its validation ``metric`` (the tasks' main metric), what every
+    configuration shares (``common``), the memoryless baseline on the test set (None until a run finished)
+    and a `Series` per run."""
+
     task: str
     seq_len: object
     metric: str
