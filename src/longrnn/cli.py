@@ -255,12 +255,14 @@ def cmd_dsr_eval(args) -> int:
 # --- list ----------------------------------------------------------------------------------------
 def cmd_list(args) -> int:
     from longrnn import cells, tasks
+    from longrnn.cells import external
     from longrnn.functional.gates import GATES, refine_gate
     from longrnn.training.bptt import TRAINERS
     from longrnn.training.optim import OPTIMIZERS, SCHEDULES
 
     gate_functions = {**GATES, "refine": refine_gate}
-    sections = {"cells": cells.available(), "tasks": tasks.available(), "trainers": TRAINERS,
+    sections = {"cells": {**cells.available(), **external.available()}, "tasks": tasks.available(),
+                "trainers": TRAINERS,
                 "optimizers": OPTIMIZERS, "schedules": SCHEDULES,
                 "gates": {name: fn.__doc__.strip().splitlines()[0] for name, fn in gate_functions.items()}}
     if args.what == "systems":  # dysts's catalogue, listed only when asked (it needs the extra, ~6 s)

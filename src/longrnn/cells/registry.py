@@ -1,6 +1,7 @@
 """The cell registry: `register` (a class decorator), `make_cell`, `cell_class` and `available`.
 
-Unknown names and unknown options give a `UsageError` naming the bad value and the allowed ones.
+Unknown names and unknown options give a `UsageError` naming the bad value and the allowed ones. A name
+``torchrecurrent:NAME`` is one of the torchrecurrent package's cells (`longrnn.cells.external`).
 """
 
 from __future__ import annotations
@@ -29,14 +30,22 @@ def available() -> dict[str, str]:
 
 
 def cell_class(name: str) -> type:
+    """The class registered as ``name``, or the adapter of the torchrecurrent cell it names."""
+    from longrnn.cells import external  # imported here: it imports this module's neighbours
+
+    if external.is_external(name):
+        return external.cell_class(name)
     if name not in _REGISTRY:
-        raise unknown("cell", name, _REGISTRY)
+        raise unknown("cell", name, [*_REGISTRY, external.PREFIX + "NAME"])
     return _REGISTRY[name][0]
 
 
 def cell_options(name: str) -> list[str]:
     """The option names the cell ``name`` accepts (its constructor's parameters beyond the two sizes)."""
-    params = inspect.signature(cell_class(name).__init__).parameters
+    cls = cell_class(name)
+    if hasattr(cls, "option_names"):
+        return cls.option_names()
+    params = inspect.signature(cls.__init__).parameters
     return [p for p in params if p not in ("self", "input_size", "hidden_size")]
 
 

@@ -144,7 +144,8 @@ class RunConfig:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
         task = f"{self.task.name}{source_label(self.task.options)}{length}"
-        return f"{task}-{self.model.cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
+        cell = self.model.cell.replace(":", "-")  # torchrecurrent:NAME: no colon in a folder's name
+        return f"{task}-{cell}-h{self.model.hidden_size}-{self.identity()}-s{self.train.seed}"
 
 
 def source_label(options: dict) -> str:
