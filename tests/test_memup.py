@@ -14,7 +14,7 @@ from longrnn.runs.config import RunConfig
 from longrnn.tasks import make_task
 from longrnn.tasks.copy import BLANK
 from longrnn.training import memup as memup_module
-from longrnn.training import train
+from longrnn.training import memup_targets, train
 from longrnn.training.build import build_model
 from longrnn.training.memup import (
     EMADetector,
@@ -215,7 +215,7 @@ def test_the_gradient_reaches_back_only_r_steps_plus_the_target_predictions(monk
         chosen.append(select_targets(*args, **kwargs))
         return chosen[-1]
 
-    monkeypatch.setattr(memup_module, "select_targets", recording)
+    monkeypatch.setattr(memup_targets, "select_targets", recording)
     g = torch.Generator().manual_seed(0)
     for _ in range(3):  # three rollouts: the carried state now depends on steps 0..20
         memup.loss(g)
@@ -224,6 +224,7 @@ def test_the_gradient_reaches_back_only_r_steps_plus_the_target_predictions(monk
     x = x.clone().requires_grad_(True)
     memup.batch = (x, y_steps, scored)
     memup.uncertainty = torch.rand(memup.uncertainty.shape)  # spread targets over the whole future
+    memup.selector.start(memup.uncertainty, scored)
     memup.loss(g).backward()
     touched = set((x.grad.abs().sum(dim=(0, 2)) > 0).nonzero().flatten().tolist())
     targets = set(chosen[-1][0].flatten().tolist())

@@ -91,6 +91,16 @@ class TrainConfig:
     memup_detector_lr: float = 1e-3  # local detector: Adam learning rate
     memup_local_samples: int = 1024  # local detector: (sequence, step) pairs per update
     memup_chunk_len: int = 1000  # steps per chunk when whole sequences run without gradients
+    # the official code's other options (training/memup_targets.py, training/memup_schedule.py); the official
+    # copy script's values: future, 0, -, 0.1, alternating, 20000, 1000, true (with ema_decay 0.97, ema_every 2000)
+    memup_selection: str = "future"  # future (top-K of the steps k >= t), global (of the whole sequence)
+    memup_temperature: float = 0.0  # 0: the top-K; > 0: sampled, P(k) ∝ exp(u_k / temperature) (official 0.25)
+    memup_resample_every: int = 20  # future sampling: prediction steps between fresh Gumbel noise (official 20)
+    memup_loss_weight: float = 1.0  # the memory's loss is multiplied by this (official copy script: 0.1)
+    memup_schedule: str = "joint"  # joint (memory and predictor together), alternating (official copy script)
+    memup_pretrain_steps: int = 0  # alternating: predictor-only steps on current-step targets first
+    memup_phase_steps: int = 1000  # alternating: steps of each memory phase and each predictor phase
+    memup_eval_ema: bool = False  # evaluate, and keep as the best weights, the EMA copy (detector ema)
     # warm-up before training (longrnn.methods.warmup); defaults from the official code's supervised.py
     warmup: bool = False  # maximise reachable multistability (VAA*) before training
     warmup_num_steps: int = 100  # warm-up gradient steps (not lr_warmup_steps, the learning-rate warm-up)
@@ -238,6 +248,9 @@ RANGES = {
     "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": OPEN_FRACTION,
     "train.memup_ema_every": POSITIVE, "train.memup_detector_lr": ABOVE_ZERO,
     "train.memup_local_samples": POSITIVE, "train.memup_chunk_len": POSITIVE,
+    "train.memup_temperature": NON_NEGATIVE, "train.memup_resample_every": POSITIVE,
+    "train.memup_loss_weight": ABOVE_ZERO, "train.memup_pretrain_steps": NON_NEGATIVE,
+    "train.memup_phase_steps": POSITIVE,
     "train.warmup_num_steps": NON_NEGATIVE, "train.warmup_lr": ABOVE_ZERO,
     "train.warmup_batch_size": Range(2, why="VAA* compares states"),
     "train.warmup_eps": ABOVE_ZERO, "train.warmup_target": Range(0, 1, low_open=True, why="VAA* lies in [1/n, 1]"),

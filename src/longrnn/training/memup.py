@@ -25,14 +25,20 @@ One optimisation step (`MemUP.loss`, then `MemUP.advance`):
    with ``random_phase`` P = {s + φ, s + φ + f, ...} ∪ {last}, φ ~ U{0..f-1} drawn per rollout (not in the
    official code: evaluation reads m_k at every recall step k, and with a fixed phase the predictor only
    ever sees m_t at the same f-th steps; on copy it then decoded m_k at the other steps worse).
-4. For each t ∈ P, the targets U_t = top-K_{k ≥ t} u_k (`select_targets`, K = ``targets``).
-5. Loss = mean over all (t, k ∈ U_t) of ℓ(f_φ(m_t, x_k), y_k) — the paper's eq. 5 (CE for classes, MSE
-   for values); the caller clips the gradient norm and steps the optimizer.
+4. For each t ∈ P, the targets U_t = top-K_{k ≥ t} u_k (K = ``targets``); or the official code's other
+   selectors: the top-K of the whole sequence (``selection="global"``), and sampling with a temperature
+   (``temperature`` > 0: Gumbel top-K) — `longrnn.training.memup_targets`.
+5. Loss = ``loss_weight`` × mean over all (t, k ∈ U_t) of ℓ(f_φ(m_t, x_k), y_k) — the paper's eq. 5 (CE
+   for classes, MSE for values; the official copy script weighs it by 0.1); the caller clips the gradient
+   norm and steps the optimizer.
 6. Detach the carried state (the gradient reaches back r steps plus the K target predictions), update
    the detector (EMA: θ̄ ← λ θ̄ + (1 - λ) θ every ``ema_every`` steps).
 
 Evaluation (`MemUPModel.forward`), as in the official ``MemUPEvalSampler``: run the memory over the
-whole sequence and predict y_k from m_k at every step k; the task scores the steps it scores.
+whole sequence and predict y_k from m_k at every step k; the task scores the steps it scores. With
+``eval_ema`` the EMA copy is what is evaluated and kept as the best weights, as the official copy script
+evaluates its EMA networks. The official copy script's alternating schedule (predictor pre-trained against
+a fixed memory, then memory and predictor phases in turn) is `longrnn.training.memup_schedule`.
 
 Sequences are processed in chunks of ``chunk_len`` steps whenever they are run without gradients
 (detector, evaluation), so no activation grows with the sequence length; what grows is the input
@@ -53,6 +59,7 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.stack import as_stack
 from longrnn.models import zero_after_end
 from longrnn.streams import stream
+from longrnn.training.memup_targets import SELECTIONS, TargetSelector, select_targets  # noqa: F401 (re-exported)
 
 PREDICTORS = {
     "mlp": "MLP on [m_t, the last context_len inputs up to k]",
@@ -97,32 +104,6 @@ def prediction_steps(start: int, length: int, every: int, phase: int | None = No
     if not steps or steps[-1] != start + length - 1:
         steps.append(start + length - 1)
     return steps
-
-
-def select_targets(
-    scores: torch.Tensor,
-    scored: torch.Tensor,
-    steps: torch.Tensor,
-    k: int,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """U_t = top-K_{k ≥ t} of the uncertainty, for each prediction step t (official ``TopKSelector``).
-
-    scores (batch, time) float, scored (batch, time) bool (only scored steps can be targets), steps (P,)
-    long. Returns ``(idx, valid)``, both (batch, P, K): the K scored steps k ≥ t with the highest scores
-    (t itself included), best first; when fewer than K remain, the free slots repeat candidates drawn
-    uniformly at random (as the official code pads). ``valid`` is False only where no candidate is left.
-    """
-    batch, time = scores.shape
-    later = torch.arange(time, device=scores.device) >= steps.to(scores.device).unsqueeze(1)  # (P, time)
-    candidate = scored.unsqueeze(1) & later.unsqueeze(0)  # (batch, P, time)
-    masked = scores.unsqueeze(1).masked_fill(~candidate, float("-inf"))
-    top = masked.topk(min(k, time), dim=-1).indices  # candidates first, best first
-    n = candidate.sum(-1, keepdim=True)  # (batch, P, 1)
-    slot = torch.arange(k, device=scores.device)
-    draw = torch.rand(batch, len(steps), k, generator=generator).to(scores.device)
-    rank = torch.where(slot < n, slot, (draw * n).long().clamp(max=n - 1)).clamp(min=0, max=top.shape[-1] - 1)
-    return top.gather(-1, rank), (n > 0).expand(batch, len(steps), k)
 
 
 # --- predictors ----------------------------------------------------------------------------------
@@ -360,12 +341,21 @@ class LocalDetector:
 
 # --- the training step ----------------------------------------------------------------------------
 def check_settings(t) -> None:
-    """Check the ``memup_*`` choices of a TrainConfig (predictor, detector), naming the bad value and what
-    is allowed; their numbers are checked with every other key's (`longrnn.runs.config.RANGES`)."""
+    """Check the ``memup_*`` choices of a TrainConfig (predictor, detector, selection), naming the bad value
+    and what is allowed, and refuse a setting the run would ignore; their numbers are checked with every
+    other key's (`longrnn.runs.config.RANGES`)."""
     if t.memup_predictor not in PREDICTORS:
         raise unknown("memup_predictor", t.memup_predictor, PREDICTORS)
     if t.memup_detector not in DETECTORS:
         raise unknown("memup_detector", t.memup_detector, DETECTORS)
+    if t.memup_selection not in SELECTIONS:
+        raise unknown("memup_selection", t.memup_selection, SELECTIONS)
+    if t.memup_eval_ema and t.memup_detector != "ema":
+        raise UsageError(f"train.memup_eval_ema evaluates the EMA detector's copy of the model; it needs "
+                         f"memup_detector 'ema', this run's is {t.memup_detector!r}")
+    if t.memup_resample_every != 20 and not (t.memup_temperature > 0 and t.memup_selection == "future"):
+        raise UsageError(f"train.memup_resample_every = {t.memup_resample_every!r} applies to sampled future "
+                         f"targets (memup_temperature > 0, memup_selection 'future')")
 
 
 def build_memup_model(memory, task, t) -> MemUPModel:
@@ -380,15 +370,21 @@ class MemUP:
 
     def __init__(self, model: MemUPModel, task, batch_size: int, rollout: int = 20, targets: int = 10,
                  predict_every: int = 10, current_step: bool = False, detector=None, seed: int = 0,
-                 device="cpu", random_phase: bool = False, curriculum=None):
+                 device="cpu", random_phase: bool = False, curriculum=None, selection: str = "future",
+                 temperature: float = 0.0, resample_every: int = 20, loss_weight: float = 1.0,
+                 eval_ema: bool = False):
         self.model, self.task, self.batch_size = model, task, batch_size
         self.curriculum = curriculum  # batch index -> the task to draw it from (training/curriculum.py)
         (self.rollout, self.targets, self.predict_every,
          self.current_step) = rollout, targets, predict_every, current_step
-        self.random_phase = random_phase
+        self.random_phase, self.loss_weight = random_phase, loss_weight
         self.detector = detector if detector is not None else EMADetector(model, task)
+        if eval_ema and not isinstance(self.detector, EMADetector):
+            raise UsageError("eval_ema evaluates the EMA detector's copy of the model; it needs detector 'ema'")
+        self.eval_ema = eval_ema
         self.device = torch.device(device)
-        self.generator = stream(seed, "memup")  # random padding of the target lists
+        self.generator = stream(seed, "memup")  # random padding (and sampling) of the target lists
+        self.selector = TargetSelector(targets, selection, temperature, resample_every, self.generator)
         self.batch = None  # (x, y_steps, scored) of the sequences in hand
         self.lengths = None  # (batch,) their lengths, when they differ
         self.uncertainty = None  # (batch, time) detector scores of that batch
@@ -415,7 +411,8 @@ class MemUP:
                                      stream(t.seed, "detector")).to(device)
         return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
                    t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
-                   curriculum=curriculum)
+                   curriculum=curriculum, selection=t.memup_selection, temperature=t.memup_temperature,
+                   resample_every=t.memup_resample_every, loss_weight=t.memup_loss_weight, eval_ema=t.memup_eval_ema)
 
     @classmethod
     def for_layer(cls, memory: nn.Module, output_size: int, loss: str = "cross_entropy", rollout: int = 20,
@@ -514,6 +511,7 @@ class MemUP:
         y_steps, scored = task.step_targets(y) if self.lengths is None else _step_targets(task, y, self.lengths)
         self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
         self.uncertainty = self.detector.scores(*self.batch)
+        self.selector.start(self.uncertainty, self.batch[2])
         self.offset, self.state = 0, None
 
     def loss(self, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -530,7 +528,7 @@ class MemUP:
         if self.random_phase:
             phase = int(torch.randint(self.predict_every, (), generator=self.generator))
         steps, own = self._own_steps(stop, phase)
-        idx, valid = select_targets(self.uncertainty, scored, steps, self.targets, self.generator)
+        idx, valid = self.selector.select(steps)
         valid = valid & own.to(valid.device).unsqueeze(-1)
         if self.current_step:
             here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
@@ -541,7 +539,7 @@ class MemUP:
         per_pair = self.task.step_loss(self.model.predictor(m_t, windows), take_steps(y_steps, idx))
         weight = valid.to(per_pair.dtype)
         self.offset = stop
-        return (per_pair * weight).sum() / weight.sum().clamp(min=1.0)
+        return self.loss_weight * (per_pair * weight).sum() / weight.sum().clamp(min=1.0)
 
     def _own_steps(self, stop: int, phase: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The prediction steps P of the rollout [offset, stop) (long, (P,)), and which of them belong to
@@ -557,6 +555,14 @@ class MemUP:
         steps = sorted(set().union(*own))  # not empty: the longest sequence runs to stop
         return torch.tensor(steps), torch.tensor([[t in mine for t in steps] for mine in own])
 
+    def drop_frozen_grads(self) -> None:
+        """Between clipping and the optimizer step: nothing here (every parameter learns); the alternating
+        schedule (`longrnn.training.memup_schedule`) drops the gradients of the part its phase holds fixed."""
+
+    def evaluated_model(self) -> MemUPModel:
+        """The model that evaluation scores and keeps as the best weights: the EMA copy with ``eval_ema``."""
+        return self.detector.ema if self.eval_ema else self.model
+
     def advance(self) -> None:
         """After the optimizer step: cut the graph at the carried state and update the detector (step 6)."""
         self.state = [detach_state(s) for s in self.state]
@@ -565,7 +571,7 @@ class MemUP:
     def state_dict(self) -> dict:
         return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(),
                 "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state,
-                "batches": self.batches, "lengths": self.lengths}
+                "batches": self.batches, "lengths": self.lengths, "selector": self.selector.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.detector.load_state_dict(state["detector"])
@@ -574,3 +580,6 @@ class MemUP:
         self.offset, self.state = state["offset"], state["state"]
         self.batches = state.get("batches", 0)  # checkpoints from before curricula
         self.lengths = state.get("lengths")  # and from before variable lengths
+        if self.batch is not None:
+            selector = state.get("selector", {"made": 0, "noise_block": -1, "noise": None, "fixed": None})
+            self.selector.load_state_dict(selector, self.uncertainty, self.batch[2])

@@ -50,6 +50,7 @@ from longrnn.training.distributed import Workers, parameter_checksums, start_wor
 from longrnn.training.evaluate import evaluate, first_sequences
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
+from longrnn.training.memup_schedule import build_memup, check_schedule
 from longrnn.training.optim import make_optimizer, make_schedule
 from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 from longrnn.training.warmup_phase import measure as measure_vaa
@@ -69,6 +70,7 @@ def _check(config: RunConfig) -> None:
     if t.reg_scheme not in REG_SCHEMES:
         raise unknown("reg_scheme", t.reg_scheme, REG_SCHEMES)
     check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
+    check_schedule(t)
     trackers.check(t.log)  # known names, extras installed
     if t.init_from:
         weights_file(t.init_from)  # a missing source fails before the run directory is made
@@ -218,7 +220,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.lr_warmup_steps)
     generator = stream(t.seed, "train", workers.rank)  # longrnn.streams: never a fixed set's stream
     curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
-    memup = MemUP.from_config(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
+    memup = build_memup(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
 
     run_dir = _prepare(config, resume, workers, held)
     if resume and (finished := runs.read_summary(run_dir)) is not None:
@@ -262,6 +264,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
             status = "diverged"
             message = f"non-finite {'loss' if not torch.isfinite(loss) else 'gradient'} at step {progress.step + 1}"
             break
+        if memup is not None:
+            memup.drop_frozen_grads()  # the alternating schedule's fixed part
         optimizer.step()
         schedule.step()
         if memup is not None:
@@ -279,7 +283,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
             progress.elapsed = time.perf_counter() - started
             stop = None
             if workers.main:
-                val = _evaluate_and_log(config, task, model, schedule, run_dir, device, progress, bar, tracked)
+                evaluated = model if memup is None else memup.evaluated_model()  # memup_eval_ema: the EMA copy
+                val = _evaluate_and_log(config, task, evaluated, schedule, run_dir, device, progress, bar, tracked)
                 _save_checkpoint(run_dir, model, optimizer, schedule, generators, progress, memup)
                 if t.stop_when_solved and task.is_solved(val):
                     score = val[task.main_metric]
