@@ -232,3 +232,15 @@ def test_bad_official_settings_are_usage_errors(tmp_path, train_options, message
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train(config, quiet=True)
     assert not any(tmp_path.iterdir())
+
+
+def test_for_layer_takes_the_official_selectors():
+    import longrnn
+
+    torch.manual_seed(0)
+    memup = MemUP.for_layer(longrnn.nn.LSTM(3, 8, batch_first=True), 4, rollout=6, targets=3,
+                            selection="global", temperature=0.5)
+    loss = memup.fit(torch.randn(2, 12, 3), torch.randint(0, 4, (2, 12)), torch.optim.Adam(memup.parameters()))
+    assert loss == loss and memup.selector.fixed is not None  # finite; targets drawn once for the batch
+    with pytest.raises(UsageError, match="temperature must be >= 0, got -1"):
+        MemUP.for_layer(longrnn.nn.LSTM(3, 8), 4, temperature=-1)

@@ -418,7 +418,7 @@ class MemUP:
     def for_layer(cls, memory: nn.Module, output_size: int, loss: str = "cross_entropy", rollout: int = 20,
                   targets: int = 10, predict_every: int = 10, predictor: str = "mlp", hidden: int = 256,
                   context_len: int = 1, detector: str = "ema", ema_decay: float = 0.995, seed: int = 0,
-                  device="cpu") -> MemUP:
+                  device="cpu", selection: str = "future", temperature: float = 0.0) -> MemUP:
         """MemUP for a memory of your own, trained on sequences you bring (`fit`), in your own loop.
 
         Args:
@@ -428,7 +428,9 @@ class MemUP:
             rollout, targets, predict_every: r, K and f of the module docstring (steps).
             predictor: "mlp" or "local_rnn" (`PREDICTORS`), ``hidden`` wide, reading ``context_len`` inputs.
             detector: "ema" (the official code's) or "local" (`DETECTORS`); ``ema_decay`` λ.
-            seed: the stream of the target lists' random padding (`longrnn.streams`).
+            seed: the stream of the target lists' random padding and sampling (`longrnn.streams`).
+            selection, temperature: "future" or "global" targets, the top-K (0) or sampled with this
+                temperature (`longrnn.training.memup_targets`).
 
         Raises:
             ValueError (`longrnn.errors.UsageError`): an unknown name or a size out of range.
@@ -438,6 +440,8 @@ class MemUP:
             check_positive(name, value)
         if detector not in DETECTORS:
             raise unknown("memup detector", detector, DETECTORS)
+        if not temperature >= 0:
+            raise UsageError(f"temperature must be >= 0, got {temperature!r}")
         stack = as_stack(memory)
         data = SequenceTargets(stack.input_size, output_size, loss)
         model = MemUPModel(stack, make_predictor(predictor, stack.layers[-1].cell.output_size, stack.input_size,
@@ -448,7 +452,7 @@ class MemUP:
             scorer = LocalDetector(data, stack.input_size, output_size, hidden, context_len,
                                    generator=stream(seed, "detector")).to(device)
         return cls(model, data, batch_size=0, rollout=rollout, targets=targets, predict_every=predict_every,
-                   detector=scorer, seed=seed, device=device)
+                   detector=scorer, seed=seed, device=device, selection=selection, temperature=temperature)
 
     def parameters(self):
         """The memory's and the predictor's parameters (for your optimizer)."""
