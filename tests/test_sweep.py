@@ -280,3 +280,38 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
     assert main(["sweep", str(path), "--quiet", "--no-plots"]) == 0
     assert len(list((tmp_path / "runs").glob("*/summary.json"))) == 4
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in finished.items())
+
+
+def test_a_finished_run_started_from_another_runs_weights_reruns_without_them(tmp_path):
+    """A run continued from an earlier run of the same sweep is checked before its source has weights; a
+    fresh clone holds finished runs without their model.pt (not committed): `reproduce` skips the finished
+    continued run instead of refusing the sweep for the missing file."""
+    path = tmp_path / "continued.toml"
+    path.write_text(f"""
+name = "continued"
+results = "{tmp_path}/page.md"
+out = "{tmp_path}/runs"
+seeds = [0]
+[base.train]
+steps = 4
+eval_every = 2
+batch_size = 4
+threads = 1
+[base.model]
+hidden_size = 4
+[[tasks]]
+label = "first"
+task = {{ name = "adding", seq_len = 5 }}
+[[tasks]]
+label = "continued"
+task = {{ name = "adding", seq_len = 5 }}
+train = {{ init_from = "{tmp_path}/runs/first--gru--s0", lr = 0.01 }}
+[[variants]]
+label = "GRU"
+model = {{ cell = "gru" }}
+""")
+    first = run_sweep(load_sweep(path), quiet=True)
+    for run in (tmp_path / "runs").iterdir():
+        (run / "model.pt").unlink()
+    again = run_sweep(load_sweep(path), quiet=True)
+    assert [s["test"] for s in again] == [s["test"] for s in first]

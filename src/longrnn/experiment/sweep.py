@@ -403,16 +403,26 @@ def check_sweep(sweep: Sweep, retry_failed: bool = False) -> None:
 
 
 def check_builds(sweep: Sweep) -> None:
-    """Every run checked as `train` checks it before it begins (`longrnn.training.trainer.check_run`:
-    the model as a skeleton on the meta device) before the first run starts: a value refused fails the
-    sweep once, naming the run."""
+    """Every run that has not finished checked as `train` checks it before it begins
+    (`longrnn.training.trainer.check_run`: the model as a skeleton on the meta device) before the first run
+    starts: a value refused fails the sweep once, naming the run."""
     from longrnn.training.trainer import check_run
 
+    earlier = set()  # run directories of this sweep before the run checked: their weights come later
     for run in sweep.runs:
+        run_dir = Path(run.config.out) / run.config.run_name()
+        source = run.config.train.init_from
+        if runs.read_summary(run_dir) is not None:
+            earlier.add(run_dir.resolve())
+            continue  # finished: nothing is built (its init_from weights, say, need not be here)
+        config = run.config
+        if source and Path(source).resolve() in earlier:  # starts from a run listed before it in this sweep
+            config = from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "init_from": ""}})
         try:
-            check_run(run.config)
+            check_run(config)
         except UsageError as e:
             raise UsageError(f"sweep {sweep.name!r}: run {run.task_label!r} × {run.variant_label!r}: {e}") from None
+        earlier.add(run_dir.resolve())
 
 
 def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,

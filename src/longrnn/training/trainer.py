@@ -60,7 +60,13 @@ from longrnn.training.warmup_phase import warm_up_before_training
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
 
 
-def _check(config: RunConfig) -> None:
+def _finished(config: RunConfig) -> bool:
+    """Whether the run directory of ``config`` holds a finished run (its summary): resuming it trains
+    nothing, so what only a start needs (the weights of ``init_from``) need not be there."""
+    return runs.read_summary(Path(config.out) / config.run_name()) is not None
+
+
+def _check(config: RunConfig, resume: bool = False) -> None:
     check_ranges(config)  # every numeric key in its range (runs/config.py RANGES)
     t = config.train
     if t.trainer not in TRAINERS:
@@ -72,7 +78,7 @@ def _check(config: RunConfig) -> None:
     check_settings(t)  # the memup_* keys, whatever the trainer: a misspelt value is never stored unseen
     check_schedule(t)
     trackers.check(t.log)  # known names, extras installed
-    if t.init_from:
+    if t.init_from and not (resume and _finished(config)):
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)
     check_options(config)  # task and cell options, before anything is built
@@ -158,7 +164,7 @@ def _versions() -> dict:
 
 def train(config: RunConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train as ``config`` says, write the run directory, and return the summary."""
-    _check(config)
+    _check(config, resume)
     workers = start_workers(config.train.ddp, build_device(config.train.device))
     try:
         with contextlib.ExitStack() as held:  # the run directory's lock, released however the run ends
@@ -211,7 +217,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     _check_task(t, task)  # before the run directory is made
     model = build_model(config, task)
     check_fits(config, task, model, device)
-    if t.init_from:
+    if t.init_from and not (resume and _finished(config)):
         load_initial_weights(model, t.init_from)  # before MemUP copies the model into its EMA detector
     model = model.to(device)
     model_penalty(model, t.reg, t.tau, t.reg_fraction, t.reg_scheme, t.tau_c)  # a cell it cannot act on fails here
