@@ -163,5 +163,5 @@ def test_reg_scheme_and_tau_c_need_the_penalty(tmp_path):
 
     base = ["task.name=adding", "task.seq_len=8", "model.cell=plrnn", "model.hidden_size=4", "train.steps=1"]
     for setting in ("train.reg_scheme=columns", "train.tau_c=1.0"):
-        with pytest.raises(UsageError, match=r"applies to --reg mar; this run's reg is 'none'"):
+        with pytest.raises(UsageError, match=r"applies to --reg mar or l2; this run's reg is 'none'"):
             train(apply_overrides(RunConfig(out=str(tmp_path)), [*base, setting]), quiet=True)

@@ -101,7 +101,8 @@ class SequenceModel(nn.Module):
 
     ``SequenceModel("lstm", input_size=2, hidden_size=128, output_size=1)`` builds a one-layer LSTM
     reading out on the last step. Cell options (e.g. ``nonlinearity="tanh"``) pass through to
-    `longrnn.cells.make_cell`.
+    `longrnn.cells.make_cell`. ``readout_bias=False`` drops the readout's bias (y = B h, as the rPLRNN
+    benchmark code reads out).
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class SequenceModel(nn.Module):
         dropout: float = 0.0,
         fused: bool = True,
         double: bool = False,
+        readout_bias: bool = True,
         **cell_options,
     ):
         super().__init__()
@@ -138,7 +140,7 @@ class SequenceModel(nn.Module):
             size = cell.output_size
         self.layers = nn.ModuleList(layers)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(size, output_size)
+        self.head = nn.Linear(size, output_size, bias=readout_bias)
         self.readout = readout
         self.cell_name = cell_name
         self.double_layers = double

@@ -2,7 +2,8 @@
 
 ``xavier_uniform_blocks``: Xavier-uniform per gate block of a stacked weight (the bistable cells and the
 MGU, as the warm-up paper's code initialises them); ``orthogonal_blocks``: an orthogonal matrix per block
-(the recurrent weights of that code's GRU).
+(the recurrent weights of that code's GRU). ``np_input_scale`` and ``np_recurrent_matrix``: Talathi &
+Vartak's npRNN draws (arXiv:1511.03771), which the rPLRNN benchmark code also uses for the PLRNN's C.
 
 The forget-gate (LSTM) / update-gate (GRU) bias, ``forget_init=`` of the gated cells; each returns
 biases in sigmoid space, b with initial gate value σ(b) (the cell maps them into its gate's space with
@@ -90,3 +91,16 @@ def write_keep_gate_bias(bias_ih: torch.Tensor, bias_hh: torch.Tensor, hidden_si
     for index in companions:
         block(bias_ih, index).zero_()
         block(bias_hh, index).copy_(-b)
+
+
+def np_input_scale(hidden_size: int) -> float:
+    """α = sqrt(2) exp(1.2 / max(H, 6) - 2.4), Talathi & Vartak's input-weight scale."""
+    return math.sqrt(2.0) * math.exp(1.2 / max(hidden_size, 6) - 2.4)
+
+
+def np_recurrent_matrix(hidden_size: int) -> torch.Tensor:
+    """(RᵀR/H + I) / e, R ~ N(0, 1), e its largest eigenvalue: symmetric, positive definite, spectral
+    radius 1 (Talathi & Vartak's npRNN)."""
+    r = torch.randn(hidden_size, hidden_size, dtype=torch.float64)
+    m = r.T @ r / hidden_size + torch.eye(hidden_size, dtype=torch.float64)
+    return (m / torch.linalg.eigvalsh(m).max()).float()

@@ -26,11 +26,20 @@ Initialisations (``init``):
 * ``"paper"``: the code's ``generate_random_params``: AW ~ N(0, 1/M) elementwise, shrunk by 1/(1 + sqrt(M))
   while its spectral radius exceeds 1, A = diag(AW), W = AW - diag(AW); h ~ N(0, 1/M);
   C ~ N(0, 1/M) * sqrt(2) exp(1.2 / max(M, 6) - 2.4); z0 ~ U[0, 1).
-* ``"identity"`` (iPLRNN): the paper's init, then the first ``int(M * integrators)`` units are set to
-  perfect integrators, A_ii = 1, W_i: = 0, h_i = 0 (the code's ``initialize_regulated = "AWh"``; C is
-  left as drawn). ``integrators=1.0`` (the default; the option applies to this init alone) is the
+* ``"identity"`` (iPLRNN): the paper's init, then the first P = ``int(M * integrators)`` units are set
+  to perfect integrators, A_ii = 1, W = 0 on the regularised units' entries, h_i = 0 (the code's
+  ``initialize_regulated = "AWh"``; C is left as drawn). ``integrators=1.0`` (the default) is the
   paper's iPLRNN; ``integrators=0.5`` with the manifold-attractor penalty
   (`longrnn.methods.regularizers`) on the same units is its rPLRNN.
+* ``"l2"`` (the benchmark code's L2PLRNN): as ``"identity"`` but A_ii = 0 on the P units (with
+  ``--reg l2`` their A, W, h are pulled to 0).
+* ``"orthogonal"`` (its oPLRNN): the paper's draws, then diag(A) + W replaced by a random orthogonal
+  matrix (`torch.nn.init.orthogonal_`) and h = 0 (with ``--reg orthogonal`` it is kept near-orthogonal).
+
+``integrators`` (P as a fraction of M) applies to ``"identity"`` and ``"l2"``; ``reg_scheme`` picks the W
+entries of the P units that those inits zero, as the official code zeroes its regularisation mask:
+``"rows"`` W[:P, :] (the default, the paper's), ``"columns"`` W[:, :P] or ``"full"`` all of W. The trainer
+passes its ``--reg-scheme`` here, so the init and the penalty use the same entries.
 """
 
 from __future__ import annotations
@@ -41,10 +50,13 @@ import torch
 from torch import nn
 
 from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.init import np_input_scale
 from longrnn.cells.registry import register
 from longrnn.errors import UsageError, unknown
 
-INITS = ("plain", "paper", "identity")
+INITS = ("plain", "paper", "identity", "l2", "orthogonal")
+REGULATED_INITS = ("identity", "l2")  # inits that set the first P units: integrators, or zeros
+REG_SCHEMES = ("rows", "columns", "full")  # W entries of the regulated units: the code's "R", "L", "F"
 OUTPUTS = ("z", "relu")
 INITIAL_STATES = ("zero", "learned")
 
@@ -56,9 +68,17 @@ def integrator_count(hidden_size: int, fraction: float) -> int:
     return int(hidden_size * fraction)
 
 
-def paper_input_scale(hidden_size: int) -> float:
-    """sqrt(2) exp(1.2 / max(M, 6) - 2.4), the input-weight scale of Talathi & Vartak's npRNN."""
-    return math.sqrt(2.0) * math.exp(1.2 / max(hidden_size, 6) - 2.4)
+def regulated_entries(hidden_size: int, units: int, scheme: str) -> torch.Tensor:
+    """(M, M) bool: the W entries of the first ``units`` units under ``scheme`` (`REG_SCHEMES`), the
+    official code's ``W_regularization_mask``."""
+    mask = torch.zeros(hidden_size, hidden_size, dtype=torch.bool)
+    if scheme == "rows":
+        mask[:units] = True
+    elif scheme == "columns":
+        mask[:, :units] = True
+    else:
+        mask[:] = True
+    return mask
 
 
 def paper_recurrent_matrix(hidden_size: int) -> torch.Tensor:
@@ -84,12 +104,14 @@ class PLRNNCell(Cell):
         integrators: float | None = None,
         output: str = "z",
         initial_state: str = "zero",
+        reg_scheme: str = "rows",
     ):
         super().__init__()
         for kind, value, allowed in (
             ("init", init, INITS),
             ("output", output, OUTPUTS),
             ("initial_state", initial_state, INITIAL_STATES),
+            ("reg_scheme", reg_scheme, REG_SCHEMES),
         ):
             if value not in allowed:
                 raise unknown(f"plrnn {kind}", value, allowed)
@@ -97,10 +119,13 @@ class PLRNNCell(Cell):
         self.hidden_size = hidden_size
         self.output_size = hidden_size
         self.init = init
-        if integrators is not None and init != "identity":  # a setting that would be ignored unseen
-            raise UsageError(f"integrators ({integrators!r}) applies to init 'identity'; this cell's init is {init!r}")
+        regulated = init in REGULATED_INITS
+        for key, value, default in (("integrators", integrators, None), ("reg_scheme", reg_scheme, "rows")):
+            if value != default and not regulated:  # a setting that would be ignored unseen
+                raise UsageError(f"{key} ({value!r}) applies to init 'identity' or 'l2'; this cell's init is {init!r}")
         self.n_integrators = integrator_count(hidden_size, 1.0 if integrators is None else integrators) \
-            if init == "identity" else 0
+            if regulated else 0
+        self.reg_scheme = reg_scheme
         self.output = output
         self.initial_state = initial_state
         self.A = nn.Parameter(torch.empty(hidden_size))
@@ -128,13 +153,18 @@ class PLRNNCell(Cell):
             self.A.copy_(aw.diagonal())
             self.W.copy_(aw)
             nn.init.normal_(self.h, 0.0, 1.0 / math.sqrt(m))
-            nn.init.normal_(self.C, 0.0, paper_input_scale(m) / math.sqrt(m))
+            nn.init.normal_(self.C, 0.0, np_input_scale(m) / math.sqrt(m))
             if self.z0 is not None:
                 nn.init.uniform_(self.z0, 0.0, 1.0)
+            if self.init == "orthogonal":
+                nn.init.orthogonal_(aw)
+                self.A.copy_(aw.diagonal())
+                self.W.copy_(aw)
+                self.h.zero_()
         self.W.fill_diagonal_(0.0)
         p = self.n_integrators
-        self.A[:p] = 1.0
-        self.W[:p] = 0.0
+        self.A[:p] = 1.0 if self.init == "identity" else 0.0
+        self.W[regulated_entries(m, p, self.reg_scheme)] = 0.0
         self.h[:p] = 0.0
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
@@ -158,4 +188,5 @@ class PLRNNCell(Cell):
         return (
             f"{super().extra_repr()}, init={self.init!r}, integrators={self.n_integrators}, "
             f"output={self.output!r}, initial_state={self.initial_state!r}"
+            + (f", reg_scheme={self.reg_scheme!r}" if self.reg_scheme != "rows" else "")
         )

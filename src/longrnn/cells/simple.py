@@ -19,10 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells.base import Cell, fused_sequence, zero_state
+from longrnn.cells.init import np_input_scale, np_recurrent_matrix
 from longrnn.cells.registry import register
 from longrnn.errors import UsageError, check_choice
 
 NONLINEARITIES = ("tanh", "relu")
+WEIGHT_INITS = ("default", "orthogonal", "np")
 
 
 @register("rnn", "Elman RNN, h = tanh(W_ih x + b_ih + W_hh h + b_hh) (torch.nn.RNNCell)")
@@ -32,13 +34,24 @@ class ElmanRNNCell(Cell):
         h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
 
     Parameters ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh`` (H) — absent when
-    ``bias=False`` — are initialised like `torch.nn.RNNCell`: uniform(-1/sqrt(H), 1/sqrt(H)).
+    ``bias=False``. ``weight_init``:
+
+    * ``"default"``: like `torch.nn.RNNCell`, every parameter uniform(-1/sqrt(H), 1/sqrt(H));
+    * ``"orthogonal"``: W_hh orthogonal (`torch.nn.init.orthogonal_`), zero biases, W_ih as the default —
+      the oRNN of the rPLRNN benchmark code (DurstewitzLab/reg-PLRNN, ``comparison_models.py``; with
+      ``nonlinearity="relu"`` and, for its penalty, ``--reg orthogonal``);
+    * ``"np"``: Talathi & Vartak's npRNN (arXiv:1511.03771) as that code draws it: W_hh = (RᵀR/H + I) / e
+      with R ~ N(0, 1) and e the largest eigenvalue of RᵀR/H + I, W_ih ~ α N(0, 1) / H with
+      α = sqrt(2) exp(1.2 / max(H, 6) - 2.4), zero biases (with ``nonlinearity="relu"``).
+
     State: a (batch, H) tensor, which is also the output.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 weight_init: str = "default"):
         super().__init__()
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        self.weight_init = check_choice("weight_init", weight_init, WEIGHT_INITS)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -54,10 +67,24 @@ class ElmanRNNCell(Cell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as `torch.nn.RNNCell`."""
+        """uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as `torch.nn.RNNCell`; then the
+        ``weight_init`` of the class docstring."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+        init = getattr(self, "weight_init", "default")  # longrnn.nn.RNNCell has its own init option
+        if init == "default":
+            return
+        with torch.no_grad():
+            if init == "orthogonal":
+                nn.init.orthogonal_(self.weight_hh)
+            else:
+                self.weight_hh.copy_(np_recurrent_matrix(self.hidden_size))
+                self.weight_ih.copy_(np_input_scale(self.hidden_size) * torch.randn_like(self.weight_ih)
+                                     / self.hidden_size)
+            if self.bias:
+                nn.init.zeros_(self.bias_ih)
+                nn.init.zeros_(self.bias_hh)
 
     def activation(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(z) if self.nonlinearity == "tanh" else torch.relu(z)
@@ -83,7 +110,10 @@ class ElmanRNNCell(Cell):
         return outputs, h_n
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, bias={self.bias}, nonlinearity={self.nonlinearity!r}"
+        init = getattr(self, "weight_init", "default")
+        return (f"{super().extra_repr()}, bias={self.bias}, nonlinearity={self.nonlinearity!r}"
+                + (f", weight_init={init!r}" if init != "default" else ""))
+
 
 
 @register("irnn", "ReLU RNN with identity-initialised recurrent matrix (Le, Jaitly & Hinton 2015)")

@@ -19,7 +19,21 @@ default), ``"columns"`` W[:, :P] (its "L", the default of its constructor that i
 τ_C · mean_{i<P, all k} C_ik², pulling the regularised units' input weights to 0 (official default 0, "not
 used"). A and h are penalised on the first P units whatever the scheme.
 
-``REGULARIZERS`` maps the names of ``train.reg`` to the functions applied to a whole model.
+The official benchmark's other models add their own penalties (``regularization_loss``), here as other
+values of ``train.reg``, each with the initialisation of the same model (`longrnn.cells.plrnn`,
+`longrnn.cells.simple`):
+
+* ``"l2"`` (its L2PLRNN, with ``init="l2"``): as ``"mar"`` but pulling A_ii to 0 instead of 1 —
+  τ_A · mean_{i<P} A_ii² + τ_W · mean(W entries of the scheme)² + τ_W · mean_{i<P} h_i² (+ the τ_C term);
+* ``"l4"`` (its L2PLRNN2): τ_A · mean_{i<P} A_ii⁴ + τ_W · mean_{i,j<P} W_ij⁴ + τ_W · mean_{i<P} h_i⁴
+  (the code's ``mse_loss(x**2, 0)``; W's block of the regularised units among themselves, whatever the
+  scheme);
+* ``"orthogonal"``: τ_W · mean((R Rᵀ − I)²) of the recurrent matrix R — for the ``rnn`` and ``irnn``
+  cells W_hh (its oRNN, with ``weight_init="orthogonal"``); for the PLRNN R = diag(A) + W (its oPLRNN,
+  with ``init="orthogonal"``), plus τ_W · mean(h²). The official oPLRNN code adds the vector A to the
+  matrix W by broadcasting (A_j added to column j), which is not diag(A) + W; here it is diag(A) + W.
+
+τ_A = τ_W = ``tau`` for every penalty. ``REGULARIZERS`` maps the names of ``train.reg`` to a description.
 """
 
 from __future__ import annotations
@@ -27,14 +41,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from longrnn.cells.plrnn import REG_SCHEMES  # the official code's "R" (its configs'), "L", "F"
 from longrnn.errors import UsageError, unknown
 
 REGULARIZERS = {
     "none": "no penalty",
     "mar": "manifold-attractor regularisation of the rPLRNN (Schmidt et al. 2021), --tau, --reg-fraction, "
            "--reg-scheme, --tau-c",
+    "l2": "the official benchmark's L2PLRNN: the regularised units' A, W, h pulled to 0; --tau, --reg-fraction, "
+          "--reg-scheme, --tau-c",
+    "l4": "the official benchmark's L2PLRNN2: fourth powers of A, W, h of the regularised units; --tau, "
+          "--reg-fraction",
+    "orthogonal": "mean((R R^T - I)^2) of the recurrent matrix (rnn, irnn: oRNN; plrnn: oPLRNN, plus h^2); --tau",
 }
-REG_SCHEMES = ("rows", "columns", "full")  # the official code's "R" (its configs'), "L", "F"
+PLRNN_ONLY = ("mar", "l2", "l4")  # penalties on the regularised units of a PLRNN
+SCHEMED = ("mar", "l2")  # penalties that take --reg-scheme and --tau-c
 
 
 def manifold_attractor_penalty(module, tau_a: float, tau_w: float, fraction: float = 0.5, scheme: str = "rows",
@@ -60,7 +81,7 @@ def manifold_attractor_penalty(module, tau_a: float, tau_w: float, fraction: flo
 
 
 def _cell_penalty(cell, tau_a: float, tau_w: float, fraction: float, scheme: str = "rows",
-                  tau_c: float = 0.0) -> torch.Tensor:
+                  tau_c: float = 0.0, a_target: float = 1.0) -> torch.Tensor:
     if not 0.0 <= fraction <= 1.0:
         raise UsageError(f"reg_fraction must be in [0, 1], got {fraction!r}")
     if tau_a < 0 or tau_w < 0 or tau_c < 0:
@@ -73,12 +94,42 @@ def _cell_penalty(cell, tau_a: float, tau_w: float, fraction: float, scheme: str
     a, h = cell.A[:p], cell.h[:p]
     w = {"rows": cell.W[:p], "columns": cell.W[:, :p], "full": cell.W}[scheme]
     penalty = (
-        tau_a * F.mse_loss(a, torch.ones_like(a))
+        tau_a * F.mse_loss(a, torch.full_like(a, a_target))
         + tau_w * F.mse_loss(w, torch.zeros_like(w))
         + tau_w * F.mse_loss(h, torch.zeros_like(h))
     )
     if tau_c:
         penalty = penalty + tau_c * F.mse_loss(cell.C[:p], torch.zeros_like(cell.C[:p]))
+    return penalty
+
+
+def fourth_power_penalty(cell, tau: float, fraction: float) -> torch.Tensor:
+    """The L2PLRNN2 penalty of the official benchmark (module docstring, ``"l4"``) of one PLRNN cell."""
+    p = int(cell.hidden_size * fraction)
+    if p == 0:
+        return cell.A.new_zeros(())
+    parts = cell.A[:p], cell.W[:p, :p], cell.h[:p]
+    return sum(tau * part.pow(4).mean() for part in parts)
+
+
+def recurrent_matrix(cell) -> torch.Tensor:
+    """The matrix that carries the state from step to step: diag(A) + W (off-diagonal) for the PLRNN,
+    W_hh for the Elman cells; a UsageError for other cells."""
+    if _has_plrnn_parameters(cell):
+        return torch.diag(cell.A) + cell.coupling()
+    if isinstance(getattr(cell, "weight_hh", None), torch.Tensor) and cell.weight_hh.shape[0] == cell.hidden_size:
+        return cell.weight_hh
+    raise UsageError(f"--reg orthogonal needs a cell with one recurrent matrix (rnn, irnn, plrnn), got "
+                     f"{type(cell).__name__}")
+
+
+def orthogonality_penalty(cell, tau: float) -> torch.Tensor:
+    """τ · mean((R Rᵀ − I)²) of the recurrent matrix R (`recurrent_matrix`), plus τ · mean(h²) for the
+    PLRNN (the official benchmark's oRNN and oPLRNN penalties)."""
+    r = recurrent_matrix(cell)
+    penalty = tau * F.mse_loss(r @ r.T, torch.eye(r.shape[0], dtype=r.dtype, device=r.device))
+    if _has_plrnn_parameters(cell):
+        penalty = penalty + tau * cell.h.pow(2).mean()
     return penalty
 
 
@@ -88,16 +139,22 @@ def _has_plrnn_parameters(cell) -> bool:
 
 def model_penalty(model, reg: str, tau: float, fraction: float, scheme: str = "rows",
                   tau_c: float = 0.0) -> torch.Tensor | None:
-    """The penalty ``reg`` summed over the layers of a `SequenceModel`; None for ``"none"``.
+    """The penalty ``reg`` (module docstring) summed over the layers of a `SequenceModel`; None for ``"none"``.
 
-    ``mar`` uses τ_A = τ_W = ``tau`` (the paper's setting), W entries by ``scheme`` and τ_C = ``tau_c``,
-    and needs a cell with A, W and h (``plrnn``).
+    Every penalty uses τ_A = τ_W = ``tau`` (the paper's setting); ``mar`` and ``l2`` take W entries by
+    ``scheme`` and τ_C = ``tau_c``; ``mar``, ``l2`` and ``l4`` need a cell with A, W and h (``plrnn``),
+    ``orthogonal`` one with a single recurrent matrix (``rnn``, ``irnn``, ``plrnn``).
     """
     if reg not in REGULARIZERS:
         raise unknown("reg", reg, REGULARIZERS)
     if reg == "none":
         return None
     cells = model.cells
+    if reg == "orthogonal":
+        return sum(orthogonality_penalty(c, tau) for c in cells)
     if not all(_has_plrnn_parameters(c) for c in cells):
         raise UsageError(f"--reg {reg} needs a cell with parameters A, W, h (plrnn), got {model.cell_name!r}")
-    return sum(_cell_penalty(c, tau, tau, fraction, scheme, tau_c) for c in cells)
+    if reg == "l4":
+        return sum(fourth_power_penalty(c, tau, fraction) for c in cells)
+    a_target = 1.0 if reg == "mar" else 0.0
+    return sum(_cell_penalty(c, tau, tau, fraction, scheme, tau_c, a_target) for c in cells)

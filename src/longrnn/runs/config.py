@@ -42,6 +42,7 @@ class ModelConfig:
     lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
     channels: int | None = None  # conv cells: channels per lattice site (None: hidden_size / sites; 1 without lattice)
     double: bool = False  # every layer two cells of half the width on the same input (warm-up's double layer)
+    readout_bias: bool = True  # the linear readout's bias (the rPLRNN benchmark code's B has none)
     options: dict = field(default_factory=dict)
 
 
@@ -58,11 +59,11 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN manifold-attractor, longrnn.methods.regularizers)
-    tau: float = 5.0  # mar: tau_A = tau_W (the paper's 5, on means)
-    reg_fraction: float = 0.5  # mar: the first int(M * reg_fraction) units are regularised
-    reg_scheme: str = "rows"  # mar: W entries penalised: rows (official "R"), columns ("L"), full ("F")
-    tau_c: float = 0.0  # mar: weight of the penalty on the regularised units' input weights C (official 0)
+    reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN), l2, l4, orthogonal (methods/regularizers.py)
+    tau: float = 5.0  # tau_A = tau_W of the penalty (mar: the paper's 5, on means)
+    reg_fraction: float = 0.5  # mar, l2, l4: the first int(M * reg_fraction) units are regularised
+    reg_scheme: str = "rows"  # mar, l2: W entries penalised: rows (official "R"), columns ("L"), full ("F")
+    tau_c: float = 0.0  # mar, l2: weight of the penalty on the regularised units' input weights C (official 0)
     schedule: str = "constant"  # constant, cosine, step
     lr_warmup_steps: int = 0  # linear learning-rate warm-up (was warmup_steps, accepted until 0.3.0)
     eval_every: int = 100

@@ -9,8 +9,10 @@ import torch
 
 from longrnn import runs
 from longrnn.cells import cell_options
+from longrnn.cells.plrnn import REGULATED_INITS
 from longrnn.errors import UsageError, refused_memory
 from longrnn.functional.lattice import lattice_text, parse_lattice
+from longrnn.methods.regularizers import SCHEMED
 from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig, check_options  # noqa: F401 - check_options is used from here
 from longrnn.tasks import Task, make_task, task_options
@@ -82,10 +84,26 @@ def build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
                          "give smaller sizes") from None
 
 
+def scheme_options(config: RunConfig) -> dict:
+    """``reg_scheme`` for a PLRNN whose init sets the regularised units (identity, l2) under a penalty that
+    takes a scheme (mar, l2): the init zeroes the W entries the penalty holds at 0, as the official code
+    does with one setting. A cell option that differs from ``--reg-scheme`` is a UsageError."""
+    m, t = config.model, config.train
+    if t.reg not in SCHEMED or "reg_scheme" not in cell_options(m.cell):
+        return {}
+    if m.options.get("init", "paper") not in REGULATED_INITS:
+        return {}
+    given = m.options.get("reg_scheme", t.reg_scheme)
+    if given != t.reg_scheme:
+        raise UsageError(f"model.reg_scheme ({given!r}) and --reg-scheme ({t.reg_scheme!r}) differ; the init zeroes "
+                         f"the entries the penalty holds at 0: give one of them")
+    return {} if "reg_scheme" in m.options else {"reg_scheme": t.reg_scheme}
+
+
 def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
     m = config.model
     named = (("gate", m.gate), ("forget_init", m.forget_init), ("engine", m.engine))
-    named_options = {k: v for k, v in named if v is not None}
+    named_options = {k: v for k, v in named if v is not None} | scheme_options(config)
     model = SequenceModel(
         m.cell,
         task.input_size,
@@ -96,6 +114,7 @@ def _build_model(config: RunConfig, task: Task) -> SequenceModel | MemUPModel:
         dropout=m.dropout,
         fused=m.fused,
         double=m.double,
+        readout_bias=m.readout_bias,
         **named_options,
         **lattice_options(config, task),
         **m.options,

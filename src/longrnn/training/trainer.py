@@ -31,7 +31,7 @@ from longrnn._version import __version__
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
-from longrnn.methods.regularizers import REG_SCHEMES, REGULARIZERS, model_penalty
+from longrnn.methods.regularizers import REG_SCHEMES, REGULARIZERS, SCHEMED, model_penalty
 from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
@@ -89,8 +89,8 @@ def _check(config: RunConfig, resume: bool = False) -> None:
                              ("tf_alpha", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this run's "
                               f"is {t.trainer!r}"),
                              ("vaa_batches", t.vaa, "--vaa (VAA at every evaluation); this run measures none"),
-                             ("reg_scheme", t.reg == "mar", f"--reg mar; this run's reg is {t.reg!r}"),
-                             ("tau_c", t.reg == "mar", f"--reg mar; this run's reg is {t.reg!r}")):
+                             ("reg_scheme", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}"),
+                             ("tau_c", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}")):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
 
