@@ -81,6 +81,12 @@ def test_bad_names_options_and_sizes_are_usage_errors():
     with pytest.raises(UsageError, match="input_size == hidden_size"):
         make_cell("torchrecurrent:intersectionrnn", 3, 4)
     assert "dt" in cell_options("torchrecurrent:lem") and "device" not in cell_options("torchrecurrent:lem")
+    for option, kind in ((dict(dt="abc"), "a number"), (dict(bias="no"), "true or false"),
+                         (dict(kernel_init=1), "an initialiser's name")):
+        with pytest.raises(UsageError, match=f"option {next(iter(option))} must be {kind}"):
+            make_cell("torchrecurrent:lem", 3, 4, **option)  # the package would ignore or misread them
+    with pytest.raises(UsageError, match=r"a double layer needs every state tensor .* hidden_size wide"):
+        SequenceModel("torchrecurrent:tgru", 3, 8, 1, double=True)  # its second state is input_size wide
     with pytest.raises(UsageError, match=r"unknown cell 'lstn'; allowed: .*torchrecurrent:NAME"):
         make_cell("lstn", 3, 4)
 

@@ -225,6 +225,10 @@ def test_eval_ema_scores_the_ema_copy(tmp_path, monkeypatch):
     ({"memup_eval_ema": True, "memup_detector": "local"}, "needs memup_detector 'ema'"),
     ({"memup_temperature": -1.0}, "memup_temperature must be >= 0"),
     ({"memup_loss_weight": 0.0}, "memup_loss_weight must be > 0"),
+    ({"memup_temperature": 1e-40}, "memup_temperature must be 0 (the top-K, what a vanishing temperature tends to) "
+                                   "or at least 1e-06"),
+    ({"trainer": "bptt", "memup_selection": "global"}, "memup_selection = 'global' applies to trainer 'memup'"),
+    ({"memup_schedule": "alternating", "memup_pretrain_steps": 10, "steps": 10}, "must be below train.steps"),
 ])
 def test_bad_official_settings_are_usage_errors(tmp_path, train_options, message):
     config = memup_config(**train_options)
@@ -242,5 +246,11 @@ def test_for_layer_takes_the_official_selectors():
                             selection="global", temperature=0.5)
     loss = memup.fit(torch.randn(2, 12, 3), torch.randint(0, 4, (2, 12)), torch.optim.Adam(memup.parameters()))
     assert loss == loss and memup.selector.fixed is not None  # finite; targets drawn once for the batch
-    with pytest.raises(UsageError, match="temperature must be >= 0, got -1"):
+    with pytest.raises(UsageError, match="temperature must be 0 or at least 1e-06, got -1"):
         MemUP.for_layer(longrnn.nn.LSTM(3, 8), 4, temperature=-1)
+    layer = longrnn.nn.GRU(3, 6, batch_first=True).double()  # the predictor follows the memory's precision
+    for detector in ("ema", "local"):
+        memup = MemUP.for_layer(layer, 4, rollout=6, targets=3, detector=detector)
+        x, y = torch.randn(2, 12, 3, dtype=torch.float64), torch.randint(0, 4, (2, 12))
+        loss = memup.fit(x, y, torch.optim.Adam(memup.parameters()))
+        assert loss == loss and memup.predict(x).dtype == torch.float64

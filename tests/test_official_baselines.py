@@ -123,3 +123,24 @@ def test_a_readout_without_bias(tmp_path):
     weights = torch.load(f"{summary['run_dir']}/model.pt")
     assert "head.weight" in weights and "head.bias" not in weights
     assert math.isfinite(summary["test"]["mse"])
+
+
+def test_settings_that_would_be_ignored_are_refused(tmp_path):
+    for settings, message in ((["train.tau=3"], "train.tau = 3.0 applies to a penalty"),
+                              (["model.cell=rnn", "train.reg=orthogonal", "train.reg_fraction=0.3"],
+                               "reg_fraction = 0.3 applies to --reg mar, l2 or l4"),
+                              (["train.trainer=memup", "model.readout_bias=false"], "the MemUP predictor reads out")):
+        with pytest.raises(UsageError, match=message):
+            train(_config(tmp_path, *settings), quiet=True)
+
+
+def test_a_double_layer_is_penalised_on_both_halves():
+    torch.manual_seed(5)
+    model = SequenceModel("plrnn", 2, 8, 1, double=True, init="identity", integrators=0.5)
+    halves = model.cells[0].first, model.cells[0].second
+    with torch.no_grad():
+        for half in halves:
+            half.A.normal_()
+    expected = sum(5.0 * ((h.A[:2] - 1).pow(2).mean() + h.W[:2].pow(2).mean() + h.h[:2].pow(2).mean())
+                   for h in halves)
+    assert model_penalty(model, "mar", 5.0, 0.5).item() == pytest.approx(expected.item())

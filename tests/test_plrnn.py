@@ -181,7 +181,8 @@ def test_learns_the_adding_problem(one_thread):
 
 
 def test_rplrnn_experiment_builds_every_model():
-    """Every variant of experiments/rplrnn.toml builds, and only the rPLRNN carries the penalty."""
+    """Every variant of experiments/rplrnn.toml builds; the rPLRNN and the official code's L2PLRNNs carry a
+    penalty (the manifold-attractor one, mean(x^4) on the regularised units)."""
     from pathlib import Path
 
     from longrnn.experiment.sweep import load_sweep
@@ -192,10 +193,12 @@ def test_rplrnn_experiment_builds_every_model():
     task = build_task(sweep.runs[0].config)
     regularised = []
     first = [r for r in sweep.runs if r.task_label == sweep.task_labels[0] and r.config.train.seed == 0]
-    assert [r.variant_label for r in first] == ["rPLRNN", "iPLRNN", "PLRNN", "LSTM", "iRNN", "oRNN"]
+    assert [r.variant_label for r in first] == [
+        "rPLRNN", "iPLRNN", "PLRNN", "LSTM", "iRNN", "orthogonal RNN (modReLU, kept orthogonal)",
+        "oRNN (ReLU, orthogonal init)", "RNN (ReLU)", "npRNN", "iRNN, official input init", "L2pPLRNN", "L2fPLRNN"]
     for run in first:
         model = build_model(run.config, task)
         assert model.hidden_size == 40 and run.config.train.clip == 3.0
         if model_penalty(model, run.config.train.reg, run.config.train.tau, run.config.train.reg_fraction) is not None:
             regularised.append(run.variant_label)
-    assert regularised == ["rPLRNN"]
+    assert regularised == ["rPLRNN", "L2pPLRNN", "L2fPLRNN"]

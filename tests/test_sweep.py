@@ -10,6 +10,7 @@ from longrnn.cli import main
 from longrnn.errors import UsageError
 from longrnn.experiment.sweep import load_sweep, merge, run_sweep
 from longrnn.reporting.results_page import BEGIN, END, steps_to_solve
+from longrnn.runs.config import RunConfig
 
 SWEEP = """
 name = "tiny"
@@ -315,3 +316,16 @@ model = {{ cell = "gru" }}
         (run / "model.pt").unlink()
     again = run_sweep(load_sweep(path), quiet=True)
     assert [s["test"] for s in again] == [s["test"] for s in first]
+
+
+def test_runs_started_from_other_runs_of_the_sweep_wait_for_them_in_parallel_sweeps(tmp_path):
+    from longrnn.experiment.sweep import dependency_waves
+
+    def config(name, init_from=""):
+        c = RunConfig(out=str(tmp_path), name=name)
+        c.train.init_from = init_from
+        return c
+
+    configs = [config("a"), config("b", str(tmp_path / "a")), config("c", str(tmp_path / "b" / "model.pt")),
+               config("d"), config("e", "/elsewhere/run")]
+    assert dependency_waves(configs) == [[0, 3, 4], [1], [2]]

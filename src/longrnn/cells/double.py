@@ -28,6 +28,10 @@ def concat_states(first: State, second: State) -> State:
     return torch.cat([first, second], -1)
 
 
+def _tensors(state: State) -> tuple[torch.Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
 class DoubleCell(Cell):
     """Two cells, ``first`` and ``second``, on the same input, outputs and states concatenated."""
 
@@ -36,6 +40,12 @@ class DoubleCell(Cell):
         if first.input_size != second.input_size:
             raise UsageError(f"the two cells of a double layer need one input size, got {first.input_size} "
                              f"and {second.input_size}")
+        for cell in (first, second):  # the halves of a state are cut at the first cell's hidden size
+            widths = {s.shape[-1] for s in _tensors(cell.init_state(1))}
+            if widths != {cell.hidden_size}:
+                name = getattr(cell, "name", type(cell).__name__)
+                raise UsageError(f"a double layer needs every state tensor of its cells hidden_size wide; {name}'s "
+                                 f"are {sorted(widths)} wide for hidden size {cell.hidden_size}")
         self.first, self.second = first, second
         self.input_size = first.input_size
         self.hidden_size = first.hidden_size + second.hidden_size

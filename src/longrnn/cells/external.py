@@ -99,16 +99,35 @@ class TorchRecurrentCell(Cell):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self._check_option_types(options)
         try:
             self.inner = self.inner_class(input_size, hidden_size, **options)
-        except (ValueError, TypeError) as e:
+            self.decoupled = "Decoupled" in "".join(b.__name__ for b in type(self.inner).__mro__)
+            with torch.no_grad():
+                output, state = self._call(torch.zeros(1, input_size), None)
+        except (ValueError, TypeError, RuntimeError) as e:
             raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
                              f"options {options}: {e}") from None
-        self.decoupled = "Decoupled" in "".join(b.__name__ for b in type(self.inner).__mro__)
-        with torch.no_grad():
-            output, state = self._call(torch.zeros(1, input_size), None)
         self.state_sizes = tuple(s.shape[-1] for s in state) if isinstance(state, tuple) else state.shape[-1]
         self.output_size = output.shape[-1]
+
+    def _check_option_types(self, options: dict) -> None:
+        """Each option of the type of its default: a bool for a bool (the package reads any text as true), a
+        number for a number, an initialiser's name for an initialiser (the package quietly replaces
+        anything else by its default)."""
+        params = inspect.signature(self.inner_class.__init__).parameters
+        for key, value in options.items():
+            default = params[key].default
+            if isinstance(default, bool):
+                ok, kind = isinstance(value, bool), "true or false"
+            elif isinstance(default, (int, float)):
+                ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+            elif key.endswith("_init"):
+                ok, kind = isinstance(value, str), "an initialiser's name (e.g. \"orthogonal\", \"xavier_uniform\")"
+            else:
+                ok, kind = True, ""
+            if not ok:
+                raise UsageError(f"cell {self.name!r}: option {key} must be {kind}, got {value!r}")
 
     def _call(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         result = self.inner(x, state)

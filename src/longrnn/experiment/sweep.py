@@ -416,7 +416,8 @@ def check_builds(sweep: Sweep) -> None:
             earlier.add(run_dir.resolve())
             continue  # finished: nothing is built (its init_from weights, say, need not be here)
         config = run.config
-        if source and Path(source).resolve() in earlier:  # starts from a run listed before it in this sweep
+        resolved = Path(source).resolve() if source else None
+        if resolved is not None and (resolved in earlier or resolved.parent in earlier):  # from an earlier run
             config = from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "init_from": ""}})
         try:
             check_run(config)
@@ -456,21 +457,49 @@ def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bo
         failed = sum(r is not None and r["status"] == "failed" for r in results)
         bar.set_postfix(failed=failed, running=min(jobs, len(configs) - bar.n))
 
-    if backend == "ray":
-        _run_on_ray(configs, retry_failed, address, done)
-    elif jobs == 1:
+    if jobs == 1 and backend == "local":
         for i, config in enumerate(configs):
             done(i, _run_one(config, retry_failed))
-    else:
+    for wave in dependency_waves(configs) if jobs > 1 or backend == "ray" else []:  # sources finish first
+        if backend == "ray":
+            _run_on_ray([configs[i] for i in wave], retry_failed, address, lambda k, s, w=wave: done(w[k], s))
+            continue
         context = multiprocessing.get_context("spawn")
         # one process per run: a run's memory is never another's (the trainer also resets the peak count)
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as pool:
-            futures = {pool.submit(_run_one, config, retry_failed): i for i, config in enumerate(configs)}
+            futures = {pool.submit(_run_one, configs[i], retry_failed): i for i in wave}
             for future in concurrent.futures.as_completed(futures):
                 done(futures[future], future.result())
     bar.close()
     trackers.close_sweep(Path(sweep.out))
     return results
+
+
+def source_run(config: RunConfig, run_dirs: dict[Path, int]) -> int | None:
+    """The index (in ``run_dirs``: resolved run directory -> index) of the sweep run whose weights
+    ``config`` starts from (``init_from``: its directory or a file in it), or None."""
+    if not config.train.init_from:
+        return None
+    source = Path(config.train.init_from).resolve()
+    return run_dirs.get(source, run_dirs.get(source.parent) if source.suffix else None)
+
+
+def dependency_waves(configs: list[RunConfig]) -> list[list[int]]:
+    """The run indices in waves that run one after another: a run that starts from another run of the
+    sweep comes in a later wave than its source (so parallel workers never read a source still training)."""
+    run_dirs = {(Path(c.out) / c.run_name()).resolve(): i for i, c in enumerate(configs)}
+    depth: dict[int, int] = {}
+
+    def wave_of(i: int, seen: frozenset = frozenset()) -> int:
+        if i not in depth:
+            source = source_run(configs[i], run_dirs)
+            depth[i] = 0 if source is None or source in seen | {i} else 1 + wave_of(source, seen | {i})
+        return depth[i]
+
+    waves: dict[int, list[int]] = collections.defaultdict(list)
+    for i in range(len(configs)):
+        waves[wave_of(i)].append(i)
+    return [waves[k] for k in sorted(waves)]
 
 
 def _run_on_ray(configs: list[RunConfig], retry_failed: bool, address: str | None, done) -> None:

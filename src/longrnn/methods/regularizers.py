@@ -112,12 +112,22 @@ def fourth_power_penalty(cell, tau: float, fraction: float) -> torch.Tensor:
     return sum(tau * part.pow(4).mean() for part in parts)
 
 
+def _halves(cell) -> list:
+    """The cells a penalty acts on: the two of a double layer (`longrnn.cells.double.DoubleCell`), or the cell."""
+    return [cell.first, cell.second] if hasattr(cell, "first") and hasattr(cell, "second") else [cell]
+
+
+def _has_one_recurrent_matrix(cell) -> bool:
+    weight = getattr(cell, "weight_hh", None)
+    return _has_plrnn_parameters(cell) or (isinstance(weight, torch.Tensor) and weight.shape[0] == cell.hidden_size)
+
+
 def recurrent_matrix(cell) -> torch.Tensor:
     """The matrix that carries the state from step to step: diag(A) + W (off-diagonal) for the PLRNN,
     W_hh for the Elman cells; a UsageError for other cells."""
     if _has_plrnn_parameters(cell):
         return torch.diag(cell.A) + cell.coupling()
-    if isinstance(getattr(cell, "weight_hh", None), torch.Tensor) and cell.weight_hh.shape[0] == cell.hidden_size:
+    if _has_one_recurrent_matrix(cell):
         return cell.weight_hh
     raise UsageError(f"--reg orthogonal needs a cell with one recurrent matrix (rnn, irnn, plrnn), got "
                      f"{type(cell).__name__}")
@@ -149,8 +159,11 @@ def model_penalty(model, reg: str, tau: float, fraction: float, scheme: str = "r
         raise unknown("reg", reg, REGULARIZERS)
     if reg == "none":
         return None
-    cells = model.cells
+    cells = [half for cell in model.cells for half in _halves(cell)]  # a double layer's two cells
     if reg == "orthogonal":
+        if not all(_has_one_recurrent_matrix(c) for c in cells):
+            raise UsageError(f"--reg orthogonal needs a cell with one recurrent matrix (rnn, irnn, plrnn), got "
+                             f"{model.cell_name!r}")
         return sum(orthogonality_penalty(c, tau) for c in cells)
     if not all(_has_plrnn_parameters(c) for c in cells):
         raise UsageError(f"--reg {reg} needs a cell with parameters A, W, h (plrnn), got {model.cell_name!r}")

@@ -84,7 +84,7 @@ class RecurrentLayer(nn.Module):
         self.batch_first = check_bool("batch_first", batch_first)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.bias = check_bool("bias", bias)
-        self.double = check_bool("double", double)
+        self.double_layers = check_bool("double", double)  # not self.double: that is nn.Module.double()
         if double and hidden_size % 2:
             raise UsageError(f"a double layer splits hidden_size in two halves; it must be even, got {hidden_size}")
         self.input_size, self.num_layers, self.dropout = input_size, num_layers, float(dropout)
@@ -116,7 +116,7 @@ class RecurrentLayer(nn.Module):
         return self.cell_name
 
     def _make_cell(self, name: str, input_size: int, hidden_size: int, options: dict) -> Cell:
-        if not self.double:
+        if not self.double_layers:
             return make_cell(name, input_size, hidden_size, **options)
         return DoubleCell(make_cell(name, input_size, hidden_size // 2, **options),
                           make_cell(name, input_size, hidden_size // 2, **options))
@@ -144,8 +144,9 @@ class RecurrentLayer(nn.Module):
         text = f"{self.input_size}, {self.hidden_size}"
         for key, default in (("num_layers", 1), ("batch_first", False), ("dropout", 0.0),
                              ("bidirectional", False), ("double", False), ("bias", True)):
-            if getattr(self, key) != default:
-                text += f", {key}={getattr(self, key)}"
+            value = getattr(self, "double_layers" if key == "double" else key)
+            if value != default:
+                text += f", {key}={value}"
         return text + "".join(f", {k}={v!r}" for k, v in self.options.items())
 
     def _torch_named(self, name: str):

@@ -59,7 +59,12 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.stack import as_stack
 from longrnn.models import zero_after_end
 from longrnn.streams import stream
-from longrnn.training.memup_targets import SELECTIONS, TargetSelector, select_targets  # noqa: F401 (re-exported)
+from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-exported)
+    MIN_TEMPERATURE,
+    SELECTIONS,
+    TargetSelector,
+    select_targets,
+)
 
 PREDICTORS = {
     "mlp": "MLP on [m_t, the last context_len inputs up to k]",
@@ -307,8 +312,8 @@ class LocalDetector:
         )
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
 
-    def to(self, device) -> LocalDetector:
-        self.net.to(device)
+    def to(self, device, dtype=None) -> LocalDetector:
+        self.net.to(device=device, dtype=dtype)
         return self
 
     @torch.no_grad()
@@ -353,6 +358,9 @@ def check_settings(t) -> None:
     if t.memup_eval_ema and t.memup_detector != "ema":
         raise UsageError(f"train.memup_eval_ema evaluates the EMA detector's copy of the model; it needs "
                          f"memup_detector 'ema', this run's is {t.memup_detector!r}")
+    if 0 < t.memup_temperature < MIN_TEMPERATURE:
+        raise UsageError(f"train.memup_temperature must be 0 (the top-K, what a vanishing temperature tends to) "
+                         f"or at least {MIN_TEMPERATURE:g}, got {t.memup_temperature!r}")
     if t.memup_resample_every != 20 and not (t.memup_temperature > 0 and t.memup_selection == "future"):
         raise UsageError(f"train.memup_resample_every = {t.memup_resample_every!r} applies to sampled future "
                          f"targets (memup_temperature > 0, memup_selection 'future')")
@@ -440,17 +448,18 @@ class MemUP:
             check_positive(name, value)
         if detector not in DETECTORS:
             raise unknown("memup detector", detector, DETECTORS)
-        if not temperature >= 0:
-            raise UsageError(f"temperature must be >= 0, got {temperature!r}")
+        if not (temperature == 0 or temperature >= MIN_TEMPERATURE):
+            raise UsageError(f"temperature must be 0 or at least {MIN_TEMPERATURE:g}, got {temperature!r}")
         stack = as_stack(memory)
         data = SequenceTargets(stack.input_size, output_size, loss)
+        dtype = next(stack.parameters()).dtype  # the predictor in the memory's precision (e.g. float64)
         model = MemUPModel(stack, make_predictor(predictor, stack.layers[-1].cell.output_size, stack.input_size,
-                                                 output_size, hidden, context_len)).to(device)
+                                                 output_size, hidden, context_len)).to(device=device, dtype=dtype)
         if detector == "ema":
             scorer = EMADetector(model, data, ema_decay)
         else:
             scorer = LocalDetector(data, stack.input_size, output_size, hidden, context_len,
-                                   generator=stream(seed, "detector")).to(device)
+                                   generator=stream(seed, "detector")).to(device, dtype)
         return cls(model, data, batch_size=0, rollout=rollout, targets=targets, predict_every=predict_every,
                    detector=scorer, seed=seed, device=device, selection=selection, temperature=temperature)
 

@@ -23,6 +23,9 @@ import torch
 from longrnn.errors import UsageError, unknown
 from longrnn.training.memup import MemUP
 
+# the official code's options added after the other memup_* keys: refused (not ignored) under another trainer
+MEMUP_OFFICIAL_KEYS = ("memup_selection", "memup_temperature", "memup_resample_every", "memup_loss_weight",
+                       "memup_schedule", "memup_pretrain_steps", "memup_phase_steps", "memup_eval_ema")
 SCHEDULES = {
     "joint": "memory and predictor learn together at every step (the T-Maze script)",
     "alternating": "predictor pre-training, then memory and predictor phases in turn (the copy script)",

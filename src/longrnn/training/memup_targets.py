@@ -29,6 +29,7 @@ import torch
 
 from longrnn.errors import unknown
 
+MIN_TEMPERATURE = 1e-6  # below it u / τ leaves float range: use 0, the top-K that τ → 0 tends to
 SELECTIONS = {
     "future": "the K most uncertain steps k >= t, for each prediction step t (official TopKSelector)",
     "global": "the K most uncertain steps of the whole sequence, the same for every t",
@@ -71,9 +72,9 @@ def sample_global(scores: torch.Tensor, scored: torch.Tensor, k: int, temperatur
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """K steps per sequence drawn with replacement from softmax(u / τ) over its scored steps: (batch, K)
     indices and (batch, K) validity (False for a sequence without a scored step)."""
-    logits = (scores / temperature).masked_fill(~scored, float("-inf")).cpu().double()
+    logits = (scores.double() / temperature).nan_to_num(nan=0.0, posinf=1e300).masked_fill(~scored, float("-inf")).cpu()
     valid = scored.any(-1).cpu()
-    logits[~valid] = 0.0  # any draw; marked invalid
+    logits[~valid] = 0.0  # any draw; marked invalid (a NaN score, from a diverged detector, draws like 0)
     probs = torch.softmax(logits, -1)
     idx = torch.multinomial(probs, k, replacement=True, generator=generator)
     return idx.to(scores.device), valid.unsqueeze(-1).expand(-1, k).to(scores.device)
@@ -129,7 +130,7 @@ class TargetSelector:
             if block != self.noise_block:
                 self.noise_block, self.noise = block, gumbel(self.scores.shape, self.generator).to(self.scores.device)
             mine = steps[(ordinals // self.resample_every) == block]
-            noisy = self.scores / self.temperature + self.noise
+            noisy = self.scores.double() / self.temperature + self.noise
             parts.append(select_targets(noisy, self.scored, mine, self.k, self.generator))
         return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
 

@@ -31,7 +31,7 @@ from longrnn._version import __version__
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
-from longrnn.methods.regularizers import REG_SCHEMES, REGULARIZERS, SCHEMED, model_penalty
+from longrnn.methods.regularizers import PLRNN_ONLY, REG_SCHEMES, REGULARIZERS, SCHEMED, model_penalty
 from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
@@ -50,7 +50,7 @@ from longrnn.training.distributed import Workers, parameter_checksums, start_wor
 from longrnn.training.evaluate import evaluate, first_sequences
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
-from longrnn.training.memup_schedule import build_memup, check_schedule
+from longrnn.training.memup_schedule import MEMUP_OFFICIAL_KEYS, build_memup, check_schedule
 from longrnn.training.optim import make_optimizer, make_schedule
 from longrnn.training.teacher_forcing import check_task as check_teacher_forcing_task
 from longrnn.training.warmup_phase import measure as measure_vaa
@@ -90,9 +90,19 @@ def _check(config: RunConfig, resume: bool = False) -> None:
                               f"is {t.trainer!r}"),
                              ("vaa_batches", t.vaa, "--vaa (VAA at every evaluation); this run measures none"),
                              ("reg_scheme", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}"),
-                             ("tau_c", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}")):
+                             ("tau_c", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}"),
+                             ("tau", t.reg != "none", "a penalty (--reg); this run has none"),
+                             ("reg_fraction", t.reg in PLRNN_ONLY, f"--reg mar, l2 or l4; this run's reg is {t.reg!r}"),
+                             *((key, t.trainer == "memup", f"trainer 'memup'; this run's is {t.trainer!r}")
+                               for key in MEMUP_OFFICIAL_KEYS)):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
             raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to {where}")
+    if t.trainer == "memup" and not config.model.readout_bias:
+        raise UsageError("model.readout_bias = false applies to the model's linear readout; under trainer 'memup' "
+                         "the MemUP predictor reads out")
+    if t.trainer == "memup" and t.memup_schedule == "alternating" and t.memup_pretrain_steps >= t.steps:
+        raise UsageError(f"train.memup_pretrain_steps ({t.memup_pretrain_steps}) must be below train.steps "
+                         f"({t.steps}): pre-training alone would leave the memory untrained")
 
 
 def _check_task(t: TrainConfig, task) -> None:
