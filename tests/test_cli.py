@@ -137,7 +137,7 @@ def test_warm_up_and_the_benchmarks_piped_to_a_file_write_no_carriage_returns(tm
     """Every progress record goes through longrnn.console (tqdm only on a terminal)."""
     for argv in (["train", "--task", "adding", "--seq-len", "5", "--cell", "gru", "--hidden-size", "4", "--steps",
                   "2", "--eval-every", "2", "--batch-size", "4", "--threads", "1", "--warmup", "--warmup-num-steps",
-                  "2", "--warmup-batch-size", "2", "--out", str(tmp_path)],
+                  "2", "--warmup-batch-size", "2", "--vaa-steps", "50", "--out", str(tmp_path)],
                  ["bench", "speed", "--cells", "rnn", "--seq-len", "5", "--batch-size", "2", "--hidden-size", "4",
                   "--input-size", "2", "--repeats", "1", "--warmup-rounds", "0"]):
         result = run_cli(*argv)

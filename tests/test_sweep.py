@@ -267,7 +267,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path):
     import time
 
     path = tmp_path / "grid.toml"
-    path.write_text(GRID.format(root=tmp_path).replace("steps = 10", "steps = 400").replace("eval_every = 10",
+    path.write_text(GRID.format(root=tmp_path).replace("steps = 10", "steps = 200").replace("eval_every = 10",
                                                                                           "eval_every = 50"))
     command = [sys.executable, "-m", "longrnn.cli", "sweep", str(path), "--quiet", "--no-plots"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
