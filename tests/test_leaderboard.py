@@ -64,6 +64,8 @@ def test_method_names_ignore_chrono_lengths_and_name_non_default_choices():
     assert "double, warm-up" in method_name(config)
     config.train.curriculum, config.train.init_from = "10:100", "runs/x"
     assert method_name(config).endswith("length curriculum, continued from a run, memup")
+    config.model.readout_bias = False
+    assert method_name(config).endswith("continued from a run, no readout bias, memup")
 
 
 def test_the_page_keeps_its_prose_and_regenerates_its_table(tmp_path, capsys):

@@ -29,8 +29,8 @@ from longrnn.runs.config import source_label
 
 def layer_and_training_settings(config) -> list[str]:
     """``["double", "partial warm-up", "mar reg"]``: what besides the cell, its options and the trainer
-    changes a method — the double layer, warm-up (partial or full), the regulariser, a length curriculum
-    and a start from another run's weights."""
+    changes a method — the double layer, warm-up (partial or full), the regulariser, a length curriculum,
+    a start from another run's weights and a readout without bias."""
     m, t = config.model, config.train
     settings = ["double"] if m.double else []
     if t.warmup:
@@ -41,6 +41,8 @@ def layer_and_training_settings(config) -> list[str]:
         settings.append("length curriculum")
     if t.init_from:
         settings.append("continued from a run")
+    if not m.readout_bias:
+        settings.append("no readout bias")
     return settings
 
 
