@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -298,34 +300,40 @@ def test_memup_run_writes_the_usual_run_directory(tmp_path, detector, predictor)
     }
 
 
-def test_memup_resume_continues_like_an_uninterrupted_run(tmp_path, monkeypatch):
+def crash_and_resume_match(tmp_path, monkeypatch, trainer_class=MemUP, **train_options) -> None:
+    """Train 12 steps straight; then the same run killed at step 10 (between the checkpoints of steps 8
+    and 12, by ``trainer_class.advance``) and resumed: same test scores and metrics records."""
     def run(out, resume=False):
-        config = memup_config(steps=12, eval_every=4, batch_size=4, memup_rollout=7)
+        config = memup_config(steps=12, eval_every=4, batch_size=4, memup_rollout=7, **train_options)
         config.out, config.name = str(out), "r"
         return train(config, resume=resume, quiet=True)
 
     straight = run(tmp_path / "a")
-    advance, calls = MemUP.advance, []
+    advance, calls = trainer_class.advance, []
 
     def crash_at_step_10(self):
         calls.append(1)
         if len(calls) == 10:
-            raise KeyboardInterrupt  # killed between the checkpoints of steps 8 and 12
+            raise KeyboardInterrupt
         advance(self)
 
-    monkeypatch.setattr(MemUP, "advance", crash_at_step_10)
+    monkeypatch.setattr(trainer_class, "advance", crash_at_step_10)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "b")
-    monkeypatch.setattr(MemUP, "advance", advance)
+    monkeypatch.setattr(trainer_class, "advance", advance)
     resumed = run(tmp_path / "b", resume=True)
     assert resumed["steps"] == straight["steps"] == 12
     assert resumed["test"] == straight["test"]
-    lines = [(tmp_path / d / "r" / "metrics.jsonl").read_text().splitlines() for d in "ab"]
 
-    def strip(line):
-        return {k: v for k, v in __import__("json").loads(line).items() if k not in ("time", "peak_memory_mb")}
+    def records(d):
+        lines = (tmp_path / d / "r" / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k not in ("time", "peak_memory_mb")} for x in lines]
 
-    assert [strip(x) for x in lines[0]] == [strip(x) for x in lines[1]]
+    assert records("a") == records("b")
+
+
+def test_memup_resume_continues_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    crash_and_resume_match(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow

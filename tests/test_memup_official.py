@@ -3,8 +3,6 @@ memory-loss weight, the alternating schedule (training/memup_schedule.py) and ev
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -14,7 +12,7 @@ from longrnn.training import train, trainer
 from longrnn.training.memup import MemUP
 from longrnn.training.memup_schedule import AlternatingMemUP, build_memup
 from longrnn.training.memup_targets import TargetSelector, select_targets
-from test_memup import memup_config, one_thread, tiny_model  # noqa: F401 (one_thread: an autouse fixture)
+from test_memup import crash_and_resume_match, memup_config, one_thread, tiny_model  # noqa: F401 (an autouse fixture)
 
 
 def _selector(k, selection="future", temperature=0.0, resample_every=20, seed=0):
@@ -171,34 +169,9 @@ def test_the_predictor_phase_predicts_the_current_step_at_every_step():
 
 def test_alternating_schedule_with_sampling_and_ema_evaluation_resumes_like_an_uninterrupted_run(tmp_path,
                                                                                                monkeypatch):
-    def run(out, resume=False):
-        config = memup_config(steps=12, eval_every=4, batch_size=4, memup_rollout=7, memup_schedule="alternating",
-                              memup_pretrain_steps=3, memup_phase_steps=2, memup_temperature=0.25,
-                              memup_eval_ema=True, memup_loss_weight=0.1, memup_ema_every=4, memup_ema_decay=0.97)
-        config.out, config.name = str(out), "r"
-        return train(config, resume=resume, quiet=True)
-
-    straight = run(tmp_path / "a")
-    advance, calls = AlternatingMemUP.advance, []
-
-    def crash_at_step_10(self):
-        calls.append(1)
-        if len(calls) == 10:
-            raise KeyboardInterrupt
-        advance(self)
-
-    monkeypatch.setattr(AlternatingMemUP, "advance", crash_at_step_10)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b")
-    monkeypatch.setattr(AlternatingMemUP, "advance", advance)
-    resumed = run(tmp_path / "b", resume=True)
-    assert resumed["test"] == straight["test"]
-
-    def records(d):
-        lines = (tmp_path / d / "r" / "metrics.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(x).items() if k not in ("time", "peak_memory_mb")} for x in lines]
-
-    assert records("a") == records("b")
+    crash_and_resume_match(tmp_path, monkeypatch, AlternatingMemUP, memup_schedule="alternating",
+                           memup_pretrain_steps=3, memup_phase_steps=2, memup_temperature=0.25, memup_eval_ema=True,
+                           memup_loss_weight=0.1, memup_ema_every=4, memup_ema_decay=0.97)
 
 
 def test_eval_ema_scores_the_ema_copy(tmp_path, monkeypatch):
