@@ -227,3 +227,16 @@ def test_for_layer_takes_the_official_selectors():
         x, y = torch.randn(2, 12, 3, dtype=torch.float64), torch.randint(0, 4, (2, 12))
         loss = memup.fit(x, y, torch.optim.Adam(memup.parameters()))
         assert loss == loss and memup.predict(x).dtype == torch.float64
+
+
+def test_sequences_seen_count_both_phases_of_the_alternating_schedule():
+    from longrnn.training.curriculum import batch_counter
+    from longrnn.training.memup_schedule import steps_by_phase
+
+    assert [steps_by_phase(n, 3, 2) for n in (0, 3, 4, 5, 7, 9, 10)] == [
+        (0, 0), (0, 3), (1, 3), (2, 3), (2, 5), (4, 5), (4, 6)]
+    memup, _ = _alternating(pretrain_steps=3, phase_steps=2)  # copy T=10: 30 steps, rollouts of 5
+    assert [memup.phase(n) for n in range(9)] == ["predictor"] * 3 + ["memory"] * 2 + ["predictor"] * 2 + ["memory"] * 2
+    config = memup_config(memup_schedule="alternating", memup_pretrain_steps=3, memup_phase_steps=2,
+                          memup_rollout=5, steps=20)
+    assert batch_counter(config)(9) == 1 + 1  # 4 memory and 5 predictor rollouts: one batch of 6 rollouts each

@@ -91,8 +91,14 @@ def _with_length(config: RunConfig, length: int) -> RunConfig:
 def batch_counter(config: RunConfig):
     """steps -> the training batches a run has drawn after that many optimisation steps: the steps
     themselves for bptt / tbptt; for MemUP, whose batch lasts ceil(length / r) rollouts, counted through
-    the curriculum's stages (the tasks are built once, here)."""
-    if config.train.trainer != "memup":
+    the curriculum's stages (the tasks are built once, here), for each phase of an alternating schedule."""
+    t = config.train
+    if t.trainer != "memup":
         return lambda steps: steps
     curriculum = Curriculum(config, build_task(config))
-    return lambda steps: curriculum.batches_after(steps, config.train.memup_rollout)
+    if t.memup_schedule == "alternating":  # each phase draws its own batches (training/memup_schedule.py)
+        from longrnn.training.memup_schedule import steps_by_phase
+
+        return lambda steps: sum(curriculum.batches_after(n, t.memup_rollout)
+                                 for n in steps_by_phase(steps, t.memup_pretrain_steps, t.memup_phase_steps))
+    return lambda steps: curriculum.batches_after(steps, t.memup_rollout)

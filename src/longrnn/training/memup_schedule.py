@@ -52,6 +52,14 @@ class _SharedDetector:
         pass
 
 
+def steps_by_phase(steps: int, pretrain_steps: int, phase_steps: int) -> tuple[int, int]:
+    """(memory steps, predictor steps) among the first ``steps`` optimisation steps of the schedule."""
+    after = max(steps - pretrain_steps, 0)
+    cycles, rest = divmod(after, 2 * phase_steps)
+    memory = cycles * phase_steps + min(rest, phase_steps)
+    return memory, steps - memory
+
+
 class AlternatingMemUP:
     """``loss(generator)``, ``drop_frozen_grads()``, ``advance()`` like `MemUP`, switching phase by the
     steps taken (see the module docstring)."""
@@ -65,9 +73,8 @@ class AlternatingMemUP:
     def phase(self, step: int | None = None) -> str:
         """"predictor" or "memory": what step ``step`` (by default the next) updates."""
         step = self.steps if step is None else step
-        if step < self.pretrain_steps:
-            return "predictor"
-        return "memory" if (step - self.pretrain_steps) // self.phase_steps % 2 == 0 else "predictor"
+        before = steps_by_phase(step, self.pretrain_steps, self.phase_steps)[0]
+        return "memory" if steps_by_phase(step + 1, self.pretrain_steps, self.phase_steps)[0] > before else "predictor"
 
     def _current(self) -> MemUP:
         return self.memory_phase if self.phase() == "memory" else self.predictor_phase
