@@ -117,6 +117,8 @@ class TorchRecurrentCell(Cell):
         anything else by its default)."""
         params = inspect.signature(self.inner_class.__init__).parameters
         for key, value in options.items():
+            if key not in params:
+                continue  # the constructor names it (a TypeError, made a UsageError below)
             default = params[key].default
             if isinstance(default, bool):
                 ok, kind = isinstance(value, bool), "true or false"
