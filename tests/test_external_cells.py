@@ -119,3 +119,9 @@ def test_every_trainer_and_warm_up_take_an_external_cell(tmp_path, extra):
     summary = train(_config(tmp_path, *extra), quiet=True)
     assert summary["status"] in ("finished", "solved"), summary
     assert summary["run_dir"].rsplit("/", 1)[-1].startswith(("adding-T10-torchrecurrent-lem", "copy-T12-"))
+
+
+def test_a_sweep_checks_an_external_cell_on_the_meta_device():
+    from longrnn.training.trainer import check_run
+
+    check_run(apply_overrides(RunConfig(), ["task.name=adding", "task.seq_len=20", "model.cell=torchrecurrent:cornn"]))

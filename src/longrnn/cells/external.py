@@ -103,8 +103,9 @@ class TorchRecurrentCell(Cell):
         try:
             self.inner = self.inner_class(input_size, hidden_size, **options)
             self.decoupled = "Decoupled" in "".join(b.__name__ for b in type(self.inner).__mro__)
+            like = next(self.inner.parameters())  # the probe on the parameters' device (meta in a sweep's check)
             with torch.no_grad():
-                output, state = self._call(torch.zeros(1, input_size), None)
+                output, state = self._call(torch.zeros(1, input_size, device=like.device, dtype=like.dtype), None)
         except (ValueError, TypeError, RuntimeError) as e:
             raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
                              f"options {options}: {e}") from None
