@@ -124,4 +124,6 @@ def test_every_trainer_and_warm_up_take_an_external_cell(tmp_path, extra):
 def test_a_sweep_checks_an_external_cell_on_the_meta_device():
     from longrnn.training.trainer import check_run
 
-    check_run(apply_overrides(RunConfig(), ["task.name=adding", "task.seq_len=20", "model.cell=torchrecurrent:cornn"]))
+    for cell in ("cornn", "janet"):  # janet makes a tensor on the default device in its step
+        config = ["task.name=adding", "task.seq_len=20", f"model.cell=torchrecurrent:{cell}"]
+        check_run(apply_overrides(RunConfig(), config))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 
 import torch
 
@@ -106,7 +107,12 @@ class TorchRecurrentCell(Cell):
             like = next(self.inner.parameters())  # the probe on the parameters' device (meta in a sweep's check)
             with torch.no_grad():
                 output, state = self._call(torch.zeros(1, input_size, device=like.device, dtype=like.dtype), None)
-        except (ValueError, TypeError, RuntimeError) as e:
+        except RuntimeError:
+            if torch.get_default_device().type == "meta":
+                raise  # a skeleton on the meta device (a sweep's check) that this cell's step cannot run on
+            raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
+                             f"options {options} does not run: {sys.exc_info()[1]}") from None
+        except (ValueError, TypeError) as e:
             raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
                              f"options {options}: {e}") from None
         self.state_sizes = tuple(s.shape[-1] for s in state) if isinstance(state, tuple) else state.shape[-1]
