@@ -32,6 +32,8 @@ values of ``train.reg``, each with the initialisation of the same model (`longrn
   cells W_hh (its oRNN, with ``weight_init="orthogonal"``); for the PLRNN R = diag(A) + W (its oPLRNN,
   with ``init="orthogonal"``), plus τ_W · mean(h²). The official oPLRNN code adds the vector A to the
   matrix W by broadcasting (A_j added to column j), which is not diag(A) + W; here it is diag(A) + W.
+  Its oRNN penalty reads a detached copy of W_hh and has no gradient there, so its oRNN is the
+  orthogonal init alone; this penalty is what that code meant.
 
 τ_A = τ_W = ``tau`` for every penalty. ``REGULARIZERS`` maps the names of ``train.reg`` to a description.
 """
