@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 
 import torch
 
-from longrnn.cells.base import Cell, State
+from longrnn.cells.base import Cell, State, zero_state
 from longrnn.errors import UsageError, require_extra, unknown
 
 PREFIX = "torchrecurrent:"
@@ -107,12 +106,9 @@ class TorchRecurrentCell(Cell):
             like = next(self.inner.parameters())  # the probe on the parameters' device (meta in a sweep's check)
             with torch.no_grad():
                 output, state = self._call(torch.zeros(1, input_size, device=like.device, dtype=like.dtype), None)
-        except RuntimeError:
-            if torch.get_default_device().type == "meta":
+        except (ValueError, TypeError, RuntimeError) as e:
+            if isinstance(e, RuntimeError) and torch.get_default_device().type == "meta":
                 raise  # a skeleton on the meta device (a sweep's check) that this cell's step cannot run on
-            raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
-                             f"options {options} does not run: {sys.exc_info()[1]}") from None
-        except (ValueError, TypeError) as e:
             raise UsageError(f"cell {self.name!r} with input_size={input_size}, hidden_size={hidden_size}, "
                              f"options {options}: {e}") from None
         self.state_sizes = tuple(s.shape[-1] for s in state) if isinstance(state, tuple) else state.shape[-1]
@@ -149,11 +145,9 @@ class TorchRecurrentCell(Cell):
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
         like = next(self.parameters())
-        device = like.device if device is None else device
-        dtype = like.dtype if dtype is None else dtype
         if isinstance(self.state_sizes, tuple):
-            return tuple(torch.zeros(batch_size, n, device=device, dtype=dtype) for n in self.state_sizes)
-        return torch.zeros(batch_size, self.state_sizes, device=device, dtype=dtype)
+            return tuple(zero_state(batch_size, n, like, device, dtype) for n in self.state_sizes)
+        return zero_state(batch_size, self.state_sizes, like, device, dtype)
 
     def step(self, x_proj: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         return self._call(x_proj, state)

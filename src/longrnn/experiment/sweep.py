@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import itertools
 import json
 import multiprocessing
@@ -408,22 +409,19 @@ def check_builds(sweep: Sweep) -> None:
     starts: a value refused fails the sweep once, naming the run."""
     from longrnn.training.trainer import check_run
 
-    earlier = set()  # run directories of this sweep before the run checked: their weights come later
-    for run in sweep.runs:
+    earlier: dict[Path, int] = {}  # run directories before the run checked: their weights come later
+    for i, run in enumerate(sweep.runs):
         run_dir = Path(run.config.out) / run.config.run_name()
-        source = run.config.train.init_from
-        if runs.read_summary(run_dir) is not None:
-            earlier.add(run_dir.resolve())
-            continue  # finished: nothing is built (its init_from weights, say, need not be here)
-        config = run.config
-        resolved = Path(source).resolve() if source else None
-        if resolved is not None and (resolved in earlier or resolved.parent in earlier):  # from an earlier run
-            config = from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "init_from": ""}})
-        try:
-            check_run(config)
-        except UsageError as e:
-            raise UsageError(f"sweep {sweep.name!r}: run {run.task_label!r} × {run.variant_label!r}: {e}") from None
-        earlier.add(run_dir.resolve())
+        if runs.read_summary(run_dir) is None:  # a finished run builds nothing (its source's weights may be gone)
+            config = run.config
+            if source_run(config, earlier) is not None:  # starts from an earlier run of the sweep
+                config = dataclasses.replace(config, train=dataclasses.replace(config.train, init_from=""))
+            try:
+                check_run(config)
+            except UsageError as e:
+                raise UsageError(f"sweep {sweep.name!r}: run {run.task_label!r} × {run.variant_label!r}: "
+                                 f"{e}") from None
+        earlier[run_dir.resolve()] = i
 
 
 def run_sweep(sweep: Sweep, jobs: int = 1, quiet: bool = False, retry_failed: bool = False,

@@ -361,9 +361,6 @@ def check_settings(t) -> None:
     if 0 < t.memup_temperature < MIN_TEMPERATURE:
         raise UsageError(f"train.memup_temperature must be 0 (the top-K, what a vanishing temperature tends to) "
                          f"or at least {MIN_TEMPERATURE:g}, got {t.memup_temperature!r}")
-    if t.memup_resample_every != 20 and not (t.memup_temperature > 0 and t.memup_selection == "future"):
-        raise UsageError(f"train.memup_resample_every = {t.memup_resample_every!r} applies to sampled future "
-                         f"targets (memup_temperature > 0, memup_selection 'future')")
 
 
 def build_memup_model(memory, task, t) -> MemUPModel:
@@ -448,8 +445,6 @@ class MemUP:
             check_positive(name, value)
         if detector not in DETECTORS:
             raise unknown("memup detector", detector, DETECTORS)
-        if not (temperature == 0 or temperature >= MIN_TEMPERATURE):
-            raise UsageError(f"temperature must be 0 or at least {MIN_TEMPERATURE:g}, got {temperature!r}")
         stack = as_stack(memory)
         data = SequenceTargets(stack.input_size, output_size, loss)
         dtype = next(stack.parameters()).dtype  # the predictor in the memory's precision (e.g. float64)
@@ -593,6 +588,7 @@ class MemUP:
         self.offset, self.state = state["offset"], state["state"]
         self.batches = state.get("batches", 0)  # checkpoints from before curricula
         self.lengths = state.get("lengths")  # and from before variable lengths
-        if self.batch is not None:
-            selector = state.get("selector", {"made": 0, "noise_block": -1, "noise": None, "fixed": None})
-            self.selector.load_state_dict(selector, self.uncertainty, self.batch[2])
+        if self.batch is not None and "selector" in state:
+            self.selector.load_state_dict(state["selector"], self.uncertainty, self.batch[2])
+        elif self.batch is not None:  # checkpoints before target sampling: top-K of future steps, no draws
+            self.selector.start(self.uncertainty, self.batch[2])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from longrnn.errors import UsageError, unknown
+from longrnn.errors import unknown
 from longrnn.training.memup import MemUP
 
 # the official code's options added after the other memup_* keys: refused (not ignored) under another trainer
@@ -124,11 +124,6 @@ def build_memup(model, task, t, device="cpu", curriculum=None) -> MemUP | Altern
 
 
 def check_schedule(t) -> None:
-    """A UsageError for an unknown schedule, or a schedule setting that the run would ignore."""
+    """A UsageError for an unknown schedule (settings it would ignore: the trainer's check of every key)."""
     if t.memup_schedule not in SCHEDULES:
         raise unknown("memup_schedule", t.memup_schedule, SCHEDULES)
-    if t.memup_schedule == "joint":
-        for key, default in (("memup_pretrain_steps", 0), ("memup_phase_steps", 1000)):
-            if getattr(t, key) != default:
-                raise UsageError(f"train.{key} = {getattr(t, key)!r} applies to memup_schedule 'alternating'; "
-                                 f"this run's is 'joint'")

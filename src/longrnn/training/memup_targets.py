@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from longrnn.errors import unknown
+from longrnn.errors import UsageError, unknown
 
 MIN_TEMPERATURE = 1e-6  # below it u / τ leaves float range: use 0, the top-K that τ → 0 tends to
 SELECTIONS = {
@@ -92,6 +92,8 @@ class TargetSelector:
                  generator: torch.Generator | None = None):
         if selection not in SELECTIONS:
             raise unknown("memup_selection", selection, SELECTIONS)
+        if not (temperature == 0 or temperature >= MIN_TEMPERATURE):
+            raise UsageError(f"temperature must be 0 or at least {MIN_TEMPERATURE:g}, got {temperature!r}")
         self.k, self.selection, self.temperature = k, selection, temperature
         self.resample_every, self.generator = resample_every, generator
         self.scores = self.scored = None

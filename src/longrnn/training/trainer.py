@@ -93,6 +93,10 @@ def _check(config: RunConfig, resume: bool = False) -> None:
                              ("tau_c", t.reg in SCHEMED, f"--reg mar or l2; this run's reg is {t.reg!r}"),
                              ("tau", t.reg != "none", "a penalty (--reg); this run has none"),
                              ("reg_fraction", t.reg in PLRNN_ONLY, f"--reg mar, l2 or l4; this run's reg is {t.reg!r}"),
+                             *((key, t.memup_schedule != "joint", f"memup_schedule 'alternating'; this run's is "
+                                f"{t.memup_schedule!r}") for key in ("memup_pretrain_steps", "memup_phase_steps")),
+                             ("memup_resample_every", t.memup_temperature > 0 and t.memup_selection == "future",
+                              "sampled future targets (memup_temperature > 0, memup_selection 'future')"),
                              *((key, t.trainer == "memup", f"trainer 'memup'; this run's is {t.trainer!r}")
                                for key in MEMUP_OFFICIAL_KEYS)):
         if not used and getattr(t, key) != getattr(defaults, key):  # a setting that would be ignored unseen
