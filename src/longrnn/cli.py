@@ -206,35 +206,60 @@ def cmd_eval(args) -> int:
     from longrnn.training import best_model, build_task, evaluate
 
     _set_threads(args.threads)
-    if args.seq_len is not None:
-        check_positive("--seq-len", args.seq_len)
+    lengths = args.seq_len or [None]
+    for n in args.seq_len or []:
+        check_positive("--seq-len", n)
+    check_positive("--chunk-len", args.chunk_len)
+    if args.set_size is not None:
+        check_positive("--set-size", args.set_size)
+    if args.plot and len(lengths) < 2:
+        raise UsageError("--plot draws the score against the length: give --seq-len two lengths or more")
     found = runs.find_runs(args.runs)
     results, skipped = [], []
     for run_dir in found:
         config = runs.read_config(run_dir)
-        if args.seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
-            if "seq_len" not in task_options(config.task.name):
-                raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
-            config.task.seq_len = args.seq_len
-        task = build_task(config)
+        if args.seq_len is not None and "seq_len" not in task_options(config.task.name):
+            raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
+        if args.set_size is not None:  # fixed sets of this many sequences (the same ones for every run)
+            if "validation_size" not in task_options(config.task.name):
+                raise UsageError(f"--set-size: task {config.task.name!r} of run {str(run_dir)!r} has fixed sets "
+                                 "of its own size")
+            config.task.options.update(validation_size=args.set_size, test_size=args.set_size)
         try:
-            model = best_model(config, task, run_dir)
+            model = best_model(config, build_task(config), run_dir)
         except UsageError as e:  # no weights (diverged before its first evaluation) or damaged ones
             if len(found) == 1:
                 raise
             skipped.append(str(e))
             continue
-        result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
-        for split in args.split:
-            result[split] = evaluate(model, task, split, config.train.eval_batch_size)
-        results.append(result)
-        if not args.json:
-            print(json.dumps(result, indent=2))
+        for seq_len in lengths:
+            if seq_len is not None:  # length generalisation: the fixed sets are drawn at this length
+                config.task.seq_len = seq_len
+            task = build_task(config)
+            result = {"run": str(run_dir), "seq_len": config.task.seq_len, "baseline": task.baseline()}
+            for split in args.split:
+                result[split] = evaluate(model, task, split, config.train.eval_batch_size,
+                                         chunk_len=args.chunk_len, quiet=args.quiet)
+            results.append(result)
+            if not args.json:
+                print(json.dumps(result, indent=2), flush=True)
     if args.json:
         _print_json({"runs": results, "not_scored": skipped})
+    elif len(lengths) > 1 and results:
+        _length_outputs(results, args, build_task(config))
     for reason in skipped:  # the others are scored; these are named where a script or a person looks
         print(f"longrnn: warning: not scored: {reason}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _length_outputs(results: list[dict], args, task) -> None:
+    """The length ladder's table on stdout (the last split asked, the task's main metric), and its plot."""
+    from longrnn.reporting.length import length_plot, length_table
+
+    split = args.split[-1]
+    print(length_table(results, split, task.main_metric), end="")
+    if args.plot:
+        print(f"plot: {length_plot(results, split, task.main_metric, args.plot)}", file=sys.stderr)
 
 
 # --- dsr eval ------------------------------------------------------------------------------------
@@ -489,9 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a run's best model on its validation and test sets")
     p.add_argument("runs", nargs="+", help="run directories, or folders holding them")
     p.add_argument("--split", nargs="+", choices=["validation", "test"], default=["validation", "test"])
-    p.add_argument("--seq-len", type=int, default=None,
-                   help="score on the task at this length instead of the run's (length generalisation)")
+    p.add_argument("--seq-len", type=int, nargs="+", default=None, metavar="N",
+                   help="score on the task at this length instead of the run's (length generalisation); several "
+                        "lengths give a table of the main metric by length")
+    p.add_argument("--set-size", type=int, default=None, metavar="N",
+                   help="draw the fixed sets with N sequences (default: the run's); the same N sequences for every "
+                        "run, quicker at long lengths")
+    p.add_argument("--chunk-len", type=int, default=4096, metavar="N",
+                   help="steps run at once on a set too large to hold (it is read chunk by chunk; default 4096)")
+    p.add_argument("--plot", metavar="PATH", help="with several --seq-len: the main metric against the length (.png)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice, as train)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on a set read chunk by chunk")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.set_defaults(func=cmd_eval)
 

@@ -81,6 +81,24 @@ def measure(config_dict: dict, steps: int) -> dict:
     return {"trainer": t.trainer, "seq_len": task.seq_len, "peak_mb": peak, "training_mb": max(0.0, peak - base)}
 
 
+def peak_bytes(fn) -> int:
+    """The most bytes held at once by CPU tensors that ``fn()`` allocated while it ran (torch's profiler:
+    every allocation and free in time order, summed; what was allocated before is not counted)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from longrnn.bench.speed import stderr_silenced
+
+    with stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    changes = sorted((e.time_range.start, e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage)
+                     for e in prof.events())
+    held = peak = 0
+    for _, change in changes:
+        held += change
+        peak = max(peak, held)
+    return peak
+
+
 def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> list[dict]:
     """One child process per (trainer, seq_len) on top of ``config`` (a `RunConfig`); rows in that order."""
     for trainer in trainers:

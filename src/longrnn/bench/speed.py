@@ -70,14 +70,14 @@ def held_after_forward_bytes(module, x: torch.Tensor) -> int:
     """Bytes allocated by one forward of ``module(x)[0].sum()`` and not yet freed when it returns."""
     from torch.profiler import ProfilerActivity, profile
 
-    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = module(x)[0].sum()
     del out
     return sum(event.self_cpu_memory_usage for event in prof.events())
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """The profiler's C++ side prints start/stop lines on file descriptor 2; drop them."""
     sys.stderr.flush()
     saved = os.dup(2)

@@ -36,6 +36,7 @@ import torch
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.tasks.base import SquaredErrorLoss, Task
 from longrnn.tasks.registry import register
+from longrnn.tasks.streaming import noise, noise_keys, step_range
 
 VARIANTS = ("standard", "rplrnn")
 MIN_SEQ_LEN = {"standard": 2, "rplrnn": 10}
@@ -112,6 +113,22 @@ class MarkedPair(SquaredErrorLoss, Task):
         x = torch.stack([values, marker], dim=-1)
         y = self.combine(marked[:, 0], marked[:, 1]).unsqueeze(1)
         return x, y
+
+    def plan(self, batch_size: int, generator: torch.Generator) -> dict:
+        """The marked steps (batch, 2), their values (batch, 2) and a noise key (batch,) for the other
+        values (streaming.py); a streamed sequence is another draw than `sample`'s (see tasks/base.py)."""
+        positions = self.marker_positions(batch_size, generator)
+        return {"positions": positions, "marked": torch.rand(batch_size, 2, generator=generator),
+                "noise": noise_keys(batch_size, generator)}
+
+    def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = step_range(start, stop, self.seq_len)
+        values = noise(plan["noise"], start, stop, kind="uniform").squeeze(-1)
+        at = plan["positions"].unsqueeze(1) == steps.view(1, -1, 1)  # (batch, steps, 2)
+        values = torch.where(at.any(dim=2), (at * plan["marked"].unsqueeze(1)).sum(dim=2), values)
+        x = torch.stack([values, at.any(dim=2).float()], dim=-1)
+        marked = plan["marked"]
+        return x, self.combine(marked[:, 0], marked[:, 1]).unsqueeze(1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

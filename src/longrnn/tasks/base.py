@@ -22,6 +22,16 @@ has a time axis; with "last" only the last step is, and y is repeated along time
 `solved_at` is the value of the main metric at which the task counts as solved (None: never stop early).
 Validation and test sets use fixed seeds, independent of the run's seed, so all runs of a task are
 scored on the same sequences.
+
+Streaming (optional, tasks/streaming.py): a task that implements ``plan`` and ``window`` can be read
+chunk by chunk, so sequences of any length are evaluated in memory that does not grow with it. A fixed
+set whose inputs and per-step outputs would hold more than `STREAM_ABOVE_VALUES` values (256 MiB of
+float32) is then *streamed*: its sequences are the windows of ``plan(size, fixed_set(split))`` and
+``training.evaluate`` reads them in chunks with the state carried. For the copy tasks the plan draws
+exactly what ``sample`` draws, so streamed and in-memory sets are the same sequences; for tasks filled
+with noise (copy_first, adding) the streamed set is another draw of the same distribution (its noise
+comes in keyed blocks), used at lengths no run trains at (copy_first: beyond 33,554 steps). The
+baseline of a streamed set is the population value `expected_baseline`.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ import torch.nn.functional as F
 
 from longrnn.errors import check_positive
 from longrnn.streams import fixed_set
+
+STREAM_ABOVE_VALUES = 2**26  # a fixed set larger than this (inputs + per-step outputs) is streamed
 
 
 class Task:
@@ -47,6 +59,7 @@ class Task:
         self.validation_size = None if validation_size is None else check_positive("validation_size", validation_size)
         self.test_size = None if test_size is None else check_positive("test_size", test_size)
         self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._plans: dict[str, dict] = {}
         self._baselines: dict[str, dict[str, float]] = {}
 
     # --- to implement -----------------------------------------------------------------------
@@ -71,7 +84,41 @@ class Task:
         """Loss of each prediction, no reduction: y_hat (..., output_size), y_steps (...) or (..., d) -> (...)."""
         raise NotImplementedError(f"task {self.name!r} has no per-step loss (needed by the memup trainer)")
 
+    def plan(self, batch_size: int, generator: torch.Generator) -> dict:
+        """Streaming: all that ``batch_size`` sequences need, as a dict of (batch, ...) tensors (streaming.py)."""
+        raise NotImplementedError(f"task {self.name!r} cannot be read in chunks")
+
+    def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming: steps ``start..stop-1`` of the plan's sequences, ``(x, y)`` as `sample` gives them
+        (readout "all": y of those steps; "last": the final target). A bad window is a ValueError."""
+        raise NotImplementedError(f"task {self.name!r} cannot be read in chunks")
+
+    def metric_sums(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, tuple[float, int]]:
+        """Streaming, readout "all": each metric of a window as ``(sum, count)``, so that the sums over all
+        windows divided by the counts are `metrics` of the whole sequences."""
+        raise NotImplementedError(f"task {self.name!r} cannot be scored in chunks")
+
     # --- shared -----------------------------------------------------------------------------
+    @property
+    def can_stream(self) -> bool:
+        """Whether the task implements `plan` and `window`."""
+        return type(self).plan is not Task.plan
+
+    def set_size(self, split: str) -> int:
+        """Sequences in the fixed ``"validation"`` or ``"test"`` set."""
+        return self.validation_size if split == "validation" else self.test_size
+
+    def streamed(self, split: str) -> bool:
+        """Whether the fixed ``split`` set is read in chunks (see the module docstring)."""
+        per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
+        return self.can_stream and self.set_size(split) * self.seq_len * per_step > STREAM_ABOVE_VALUES
+
+    def fixed_plan(self, split: str) -> dict:
+        """The plan of the fixed ``split`` set (the set itself when `streamed`)."""
+        if split not in self._plans:
+            self._plans[split] = self.plan(self.set_size(split), fixed_set(split))
+        return self._plans[split]
+
     def step_targets(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(y_steps, scored)``: a target for every step (batch, time, ...) and which steps are scored."""
         batch = y.shape[0]
@@ -88,6 +135,8 @@ class Task:
         the baseline, not below it by the luck of the draw (`expected_baseline` is the population value).
         """
         key = f"baseline/{split}"
+        if key not in self._baselines and self.streamed(split):
+            self._baselines[key] = self.expected_baseline()
         if key not in self._baselines:
             x, y = self.test_set() if split == "test" else self.validation_set()
             self._baselines[key] = self.metrics(self.memoryless_prediction(x), y)
@@ -95,7 +144,8 @@ class Task:
 
     def _fixed_set(self, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         if split not in self._cache:
-            self._cache[split] = self.sample(size, fixed_set(split))
+            self._cache[split] = self.window(self.fixed_plan(split), 0, self.seq_len) if self.streamed(split) \
+                else self.sample(size, fixed_set(split))
         return self._cache[split]
 
     def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:

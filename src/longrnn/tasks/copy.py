@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from longrnn.errors import check_bool, check_positive
 from longrnn.tasks.base import SquaredErrorLoss, Task
 from longrnn.tasks.registry import register
+from longrnn.tasks.streaming import noise, noise_keys, step_range
 
 N_SYMBOLS = 8  # symbols 0..7
 BLANK = 8
@@ -85,18 +86,30 @@ class Copy(Task):
         return torch.full((batch_size,), self.delay, dtype=torch.long)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.window(self.plan(batch_size, generator), 0, self.seq_len)
+
+    def plan(self, batch_size: int, generator: torch.Generator) -> dict:
+        """The symbols (batch, recall) and the delimiter's step (batch,) of each sequence (streaming.py)."""
         symbols = torch.randint(0, N_SYMBOLS, (batch_size, self.recall), generator=generator)
-        delimiter_at = self.recall - 1 + self.delays(batch_size, generator)
-        tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        tokens[:, : self.recall] = symbols
-        tokens[torch.arange(batch_size), delimiter_at] = DELIMITER
-        steps = torch.arange(self.seq_len)
-        after = steps - delimiter_at.unsqueeze(1)  # 1..recall at the recall steps
+        return {"symbols": symbols, "delimiter_at": self.recall - 1 + self.delays(batch_size, generator)}
+
+    def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = step_range(start, stop, self.seq_len)
+        symbols, delimiter_at = plan["symbols"], plan["delimiter_at"].unsqueeze(1)
+        tokens = torch.full((len(symbols), len(steps)), BLANK, dtype=torch.long)
+        head = steps < self.recall
+        tokens[:, head] = symbols[:, steps[head]]
+        tokens[steps == delimiter_at] = DELIMITER
+        return self._one_hot(tokens), self._recall_targets(symbols, steps - delimiter_at)
+
+    def _recall_targets(self, symbols: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """(batch, steps) long: symbol k at the k-th step after the delimiter (``after`` = k), blank elsewhere."""
         recall = (after >= 1) & (after <= self.recall)
-        y = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        y[recall] = symbols.reshape(-1)  # each row has exactly `recall` recall steps, in time order
-        x = torch.zeros(batch_size, self.seq_len, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
-        return x, y
+        recalled = symbols.gather(1, (after - 1).clamp(0, self.recall - 1))
+        return torch.where(recall, recalled, torch.full_like(recalled, BLANK))
+
+    def _one_hot(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(*tokens.shape, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
 
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(y_pred.reshape(-1, self.output_size), y_true.reshape(-1))
@@ -111,6 +124,13 @@ class Copy(Task):
         recall = y_true != BLANK
         hits = y_pred.argmax(dim=-1)[recall] == y_true[recall]
         return {"ce": float(self.loss(y_pred, y_true)), "accuracy": float(hits.float().mean())}
+
+    @torch.no_grad()
+    def metric_sums(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, tuple[float, int]]:
+        recall = y_true != BLANK
+        hits = y_pred.argmax(dim=-1)[recall] == y_true[recall]
+        ce = float(self.step_loss(y_pred, y_true).sum())
+        return {"ce": (ce, y_true.numel()), "accuracy": (float(hits.sum()), int(recall.sum()))}
 
     def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
         """Logits: a sure blank everywhere but the recall steps after the delimiter, uniform symbols there."""
@@ -134,17 +154,25 @@ class ScatteredCopy(Copy):
         super().__init__(seq_len, variable_delay=False, recall=recall, validation_size=validation_size,
                          test_size=test_size)
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    can_stream = False  # its plan draws a (batch, T) permutation key: memory would grow with T
+
+    def plan(self, batch_size: int, generator: torch.Generator) -> dict:
+        """The symbols (batch, recall) and their steps (batch, recall), in time order (streaming.py)."""
         before = self.seq_len - self.recall - 1  # steps before the delimiter: T + recall - 1
         where = torch.rand(batch_size, before, generator=generator).argsort(dim=1)[:, : self.recall].sort(dim=1).values
         symbols = torch.randint(0, N_SYMBOLS, (batch_size, self.recall), generator=generator)
-        tokens = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        tokens.scatter_(1, where, symbols)
-        tokens[:, before] = DELIMITER
-        y = torch.full((batch_size, self.seq_len), BLANK, dtype=torch.long)
-        y[:, before + 1 :] = symbols
-        x = torch.zeros(batch_size, self.seq_len, self.input_size).scatter_(2, tokens.unsqueeze(-1), 1.0)
-        return x, y
+        return {"symbols": symbols, "where": where}
+
+    def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = step_range(start, stop, self.seq_len)
+        symbols, where = plan["symbols"], plan["where"]
+        delimiter_at = self.seq_len - self.recall - 1
+        tokens = torch.full((len(symbols), len(steps)), BLANK, dtype=torch.long)
+        at = where.unsqueeze(1) == steps.view(1, -1, 1)  # (batch, steps, recall): symbol j sits at this step
+        placed = at.any(dim=2)
+        tokens[placed] = symbols.unsqueeze(1).expand_as(at)[at]
+        tokens[:, steps == delimiter_at] = DELIMITER
+        return self._one_hot(tokens), self._recall_targets(symbols, (steps - delimiter_at).expand(len(symbols), -1))
 
     def __repr__(self) -> str:
         return f"ScatteredCopy(seq_len={self.delay}, recall={self.recall})"
@@ -166,6 +194,18 @@ class CopyFirst(SquaredErrorLoss, Task):
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.randn(batch_size, self.seq_len, 1, generator=generator)
         return x, x[:, 0].clone()
+
+    def plan(self, batch_size: int, generator: torch.Generator) -> dict:
+        """The first value (batch, 1) and a noise key (batch,) of each sequence (streaming.py); a
+        streamed sequence is another draw than `sample`'s (see tasks/base.py)."""
+        return {"first": torch.randn(batch_size, 1, generator=generator), "noise": noise_keys(batch_size, generator)}
+
+    def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        step_range(start, stop, self.seq_len)
+        x = noise(plan["noise"], start, stop)
+        if start == 0:
+            x[:, 0] = plan["first"]
+        return x, plan["first"].clone()
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:

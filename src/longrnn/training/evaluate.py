@@ -1,10 +1,22 @@
 """Scoring a model on a task's fixed validation or test set, and batches of either kind of input: a
-(batch, time, features) tensor or a `torch.nn.utils.rnn.PackedSequence` of sequences of different lengths."""
+(batch, time, features) tensor or a `torch.nn.utils.rnn.PackedSequence` of sequences of different lengths.
+
+A fixed set too large to hold (`Task.streamed`, tasks/base.py) is scored by `evaluate_streaming`: each
+batch of sequences is built and run ``chunk_len`` steps at a time from the task's plan, the state carried
+from chunk to chunk, and the metrics accumulated, so memory depends on the batch and the chunk, not on
+the length (tests/test_streaming.py counts the bytes). On the copy tasks it gives the metrics of
+`evaluate` on the same sequences.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from longrnn.console import progress
+from longrnn.tasks.streaming import NOISE_BLOCK, plan_rows
+
+CHUNK_LEN = NOISE_BLOCK  # steps run at once when a set is streamed (a multiple of the noise blocks)
 
 
 def split_batches(x, size: int) -> list:
@@ -39,10 +51,82 @@ def predict(model, x, batch_size: int, device="cpu") -> torch.Tensor:
     return torch.cat(parts)
 
 
-def evaluate(model, task, split: str = "validation", batch_size: int = 500, device="cpu") -> dict:
-    """Metrics (plus ``loss``) of ``model`` on the task's ``validation`` or ``test`` set."""
+def first_fixed_sequences(task, split: str, n: int) -> torch.Tensor:
+    """The inputs of the first ``n`` sequences of a fixed set, as `first_sequences` cuts them (of a
+    streamed set only those ``n`` are built)."""
+    if task.streamed(split):
+        return task.window(plan_rows(task.fixed_plan(split), slice(0, n)), 0, task.seq_len)[0]
+    return first_sequences(task.validation_set()[0] if split == "validation" else task.test_set()[0], n)
+
+
+def evaluate(model, task, split: str = "validation", batch_size: int = 500, device="cpu",
+             chunk_len: int = CHUNK_LEN, quiet: bool = True) -> dict:
+    """Metrics (plus ``loss``) of ``model`` on the task's ``validation`` or ``test`` set; a streamed set
+    (`Task.streamed`) through `evaluate_streaming` with ``chunk_len`` (a progress bar unless ``quiet``)."""
+    if task.streamed(split):
+        return evaluate_streaming(model, task, task.fixed_plan(split), batch_size, device, chunk_len,
+                                  desc=None if quiet else f"{split} T={task.seq_len}")
     x, y = task.validation_set() if split == "validation" else task.test_set()
     y_pred = predict(model, x, batch_size, device)
     metrics = {"loss": float(task.loss(y_pred, y))}
     metrics.update(task.metrics(y_pred, y))
     return metrics
+
+
+def forward_chunk(model, x: torch.Tensor, carry):
+    """One chunk of longer sequences: ``(y, carry)``; the model's own ``forward_chunk`` where it has one
+    (a MemUP model carries its predictor's input window too), else ``model(x, carry)``."""
+    step = getattr(model, "forward_chunk", None)
+    return step(x, carry) if step is not None else model(x, carry)
+
+
+@torch.no_grad()
+def evaluate_streaming(model, task, plan: dict, batch_size: int = 500, device="cpu", chunk_len: int = CHUNK_LEN,
+                       desc: str | None = None) -> dict:
+    """Metrics (plus ``loss``) of ``model`` on the sequences of ``plan`` (`Task.plan`), ``batch_size``
+    sequences at a time, each run ``chunk_len`` steps at a time with the state carried.
+
+    Readout "all": every window's ``task.metric_sums`` and summed ``step_loss``, divided by their counts at
+    the end; readout "last": the last window's predictions, scored once by ``task.metrics``. ``desc``:
+    a progress bar over steps with this label (None: none). Memory: a batch's chunk of inputs, outputs
+    and targets, and the model's state, whatever ``task.seq_len``.
+    """
+    was_training = model.training
+    model.eval()
+    size, steps = len(next(iter(plan.values()))), task.seq_len
+    bar = progress(size * steps, desc, disable=desc is None)
+    sums: dict[str, list[float]] = {}
+    finals, targets = [], []
+    try:
+        for first in range(0, size, batch_size):
+            rows, carry = plan_rows(plan, slice(first, first + batch_size)), None
+            for start in range(0, steps, chunk_len):
+                x, y = task.window(rows, start, min(start + chunk_len, steps))
+                y_pred, carry = forward_chunk(model, x.to(device), carry)
+                if task.readout == "all":
+                    _add(sums, task.metric_sums(y_pred.cpu(), y))
+                    _add(sums, {"loss": (float(task.step_loss(y_pred.cpu(), y).sum()), y_pred.shape[:2].numel())})
+                bar.update(x.shape[0] * x.shape[1])
+            bar.set_postfix(sequences=f"{min(first + batch_size, size)}/{size}")
+            if task.readout == "last":
+                finals.append(y_pred.cpu())
+                targets.append(y)
+    finally:
+        bar.close()
+        model.train(was_training)
+    if task.readout == "last":
+        y_pred, y = torch.cat(finals), torch.cat(targets)
+        return {"loss": float(task.loss(y_pred, y)), **task.metrics(y_pred, y)}
+    return {"loss": _mean(sums, "loss"), **{name: _mean(sums, name) for name in sums if name != "loss"}}
+
+
+def _add(sums: dict, parts: dict) -> None:
+    for name, (total, count) in parts.items():
+        held = sums.setdefault(name, [0.0, 0])
+        held[0] += total
+        held[1] += count
+
+
+def _mean(sums: dict, name: str) -> float:
+    total, count = sums[name]
+    return total / count if count else float("nan")

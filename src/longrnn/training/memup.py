@@ -195,6 +195,21 @@ class MemUPModel(nn.Module):
             outputs.append(self.predictor(m[:, -1:], w[:, -1:]) if last_only else self.predictor(m, w))
         return torch.cat(outputs, dim=1), state
 
+    def forward_chunk(self, x: torch.Tensor, carry=None):
+        """One chunk (batch, time, input_size) of longer sequences: ``(y, carry)`` with y as `forward`
+        gives it for this chunk, and ``carry`` (None at the start) the memory's state and the last
+        ``context_len - 1`` inputs, which the predictor's windows at the next chunk's first steps read."""
+        context = self.predictor.context_len
+        state, tail = carry if carry is not None else (None, x.new_zeros(x.shape[0], context - 1, x.shape[2]))
+        joined = torch.cat([tail, x], dim=1)
+        windows = input_windows(joined, context)[:, context - 1 :]
+        m, state = memory_outputs(self.memory, x, state)
+        if self.readout == "last":
+            y = self.predictor(m[:, -1], windows[:, -1])
+        else:
+            y = self.predictor(m, windows)
+        return y, (state, joined[:, joined.shape[1] - (context - 1) :])
+
     def forward(self, x: torch.Tensor | PackedSequence, state=None):
         """x (batch, time, input_size), or a PackedSequence of sequences of different lengths: then each
         sequence's prediction is read at its own last step (readout "last"), or zeros follow its end

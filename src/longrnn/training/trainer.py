@@ -47,7 +47,7 @@ from longrnn.training.build import (
 )
 from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
-from longrnn.training.evaluate import evaluate, first_sequences
+from longrnn.training.evaluate import evaluate, first_fixed_sequences
 from longrnn.training.init_from import load_initial_weights, weights_file
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.memup_schedule import MEMUP_OFFICIAL_KEYS, build_memup, check_schedule
@@ -430,7 +430,7 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
     if t.vaa and t.vaa_batches:
         record["train_vaa"] = measure_vaa_on_training_batches(config, model, task, device, progress.step)
     if t.diagnostics:
-        x_diag = first_sequences(task.validation_set()[0], DIAGNOSTIC_SEQUENCES).to(device)
+        x_diag = first_fixed_sequences(task, "validation", DIAGNOSTIC_SEQUENCES).to(device)
         record.update(gate_statistics(model, x_diag))
     _log(run_dir, tracked, record)
     score = val[task.main_metric]

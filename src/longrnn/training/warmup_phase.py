@@ -23,7 +23,7 @@ from longrnn.models import SequenceModel
 from longrnn.runs.config import RunConfig
 from longrnn.streams import stream
 from longrnn.tasks import Task
-from longrnn.training.evaluate import first_sequences
+from longrnn.training.evaluate import first_fixed_sequences, first_sequences
 
 
 def recurrent_model(model) -> SequenceModel:
@@ -35,7 +35,7 @@ def measure(config: RunConfig, model, task: Task, device: torch.device) -> float
     """The hard VAA of the model's recurrent stack on validation inputs (the same random draws each call);
     None where it is undefined because the states are not finite."""
     t = config.train
-    inputs = first_sequences(task.validation_set()[0], t.vaa_samples).to(device)
+    inputs = first_fixed_sequences(task, "validation", t.vaa_samples).to(device)
     generator = stream(t.seed, "vaa")
     value = measure_vaa(recurrent_model(model), inputs, t.vaa_steps, t.warmup_eps, generator)
     return None if math.isnan(value) else value
