@@ -92,6 +92,8 @@ def test_streamed_copy_scores_equal_the_in_memory_ones(options):
     assert streamed.keys() == whole.keys()
     for name in whole:
         assert streamed[name] == pytest.approx(whole[name], rel=1e-5)
+    chunked_in_memory = evaluate(model, task, "validation", batch_size=7, chunk_len=9)
+    assert chunked_in_memory == pytest.approx(whole, rel=1e-5)
 
 
 def test_streamed_last_step_scores_equal_the_in_memory_ones():

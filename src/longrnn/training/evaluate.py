@@ -38,17 +38,32 @@ def first_sequences(x, n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model, x, batch_size: int, device="cpu") -> torch.Tensor:
+def predict(model, x, batch_size: int, device="cpu", chunk_len: int | None = None) -> torch.Tensor:
+    """The model's predictions for ``x``, ``batch_size`` sequences at a time; a tensor batch longer than
+    ``chunk_len`` steps runs a chunk at a time with the state carried (`predict_chunks`), so the model's
+    per-step memory is that of a chunk (None: whole sequences)."""
     was_training = model.training
     model.eval()
     try:
-        parts = [model(xb.to(device))[0].cpu() for xb in split_batches(x, batch_size)]
+        parts = [predict_chunks(model, xb, device, chunk_len)
+                 if chunk_len is not None and not isinstance(xb, PackedSequence) and xb.shape[1] > chunk_len
+                 else model(xb.to(device))[0].cpu() for xb in split_batches(x, batch_size)]
     finally:
         model.train(was_training)
     if isinstance(x, PackedSequence) and parts[0].dim() == 3:  # per-step outputs: each batch as long as its
         steps = int(x.batch_sizes.numel())                      # longest sequence; zeros up to the set's
         parts = [torch.nn.functional.pad(p, (0, 0, 0, steps - p.shape[1])) for p in parts]
     return torch.cat(parts)
+
+
+def predict_chunks(model, x: torch.Tensor, device, chunk_len: int) -> torch.Tensor:
+    """``model(x)[0]`` for a (batch, time, features) tensor, computed ``chunk_len`` steps at a time
+    (`forward_chunk`): per-step outputs concatenated, or the last step's."""
+    carry, outputs = None, []
+    for part in x.split(chunk_len, dim=1):
+        y, carry = forward_chunk(model, part.to(device), carry)
+        outputs.append(y.cpu())
+    return torch.cat(outputs, dim=1) if outputs[0].dim() == 3 else outputs[-1]
 
 
 def first_fixed_sequences(task, split: str, n: int) -> torch.Tensor:
@@ -61,13 +76,14 @@ def first_fixed_sequences(task, split: str, n: int) -> torch.Tensor:
 
 def evaluate(model, task, split: str = "validation", batch_size: int = 500, device="cpu",
              chunk_len: int = CHUNK_LEN, quiet: bool = True) -> dict:
-    """Metrics (plus ``loss``) of ``model`` on the task's ``validation`` or ``test`` set; a streamed set
-    (`Task.streamed`) through `evaluate_streaming` with ``chunk_len`` (a progress bar unless ``quiet``)."""
+    """Metrics (plus ``loss``) of ``model`` on the task's ``validation`` or ``test`` set, sequences longer
+    than ``chunk_len`` run a chunk at a time; a streamed set (`Task.streamed`) through `evaluate_streaming`
+    (a progress bar unless ``quiet``)."""
     if task.streamed(split):
         return evaluate_streaming(model, task, task.fixed_plan(split), batch_size, device, chunk_len,
                                   desc=None if quiet else f"{split} T={task.seq_len}")
     x, y = task.validation_set() if split == "validation" else task.test_set()
-    y_pred = predict(model, x, batch_size, device)
+    y_pred = predict(model, x, batch_size, device, chunk_len)
     metrics = {"loss": float(task.loss(y_pred, y))}
     metrics.update(task.metrics(y_pred, y))
     return metrics
