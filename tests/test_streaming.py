@@ -173,7 +173,10 @@ def test_eval_scores_a_run_over_a_ladder_of_lengths_streaming_the_long_ones(tmp_
     out = capsys.readouterr().out
     assert "| T=10 | T=200 |" in out and "| memoryless baseline | " in out
     assert (tmp_path / "length.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["eval", run, "--set-size", "20", "--set", "task.options.variable_delay=true", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["test"] != results[0]["test"]  # other delays
     for bad, word in ((["--seq-len", "10", "--plot", "p.png"], "--plot"), (["--set-size", "0"], "--set-size"),
-                      (["--chunk-len", "0"], "--chunk-len")):
+                      (["--chunk-len", "0"], "--chunk-len"), (["--set", "train.lr=1"], "task options only"),
+                      (["--set", "task.options.recall=x"], "recall")):
         assert main(["eval", run, *bad]) == 2
         assert word in capsys.readouterr().err

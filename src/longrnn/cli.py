@@ -202,6 +202,7 @@ def _set_threads(threads: int) -> None:
 
 def cmd_eval(args) -> int:
     from longrnn import runs
+    from longrnn.runs.config import apply_overrides
     from longrnn.tasks import task_options
     from longrnn.training import best_model, build_task, evaluate
 
@@ -214,10 +215,13 @@ def cmd_eval(args) -> int:
         check_positive("--set-size", args.set_size)
     if args.plot and len(lengths) < 2:
         raise UsageError("--plot draws the score against the length: give --seq-len two lengths or more")
+    for item in args.set:  # the task at evaluation, e.g. a fixed delay for a run trained on variable ones
+        if not item.startswith("task.options."):
+            raise UsageError(f"eval --set changes task options only (task.options.KEY=VALUE), got {item!r}")
     found = runs.find_runs(args.runs)
     results, skipped = [], []
     for run_dir in found:
-        config = runs.read_config(run_dir)
+        config = apply_overrides(runs.read_config(run_dir), args.set)
         if args.seq_len is not None and "seq_len" not in task_options(config.task.name):
             raise UsageError(f"--seq-len: task {config.task.name!r} of run {str(run_dir)!r} has no seq_len")
         if args.set_size is not None:  # fixed sets of this many sequences (the same ones for every run)
@@ -522,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "run, quicker at long lengths")
     p.add_argument("--chunk-len", type=int, default=4096, metavar="N",
                    help="steps run at once on a set too large to hold (it is read chunk by chunk; default 4096)")
+    p.add_argument("--set", action="append", default=[], metavar="task.options.KEY=VALUE",
+                   help="score on the task with this option changed (e.g. task.options.variable_delay=false)")
     p.add_argument("--plot", metavar="PATH", help="with several --seq-len: the main metric against the length (.png)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own choice, as train)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on a set read chunk by chunk")

@@ -10,8 +10,10 @@ below and leaves everything else — the hand-written reading of the results —
 The curves go beside the page as ``<page stem>.png``. Where runs measured the reachable multistability
 (``--vaa``, ``--warmup``), each task also gets a VAA table (before training, after warm-up, of the
 kept weights; warm-up's time as a ratio to the training steps' time) and ``<page stem>_vaa.png``.
-Sweeps on dynamical systems also get reconstruction tables and ``<page stem>_attractors.png`` /
-``<page stem>_scores.png`` (`longrnn.reporting.reconstruction_page`).
+Runs tested at other lengths (``train.test_lengths``) add a length-generalisation table per task and
+``<page stem>_length.png`` (`longrnn.reporting.length`). Sweeps on dynamical systems also get
+reconstruction tables and ``<page stem>_attractors.png`` / ``<page stem>_scores.png``
+(`longrnn.reporting.reconstruction_page`).
 """
 
 from __future__ import annotations
@@ -259,6 +261,7 @@ def _all_seeds(sweep: Sweep) -> list[int]:
 def generated_section(sweep: Sweep, table: dict, images: list[tuple[str, str]]) -> str:
     """The part between the markers: a table per task (and its VAA and reconstruction tables), then the
     ``images`` as (caption, file name) pairs."""
+    from longrnn.reporting.length import sweep_length_table
     from longrnn.reporting.reconstruction_page import reconstruction_table
 
     finished = sum(r is not None for records in table.values() for r in records)
@@ -279,6 +282,8 @@ def generated_section(sweep: Sweep, table: dict, images: list[tuple[str, str]]) 
             parts.append(vaa)
         if scores := reconstruction_table(sweep, task, table):
             parts.append(scores)
+        if lengths := sweep_length_table(sweep, task, table):
+            parts.append(lengths)
     for caption, name in images:
         parts += [f"![{caption}]({name})", ""]
     parts.append(END)
@@ -292,6 +297,7 @@ NEEDS_WEIGHTS = ("recall",)
 
 def draw_images(sweep: Sweep, table: dict, page: Path) -> list[tuple[str, str]]:
     """Draw the page's pictures beside it; returns (caption, file name) of those on the page, in page order."""
+    from longrnn.reporting.length import plot_sweep_lengths
     from longrnn.reporting.recall_plot import plot_recalls
     from longrnn.reporting.reconstruction_page import plot_attractors, plot_scores
 
@@ -303,6 +309,7 @@ def draw_images(sweep: Sweep, table: dict, page: Path) -> list[tuple[str, str]]:
          lambda path: plot_vaa_page(sweep, table, path)),
         ("true and generated attractors, median seed", "attractors", lambda path: plot_attractors(sweep, table, path)),
         ("D_stsp and D_H, every seed", "scores", lambda path: plot_scores(sweep, table, path)),
+        ("test score against the length, every seed", "length", lambda path: plot_sweep_lengths(sweep, table, path)),
     )
     for caption, kind, draw in pictures:
         path = page.with_name(f"{page.stem}_{kind}.png")

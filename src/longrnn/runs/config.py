@@ -69,6 +69,8 @@ class TrainConfig:
     eval_every: int = 100
     eval_batch_size: int = 500
     diagnostics: bool = True  # log gate saturation and time scales at each evaluation (gated cells)
+    test_lengths: str = ""  # L1,L2,...: also test the best model at these lengths (training/length_test.py)
+    test_lengths_size: int = 100  # sequences in each of those test sets
     stop_when_solved: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -193,6 +195,9 @@ FLAG_HELP = {  # flags whose names alone could mislead
     "train.warmup_num_steps": "gradient steps of that warm-up",
     "train.warmup_partial": "with --double: warm up only the first half of each layer",
     "train.vaa": "log the reachable multistability VAA at initialisation and at every evaluation",
+    "train.test_lengths": "after training, also test the best model at these lengths, e.g. 1000,100000 (length "
+                          "generalisation, in summary.json)",
+    "train.test_lengths_size": "sequences in each test set of --test-lengths",
     "model.double": "every layer two cells of half the width on the same input (the warm-up paper's double layer)",
 }
 
@@ -243,7 +248,7 @@ RANGES = {
     "train.weight_decay": NON_NEGATIVE, "train.clip": Range(0, why="0 turns clipping off"),
     "train.tau": NON_NEGATIVE, "train.reg_fraction": FRACTION, "train.tau_c": NON_NEGATIVE,
     "train.lr_warmup_steps": NON_NEGATIVE,
-    "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE,
+    "train.eval_every": POSITIVE, "train.eval_batch_size": POSITIVE, "train.test_lengths_size": POSITIVE,
     "train.seed": Range(0, SEED_LIMIT), "train.threads": Range(0, 1024),
     "train.memup_rollout": POSITIVE, "train.memup_targets": POSITIVE, "train.memup_predict_every": POSITIVE,
     "train.memup_hidden": POSITIVE, "train.memup_context_len": POSITIVE, "train.memup_ema_decay": OPEN_FRACTION,

@@ -49,6 +49,7 @@ from longrnn.training.curriculum import Curriculum, parse_curriculum
 from longrnn.training.distributed import Workers, parameter_checksums, start_workers
 from longrnn.training.evaluate import evaluate, first_fixed_sequences
 from longrnn.training.init_from import load_initial_weights, weights_file
+from longrnn.training.length_test import check_test_lengths, test_at_lengths
 from longrnn.training.memup import MemUP, check_settings
 from longrnn.training.memup_schedule import MEMUP_OFFICIAL_KEYS, build_memup, check_schedule
 from longrnn.training.optim import make_optimizer, make_schedule
@@ -81,6 +82,7 @@ def _check(config: RunConfig, resume: bool = False) -> None:
     if t.init_from and not (resume and _finished(config)):
         weights_file(t.init_from)  # a missing source fails before the run directory is made
     parse_curriculum(t.curriculum)
+    check_test_lengths(config)
     check_options(config)  # task and cell options, before anything is built
     defaults = TrainConfig()
     for key, used, where in (("momentum", t.optimizer == "sgd", f"optimizer 'sgd'; this run's is {t.optimizer!r}"),
@@ -463,7 +465,7 @@ def _summary(config, task, model, run_dir: Path, device, progress: Progress, sta
                                                  "the run again from its start with --resume"))
         validation = evaluate(model, task, "validation", t.eval_batch_size, device)
         test = evaluate(model, task, "test", t.eval_batch_size, device)
-    return {
+    summary = {
         "status": status,
         "message": message,
         **_warmup_summary(config, model, task, device, progress, validation is not None),
@@ -490,3 +492,6 @@ def _summary(config, task, model, run_dir: Path, device, progress: Progress, sta
         "device": str(device),
         "versions": _versions(),
     }
+    if t.test_lengths and test is not None:  # after the peak was read: these sets are not training's memory
+        summary["test_lengths"] = test_at_lengths(config, model, device)
+    return summary

@@ -1,0 +1,49 @@
+"""Length generalisation at the end of training: the best model tested at other lengths.
+
+``train.test_lengths = "1000,10000,100000"`` (``--test-lengths``) scores the kept weights, after the
+usual test, on fixed test sets of ``train.test_lengths_size`` sequences (default 100) of the task at
+each of those length settings (``seq_len``; copy: the delay), and writes the scores to summary.json
+under ``test_lengths``: ``{"1000": {"test": {...metrics}, "baseline": {...}}, ...}``. Each set is read
+once; long ones are read chunk by chunk (training/evaluate.py), so a million steps fit in memory.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from longrnn.errors import UsageError
+from longrnn.tasks import task_options
+from longrnn.training.build import build_task
+from longrnn.training.evaluate import evaluate
+
+
+def parse_lengths(text: str) -> list[int]:
+    """``"1000,10000"`` -> [1000, 10000]; "" -> []. Anything but positive whole numbers is a UsageError."""
+    lengths = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit() or int(part) < 1:
+            raise UsageError(f"train.test_lengths takes positive whole numbers separated by commas, got {part!r} "
+                             f"in {text!r}")
+        lengths.append(int(part))
+    return lengths
+
+
+def check_test_lengths(config) -> None:
+    """A UsageError for bad ``test_lengths``, or for a task without a length."""
+    options = task_options(config.task.name)
+    if parse_lengths(config.train.test_lengths) and not {"seq_len", "test_size"} <= set(options):
+        raise UsageError(f"train.test_lengths: task {config.task.name!r} has no length or test-set size to "
+                         "change")
+
+
+def test_at_lengths(config, model, device="cpu") -> dict:
+    """``{str(length): {"test": metrics, "baseline": memoryless metrics}}`` of ``model`` (the kept weights)."""
+    t, out = config.train, {}
+    for length in parse_lengths(t.test_lengths):
+        other = copy.deepcopy(config)
+        other.task.seq_len = length
+        other.task.options.update(validation_size=t.test_lengths_size, test_size=t.test_lengths_size)
+        task = build_task(other)
+        out[str(length)] = {"test": evaluate(model, task, "test", t.eval_batch_size, device),
+                            "baseline": task.baseline("test")}
+    return out
