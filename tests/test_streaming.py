@@ -1,5 +1,7 @@
 """Long sequences read chunk by chunk (tasks/streaming.py) and scored that way (training/evaluate.py)."""
 
+import json
+
 import pytest
 import torch
 
@@ -140,14 +142,14 @@ def test_streamed_evaluation_memory_does_not_grow_with_the_length_but_in_memory_
 
 
 def test_large_fixed_sets_are_streamed_and_small_ones_held():
-    assert not make_task("copy", seq_len=1000).streamed("test")
+    assert not make_task("copy", seq_len=300).streamed("test")
     task = make_task("copy", seq_len=5000)
     assert task.streamed("test") and task.streamed("validation")
     assert task.baseline("test") == task.expected_baseline()
     assert not make_task("scattered_copy", seq_len=100_000).streamed("test")  # its plan grows with T
     small = make_task("copy_first", seq_len=1000)
     assert not small.streamed("test") and small.baseline("test") != small.expected_baseline()
-    assert make_task("copy_first", seq_len=40_000).streamed("test")
+    assert make_task("copy_first", seq_len=10_000).streamed("test")
 
 
 def test_eval_scores_a_run_over_a_ladder_of_lengths_streaming_the_long_ones(tmp_path, capsys, monkeypatch):
@@ -180,3 +182,94 @@ def test_eval_scores_a_run_over_a_ladder_of_lengths_streaming_the_long_ones(tmp_
                       (["--set", "task.options.recall=x"], "recall")):
         assert main(["eval", run, *bad]) == 2
         assert word in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["copy", "copy_first"])
+def test_streamed_truncated_bptt_gives_the_gradient_of_truncated_bptt(name):
+    from longrnn.training.bptt import streamed_tbptt_backward, tbptt_loss
+
+    task = make_task(name, seq_len=23)
+    model = model_for(task, "gru").double()
+    plan = task.plan(5, torch.Generator().manual_seed(0))
+    x, y = task.window(plan, 0, task.seq_len)
+    loss = tbptt_loss(model, task, x.double(), y.double() if y.is_floating_point() else y, 7)
+    loss.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    double = {k: v.double() if v.is_floating_point() else v for k, v in plan.items()}
+    streamed = streamed_tbptt_backward(model, _Double(task), double, 7)
+    assert float(streamed) == pytest.approx(float(loss.detach()), rel=1e-10)
+    for got, want in zip((p.grad for p in model.parameters()), expected):
+        assert torch.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+class _Double:
+    """A task whose windows are float64 (the gradient comparison above runs in double precision)."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def window(self, plan, start, stop):
+        x, y = self.task.window(plan, start, stop)
+        return x.double(), y.double() if y.is_floating_point() else y
+
+
+def test_streamed_truncated_bptt_memory_does_not_grow_with_the_length():
+    from longrnn.training.bptt import streamed_tbptt_backward, tbptt_loss
+
+    def peaks(seq_len):
+        task = make_task("copy", seq_len=seq_len)
+        model = model_for(task, "gru")
+        plan = task.plan(4, torch.Generator().manual_seed(0))
+        streamed = peak_bytes(lambda: streamed_tbptt_backward(model, task, plan, 100))
+        x, y = task.window(plan, 0, task.seq_len)
+        held = peak_bytes(lambda: tbptt_loss(model, task, x, y, 100).backward())
+        return streamed, held
+
+    (short, held_short), (long, held_long) = peaks(2_000), peaks(16_000)
+    assert long < 1.1 * short
+    assert held_long > 4 * held_short  # the in-memory loss holds every chunk's outputs
+
+
+def test_a_truncated_bptt_run_trains_alike_whether_its_batches_are_built_whole_or_in_chunks(tmp_path, monkeypatch):
+    import longrnn.tasks.base
+    from longrnn.runs.config import RunConfig
+    from longrnn.training import train
+
+    def run(name):
+        config = RunConfig()
+        config.task.name, config.task.seq_len, config.task.options = "copy", 30, {"recall": 3}
+        config.model.cell, config.model.hidden_size = "gru", 8
+        t = config.train
+        t.trainer, t.tbptt_len, t.steps, t.eval_every, t.batch_size, t.threads = "tbptt", 9, 6, 3, 4, 1
+        config.out, config.name = str(tmp_path), name
+        return train(config, quiet=True)
+
+    whole = run("whole")
+    monkeypatch.setattr(longrnn.tasks.base, "STREAM_BATCH_ABOVE_VALUES", 10)
+    assert make_task("copy", seq_len=30, recall=3).streams_batch(4)
+    chunked = run("chunked")
+    assert chunked["test"] == pytest.approx(whole["test"], rel=1e-5)
+    losses = [[json.loads(line).get("train_loss") for line in (tmp_path / n / "metrics.jsonl").read_text().splitlines()]
+              for n in ("whole", "chunked")]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_the_memory_bench_measures_evaluation_and_names_a_child_that_died():
+    import os
+
+    from longrnn.bench.memory import _in_child, memory, memory_table
+    from longrnn.runs.config import RunConfig
+
+    config = RunConfig()
+    config.task.name, config.task.options = "copy", {"validation_size": 8, "recall": 2}
+    config.model.cell, config.model.hidden_size, config.train.threads = "gru", 4, 1
+    rows = memory(config, [], [10], quiet=True, evaluation=True)
+    assert [r["trainer"] for r in rows] == ["evaluation"] and rows[0]["seq_len"] == 14
+    assert rows[0]["peak_mb"] >= rows[0]["training_mb"] >= 0
+    died = {**_in_child(os._exit, 1), "trainer": "tbptt", "setting": 10}
+    assert "died" in died["error"]
+    assert "| tbptt | died |" in memory_table([died], "setup")

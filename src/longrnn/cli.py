@@ -410,9 +410,11 @@ def cmd_bench_memory(args) -> int:
     build_device(config.train.device)
     if args.out:  # before measuring, not after
         runs.make_folder(args.out, "--out", "the benchmark's folder")
-    rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet)
+    rows = memory(config, args.trainer, args.seq_len, args.steps, quiet=args.quiet, evaluation=args.evaluation)
     m, t = config.model, config.train
-    setup = (f"Peak memory of {args.steps} training steps, task {config.task.name}, {m.cell} H={m.hidden_size} "
+    scored = f" and of scoring {config.task.options.get('validation_size', 'the')} validation sequences" \
+        if args.evaluation else ""
+    setup = (f"Peak memory of {args.steps} training steps{scored}, task {config.task.name}, {m.cell} H={m.hidden_size} "
              f"x{m.layers}, B={t.batch_size}, tbptt_len={t.tbptt_len}, memup rollout={t.memup_rollout} "
              f"K={t.memup_targets} f={t.memup_predict_every}; device {t.device}, torch {torch.__version__}, "
              f"{cpu_name()}; one child process per entry")
@@ -587,6 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trainer", nargs="+", default=["bptt", "tbptt", "memup"], help="bptt, tbptt, memup (default all)")
     s.add_argument("--seq-len", nargs="+", type=int, default=[1000, 2000, 4000, 8000])
     s.add_argument("--steps", type=int, default=3, help="training steps per measurement (default 3)")
+    s.add_argument("--evaluation", action="store_true",
+                   help="also measure scoring the validation set at each length (a row 'evaluation')")
     s.add_argument("--task", help="default copy (or the --config file's)")
     s.add_argument("--cell")
     s.add_argument("--hidden-size", type=int)

@@ -11,7 +11,13 @@ trainer (for ``memup`` this includes the detector's pass over the whole sequence
   inputs, model and optimizer were built by then), i.e. what training itself added.
 
 Expected shape: full BPTT grows linearly in T (the graph keeps every step); truncated BPTT and MemUP
-keep a graph of r steps only, so their training memory is flat in T apart from the inputs.
+keep a graph of r steps only, so their training memory is flat in T apart from the inputs — and truncated
+BPTT builds a batch too long to hold chunk by chunk (`Task.streams_batch`), so beyond that it is flat.
+
+``evaluation`` (``--evaluation``) measures scoring the validation set as training does it
+(`longrnn.training.evaluate`): in memory, sequences run a chunk at a time, and a set too large to hold
+is read chunk by chunk (`Task.streamed`). A child that dies (e.g. killed for memory) gives a row with
+no numbers and the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 from longrnn.errors import check_positive, require_extra, unknown
 
 BENCH_TRAINERS = ("bptt", "tbptt", "memup")
+EVALUATION = "evaluation"  # a row of its own: scoring the validation set
 
 
 def _rss_mb() -> float:
@@ -40,7 +47,7 @@ def measure(config_dict: dict, steps: int) -> dict:
 
     from longrnn.runs.config import from_dict
     from longrnn.streams import stream
-    from longrnn.training.bptt import bptt_loss, tbptt_loss
+    from longrnn.training.bptt import bptt_loss, streamed_tbptt_backward, tbptt_loss
     from longrnn.training.build import build_model, build_task
     from longrnn.training.memup import MemUP
     from longrnn.training.optim import make_optimizer
@@ -62,23 +69,57 @@ def measure(config_dict: dict, steps: int) -> dict:
     else:
         base = _rss_mb()
     for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
         if memup is not None:
-            loss = memup.loss(generator)
+            memup.loss(generator).backward()
+        elif t.trainer == "tbptt" and task.streams_batch(t.batch_size):  # as the trainer does
+            streamed_tbptt_backward(model, task, task.plan(t.batch_size, generator), t.tbptt_len, device)
         else:
             x, y = task.sample(t.batch_size, generator)
             x, y = x.to(device), y.to(device)
             loss = bptt_loss(model, task, x, y) if t.trainer == "bptt" else tbptt_loss(model, task, x, y, t.tbptt_len)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
         optimizer.step()
         if memup is not None:
             memup.advance()
+    return _result(t.trainer, task, device, base)
+
+
+def measure_evaluation(config_dict: dict) -> dict:
+    """Score the config's model (fresh weights) on its task's validation set here; report memory in MiB
+    (``training_mb``: what scoring added)."""
+    import torch
+
+    from longrnn.runs.config import from_dict
+    from longrnn.training.build import build_model, build_task
+    from longrnn.training.evaluate import evaluate
+
+    config = from_dict(config_dict)
+    t = config.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = torch.device(t.device)
+    torch.manual_seed(t.seed)
+    task = build_task(config)
+    model = build_model(config, task).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device) / 2**20
+    else:
+        base = _rss_mb()
+    evaluate(model, task, "validation", t.eval_batch_size, device)
+    return _result(EVALUATION, task, device, base)
+
+
+def _result(kind: str, task, device, base: float) -> dict:
+    import torch
+
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"trainer": t.trainer, "seq_len": task.seq_len, "peak_mb": peak, "training_mb": max(0.0, peak - base)}
+    return {"trainer": kind, "seq_len": task.seq_len, "peak_mb": peak, "training_mb": max(0.0, peak - base)}
 
 
 def peak_bytes(fn) -> int:
@@ -99,8 +140,9 @@ def peak_bytes(fn) -> int:
     return peak
 
 
-def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> list[dict]:
-    """One child process per (trainer, seq_len) on top of ``config`` (a `RunConfig`); rows in that order."""
+def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False, evaluation: bool = False) -> list[dict]:
+    """One child process per (trainer, seq_len) on top of ``config`` (a `RunConfig`), then per seq_len for
+    the validation set's scoring with ``evaluation``; rows in that order."""
     for trainer in trainers:
         if trainer not in BENCH_TRAINERS:
             raise unknown("trainer", trainer, BENCH_TRAINERS)
@@ -108,21 +150,33 @@ def memory(config, trainers, seq_lens, steps: int = 3, quiet: bool = False) -> l
         check_positive("seq_len", seq_len)
     check_positive("steps", steps)
     rows = []
-    context = multiprocessing.get_context("spawn")
-    for trainer in trainers:
+    for kind in [*trainers, *([EVALUATION] if evaluation else [])]:
         for seq_len in seq_lens:
             d = config.to_dict()
-            d["train"]["trainer"], d["task"]["seq_len"] = trainer, seq_len
+            d["task"]["seq_len"] = seq_len
+            if kind != EVALUATION:
+                d["train"]["trainer"] = kind
             d = {k: v for k, v in d.items() if k in ("task", "model", "train")}
             d = {s: {k: v for k, v in table.items() if v is not None} for s, table in d.items()}
-            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                row = pool.submit(measure, d, steps).result()
+            row = _in_child(measure_evaluation, d) if kind == EVALUATION else _in_child(measure, d, steps)
+            row.setdefault("trainer", kind)
             row["setting"] = seq_len  # the --seq-len given (copy: the delay; row["seq_len"]: its steps)
             rows.append(row)
             if not quiet:
-                print(f"{trainer:>6} T={seq_len:<8} peak {row['peak_mb']:9.1f} MiB   "
-                      f"training {row['training_mb']:9.1f} MiB", file=sys.stderr, flush=True)  # stdout: results
+                numbers = (f"peak {row['peak_mb']:9.1f} MiB   added {row['training_mb']:9.1f} MiB"
+                           if "error" not in row else row["error"])
+                print(f"{kind:>10} T={seq_len:<8} {numbers}", file=sys.stderr, flush=True)  # stdout: results
     return rows
+
+
+def _in_child(fn, *args) -> dict:
+    """``fn(*args)`` in a fresh ``spawn`` child; a child that dies gives ``{"error": why}``."""
+    context = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(fn, *args).result()
+    except concurrent.futures.process.BrokenProcessPool:
+        return {"error": "the child process died (killed for memory?)"}
 
 
 def memory_table(rows: list[dict], setup: str) -> str:
@@ -136,9 +190,11 @@ def memory_table(rows: list[dict], setup: str) -> str:
         values = []
         for n in lengths:
             r = cell.get((trainer, n))
-            values.append("" if r is None else f"{r['training_mb']:.0f} ({r['peak_mb']:.0f})")
+            text = "died" if r is not None and "error" in r else r and f"{r['training_mb']:.0f} ({r['peak_mb']:.0f})"
+            values.append(text or "")
         lines.append(f"| {trainer} | " + " | ".join(values) + " |")
-    lines.append("\nEach entry: memory added by training in MiB (the process's peak in MiB).")
+    lines.append("\nEach entry: memory added by training (the evaluation row: by scoring the validation set) in MiB "
+                 "(the process's peak in MiB); \"died\": the child process was killed (out of memory).")
     return "\n".join(lines) + "\n"
 
 
@@ -150,7 +206,7 @@ def memory_plot(rows: list[dict], path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for trainer in dict.fromkeys(r["trainer"] for r in rows):
-        mine = sorted((r for r in rows if r["trainer"] == trainer), key=lambda r: r["setting"])
+        mine = sorted((r for r in rows if r["trainer"] == trainer and "error" not in r), key=lambda r: r["setting"])
         ax.plot([r["setting"] for r in mine], [r["training_mb"] for r in mine], marker="o", label=trainer)
     ax.set_xlabel("sequence length setting (seq_len)")
     ax.set_ylabel("memory added by training (MiB)")

@@ -25,13 +25,14 @@ scored on the same sequences.
 
 Streaming (optional, tasks/streaming.py): a task that implements ``plan`` and ``window`` can be read
 chunk by chunk, so sequences of any length are evaluated in memory that does not grow with it. A fixed
-set whose inputs and per-step outputs would hold more than `STREAM_ABOVE_VALUES` values (256 MiB of
+set whose inputs and per-step outputs would hold more than `STREAM_ABOVE_VALUES` values (64 MiB of
 float32) is then *streamed*: its sequences are the windows of ``plan(size, fixed_set(split))`` and
 ``training.evaluate`` reads them in chunks with the state carried. For the copy tasks the plan draws
 exactly what ``sample`` draws, so streamed and in-memory sets are the same sequences; for tasks filled
 with noise (copy_first, adding) the streamed set is another draw of the same distribution (its noise
-comes in keyed blocks), used at lengths no run trains at (copy_first: beyond 33,554 steps). The
-baseline of a streamed set is the population value `expected_baseline`.
+comes in keyed blocks), used at lengths no run trains at (copy_first's test set of 2,000: beyond 8,388
+steps; the longest run under results/ has 600). The baseline of a streamed set is the population value
+`expected_baseline`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ import torch.nn.functional as F
 from longrnn.errors import check_positive
 from longrnn.streams import fixed_set
 
-STREAM_ABOVE_VALUES = 2**26  # a fixed set larger than this (inputs + per-step outputs) is streamed
+STREAM_ABOVE_VALUES = 2**24  # a fixed set larger than this (inputs + per-step outputs) is streamed
+STREAM_BATCH_ABOVE_VALUES = 2**22  # a truncated-BPTT training batch larger than this is built chunk by chunk
 
 
 class Task:
@@ -94,8 +96,8 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} cannot be read in chunks")
 
     def metric_sums(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, tuple[float, int]]:
-        """Streaming, readout "all": each metric of a window as ``(sum, count)``, so that the sums over all
-        windows divided by the counts are `metrics` of the whole sequences."""
+        """Streaming, readout "all": ``loss`` and each metric of a window as ``(sum, count)``, so that the
+        sums over all windows divided by the counts are `loss` and `metrics` of the whole sequences."""
         raise NotImplementedError(f"task {self.name!r} cannot be scored in chunks")
 
     # --- shared -----------------------------------------------------------------------------
@@ -112,6 +114,14 @@ class Task:
         """Whether the fixed ``split`` set is read in chunks (see the module docstring)."""
         per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
         return self.can_stream and self.set_size(split) * self.seq_len * per_step > STREAM_ABOVE_VALUES
+
+    def streams_batch(self, batch_size: int) -> bool:
+        """Whether a truncated-BPTT training batch of ``batch_size`` sequences is drawn as a plan and built
+        chunk by chunk (training/bptt.py): a task that can stream does so above `STREAM_BATCH_ABOVE_VALUES`
+        values (16 MiB of float32; copy at batch 32 beyond delay 6,878). The copy tasks' plans draw what
+        `sample` draws; the noise-filled tasks' (beyond 65,536 steps at batch 32) are another draw."""
+        per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
+        return self.can_stream and batch_size * self.seq_len * per_step > STREAM_BATCH_ABOVE_VALUES
 
     def fixed_plan(self, split: str) -> dict:
         """The plan of the fixed ``split`` set (the set itself when `streamed`)."""

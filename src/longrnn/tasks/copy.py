@@ -129,8 +129,8 @@ class Copy(Task):
     def metric_sums(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, tuple[float, int]]:
         recall = y_true != BLANK
         hits = y_pred.argmax(dim=-1)[recall] == y_true[recall]
-        ce = float(self.step_loss(y_pred, y_true).sum())
-        return {"ce": (ce, y_true.numel()), "accuracy": (float(hits.sum()), int(recall.sum()))}
+        ce = (float(self.step_loss(y_pred, y_true).sum()), y_true.numel())
+        return {"loss": ce, "ce": ce, "accuracy": (float(hits.sum()), int(recall.sum()))}
 
     def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
         """Logits: a sure blank everywhere but the recall steps after the delimiter, uniform symbols there."""

@@ -19,6 +19,11 @@ steps from its own start; a sequence that has ended leaves the batch, and with r
 output is read at its own last step, differentiated through its own last chunk (`tbptt_loss`).
 
 Both return the loss with its graph; the caller calls ``backward``.
+
+Sequences too long to hold (`Task.streams_batch`, tasks/base.py) are trained by `streamed_tbptt_backward`
+instead: each chunk is built from the task's plan when its turn comes, run from the carried state and
+differentiated at once (it calls ``backward`` itself, weighting each chunk's loss by its share of the
+steps), so memory holds one chunk whatever the length; the gradient is `tbptt_loss`'s (tested).
 """
 
 from __future__ import annotations
@@ -61,6 +66,30 @@ def tbptt_loss(model, task, x: torch.Tensor | PackedSequence, y: torch.Tensor, k
         outputs.append(y_chunk)
         state = [detach_state(s) for s in state]
     return task.loss(torch.cat(outputs, dim=1), y)
+
+
+def streamed_tbptt_backward(model, task, plan: dict, k: int, device="cpu") -> torch.Tensor:
+    """Truncated BPTT over the sequences of ``plan`` (`Task.plan`), built ``k`` steps at a time: readout
+    "all": every chunk's loss (the task's, a mean over its steps) times its share of the steps, with
+    ``backward`` called per chunk; readout "last": the chunks before the last run without a graph, the
+    last one is differentiated. Gradients accumulate in the parameters' ``.grad``; returns the loss of the
+    whole sequences, detached."""
+    steps, state, total = task.seq_len, None, torch.zeros(())
+    for start in range(0, steps, k):
+        stop = min(start + k, steps)
+        x, y = task.window(plan, start, stop)
+        last = stop == steps
+        if task.readout == "last" and not last:
+            with torch.no_grad():
+                _, state = model(x.to(device), state)
+            continue
+        y_pred, state = model(x.to(device), state)
+        weight = 1.0 if task.readout == "last" else (stop - start) / steps
+        loss = task.loss(y_pred, y.to(device)) * weight
+        loss.backward()
+        total = total + loss.detach().cpu()
+        state = [detach_state(s) for s in state]
+    return total
 
 
 def _tbptt_variable_length(model, task, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, k: int):

@@ -102,8 +102,8 @@ def evaluate_streaming(model, task, plan: dict, batch_size: int = 500, device="c
     """Metrics (plus ``loss``) of ``model`` on the sequences of ``plan`` (`Task.plan`), ``batch_size``
     sequences at a time, each run ``chunk_len`` steps at a time with the state carried.
 
-    Readout "all": every window's ``task.metric_sums`` and summed ``step_loss``, divided by their counts at
-    the end; readout "last": the last window's predictions, scored once by ``task.metrics``. ``desc``:
+    Readout "all": every window's ``task.metric_sums``, divided by their counts at the end; readout
+    "last": the last window's predictions, scored once by ``task.metrics``. ``desc``:
     a progress bar over steps with this label (None: none). Memory: a batch's chunk of inputs, outputs
     and targets, and the model's state, whatever ``task.seq_len``.
     """
@@ -121,7 +121,6 @@ def evaluate_streaming(model, task, plan: dict, batch_size: int = 500, device="c
                 y_pred, carry = forward_chunk(model, x.to(device), carry)
                 if task.readout == "all":
                     _add(sums, task.metric_sums(y_pred.cpu(), y))
-                    _add(sums, {"loss": (float(task.step_loss(y_pred.cpu(), y).sum()), y_pred.shape[:2].numel())})
                 bar.update(x.shape[0] * x.shape[1])
             bar.set_postfix(sequences=f"{min(first + batch_size, size)}/{size}")
             if task.readout == "last":
