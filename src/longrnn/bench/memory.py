@@ -41,33 +41,47 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def _setup(config_dict: dict):
+    """The config (a `RunConfig` as a dict), its device, task and model, built as `longrnn train` builds them."""
+    import torch
+
+    from longrnn.runs.config import from_dict
+    from longrnn.training.build import build_model, build_task
+
+    config = from_dict(config_dict)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = torch.device(config.train.device)
+    torch.manual_seed(config.train.seed)
+    task = build_task(config)
+    return config, device, task, build_model(config, task).to(device)
+
+
+def _held_mb(device) -> float:
+    """What the process holds now (CPU: resident set; CUDA: allocated, the peak counter reset here)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    return _rss_mb()
+
+
 def measure(config_dict: dict, steps: int) -> dict:
     """Run ``steps`` training steps of the config (a `RunConfig` as a dict) here; report memory in MiB."""
     import torch
 
-    from longrnn.runs.config import from_dict
     from longrnn.streams import stream
     from longrnn.training.bptt import bptt_loss, streamed_tbptt_backward, tbptt_loss
-    from longrnn.training.build import build_model, build_task
     from longrnn.training.memup import MemUP
     from longrnn.training.optim import make_optimizer
 
-    config = from_dict(config_dict)
+    config, device, task, model = _setup(config_dict)
     t = config.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    device = torch.device(t.device)
-    torch.manual_seed(t.seed)
-    task = build_task(config)
-    model = build_model(config, task).to(device)
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     generator = stream(t.seed, "train")
     memup = MemUP.from_config(model, task, t, device) if t.trainer == "memup" else None
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device) / 2**20
-    else:
-        base = _rss_mb()
+    base = _held_mb(device)
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         if memup is not None:
@@ -89,26 +103,11 @@ def measure(config_dict: dict, steps: int) -> dict:
 def measure_evaluation(config_dict: dict) -> dict:
     """Score the config's model (fresh weights) on its task's validation set here; report memory in MiB
     (``training_mb``: what scoring added)."""
-    import torch
-
-    from longrnn.runs.config import from_dict
-    from longrnn.training.build import build_model, build_task
     from longrnn.training.evaluate import evaluate
 
-    config = from_dict(config_dict)
-    t = config.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    device = torch.device(t.device)
-    torch.manual_seed(t.seed)
-    task = build_task(config)
-    model = build_model(config, task).to(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device) / 2**20
-    else:
-        base = _rss_mb()
-    evaluate(model, task, "validation", t.eval_batch_size, device)
+    config, device, task, model = _setup(config_dict)
+    base = _held_mb(device)
+    evaluate(model, task, "validation", config.train.eval_batch_size, device)
     return _result(EVALUATION, task, device, base)
 
 

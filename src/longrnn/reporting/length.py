@@ -34,6 +34,14 @@ def length_table(results: list[dict], split: str, metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _length_axis(ax, lengths: list[int]) -> None:
+    """A log-scaled x axis with a labelled tick at each tested length."""
+    ax.set_xscale("log")
+    ax.set_xticks(lengths, [f"{n:,}" for n in lengths], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("sequence length setting (seq_len)")
+
+
 def _cell(v) -> str:
     return "" if v is None else fmt(v)
 
@@ -50,10 +58,7 @@ def length_plot(results: list[dict], split: str, metric: str, path: str | Path) 
         points = [(n, value[(run, n)]) for n in lengths if value.get((run, n)) is not None]
         ax.plot(*zip(*points), marker="o", label=Path(run).name)
     ax.plot(lengths, [baseline[n] for n in lengths], "k--", label="memoryless baseline")
-    ax.set_xscale("log")
-    ax.set_xticks(lengths, [f"{n:,}" for n in lengths], fontsize=7)
-    ax.minorticks_off()
-    ax.set_xlabel("sequence length setting (seq_len)")
+    _length_axis(ax, lengths)
     ax.set_ylabel(f"{metric} ({split})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -148,14 +153,11 @@ def plot_sweep_lengths(sweep, table: dict, path: str | Path) -> bool:
                 means.append(sum(values) / len(values) if values else float("nan"))
             ax.plot(lengths, means, marker="o", color=colour(i, n), label=variant)
         ax.plot(lengths, [baseline.get(length, float("nan")) for length in lengths], "k--", label="memoryless baseline")
-        ax.set_xscale("log")
-        ax.set_xticks(lengths, [f"{n:,}" for n in lengths], fontsize=7)
-        ax.minorticks_off()
+        _length_axis(ax, lengths)
         if top is not None:
             ax.set_ylim(0, top * 1.02)
         ax.set_title(task_label + ("" if top is None else f" (worse than {fmt(top)} or not finite: at the top)"),
                      fontsize=9)
-        ax.set_xlabel("length setting (seq_len)")
         ax.set_ylabel(f"test {metric}")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
