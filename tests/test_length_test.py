@@ -75,3 +75,19 @@ def test_the_results_page_tables_and_draws_every_seed_at_every_length(tmp_path):
     gru = next(line for line in ladder if line.startswith("| GRU | ")).split(" | ")[1:]
     assert len(gru) == 2 and all(cell.count(",") == 1 for cell in gru)  # each length: both seeds
     assert (tmp_path / "page_length.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_trained_on_variable_delays_is_tested_at_fixed_ones(tmp_path, capsys):
+    base = ["train", "--task", "copy", "--seq-len", "6", "--set", "task.options.recall=2", "--set",
+            "task.options.variable_delay=true", "--hidden-size", "8", "--steps", "2", "--eval-every", "2",
+            "--batch-size", "4", "--test-lengths", "30", "--test-lengths-size", "20", "--threads", "1", "--quiet",
+            "--json", "--out", str(tmp_path)]
+    assert main([*base, "--name", "variable"]) == 0
+    variable = json.loads(capsys.readouterr().out)["test_lengths"]["30"]["test"]
+    assert main([*base, "--test-lengths-options", "variable_delay=false", "--name", "fixed"]) == 0
+    fixed = json.loads(capsys.readouterr().out)["test_lengths"]["30"]["test"]
+    assert fixed != variable  # other sequences: every delay is 30
+    for bad, word in (("variable_delay=maybe", "variable_delay"), ("colour=red", "colour"), ("novalue", "KEY=VALUE")):
+        assert main([*base, "--test-lengths-options", bad, "--name", "bad"]) == 2
+        assert word in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -71,6 +71,7 @@ class TrainConfig:
     diagnostics: bool = True  # log gate saturation and time scales at each evaluation (gated cells)
     test_lengths: str = ""  # L1,L2,...: also test the best model at these lengths (training/length_test.py)
     test_lengths_size: int = 100  # sequences in each of those test sets
+    test_lengths_options: str = ""  # KEY=VALUE,...: task options changed for those tests (variable_delay=false)
     stop_when_solved: bool = True
     seed: int = 0
     device: str = "cpu"
@@ -198,6 +199,7 @@ FLAG_HELP = {  # flags whose names alone could mislead
     "train.test_lengths": "after training, also test the best model at these lengths, e.g. 1000,100000 (length "
                           "generalisation, in summary.json)",
     "train.test_lengths_size": "sequences in each test set of --test-lengths",
+    "train.test_lengths_options": "task options changed for the tests of --test-lengths, e.g. variable_delay=false",
     "model.double": "every layer two cells of half the width on the same input (the warm-up paper's double layer)",
 }
 
