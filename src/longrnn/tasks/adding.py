@@ -124,11 +124,11 @@ class MarkedPair(SquaredErrorLoss, Task):
     def window(self, plan: dict, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         steps = step_range(start, stop, self.seq_len)
         values = noise(plan["noise"], start, stop, kind="uniform").squeeze(-1)
-        at = plan["positions"].unsqueeze(1) == steps.view(1, -1, 1)  # (batch, steps, 2)
-        values = torch.where(at.any(dim=2), (at * plan["marked"].unsqueeze(1)).sum(dim=2), values)
-        x = torch.stack([values, at.any(dim=2).float()], dim=-1)
+        at = plan["positions"].unsqueeze(1) == steps.view(1, -1, 1)  # (batch, steps, 2): marker j here
+        marker = at.any(dim=2)
         marked = plan["marked"]
-        return x, self.combine(marked[:, 0], marked[:, 1]).unsqueeze(1)
+        values = torch.where(marker, (at * marked.unsqueeze(1)).sum(dim=2), values)
+        return torch.stack([values, marker.float()], dim=-1), self.combine(marked[:, 0], marked[:, 1]).unsqueeze(1)
 
     @torch.no_grad()
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
