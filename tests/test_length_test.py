@@ -46,7 +46,7 @@ def test_a_run_is_tested_at_each_length_on_sets_of_the_given_size(tmp_path, caps
     tested = summary["test_lengths"]
     assert set(tested) == {"6", "30"}
     for result in tested.values():
-        assert set(result) == {"test", "baseline"} and 0 <= result["test"]["accuracy"] <= 1
+        assert set(result) == {"test", "baseline", "seconds"} and 0 <= result["test"]["accuracy"] <= 1
     assert tested["6"]["test"] != summary["test"]  # a set of 7 sequences, not the run's test set of 2000
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["test_lengths"] == tested
 

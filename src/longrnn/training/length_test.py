@@ -3,7 +3,7 @@
 ``train.test_lengths = "1000,10000,100000"`` (``--test-lengths``) scores the kept weights, after the
 usual test, on fixed test sets of ``train.test_lengths_size`` sequences (default 100) of the task at
 each of those length settings (``seq_len``; copy: the delay), and writes the scores to summary.json
-under ``test_lengths``: ``{"1000": {"test": {...metrics}, "baseline": {...}}, ...}``. Each set is read
+under ``test_lengths``: ``{"1000": {"test": {...metrics}, "baseline": {...}, "seconds": ...}, ...}``. Each set is read
 once; long ones are read chunk by chunk (training/evaluate.py), so a million steps fit in memory.
 ``train.test_lengths_options = "variable_delay=false"`` changes task options for those tests: a copy
 model trained on delays drawn up to T is then tested at a fixed delay of each length.
@@ -12,6 +12,7 @@ model trained on delays drawn up to T is then tested at a fixed delay of each le
 from __future__ import annotations
 
 import copy
+import time
 
 from longrnn.errors import UsageError
 from longrnn.runs.config import parse_value
@@ -67,10 +68,12 @@ def _tested(config, length: int):
 
 
 def test_at_lengths(config, model, device="cpu") -> dict:
-    """``{str(length): {"test": metrics, "baseline": memoryless metrics}}`` of ``model`` (the kept weights)."""
+    """``{str(length): {"test": metrics, "baseline": memoryless metrics, "seconds": s}}`` of ``model`` (the
+    kept weights); ``seconds``: the wall time of that test."""
     t, out = config.train, {}
     for length in parse_lengths(t.test_lengths):
+        started = time.perf_counter()
         task = build_task(_tested(config, length))
         out[str(length)] = {"test": evaluate(model, task, "test", t.eval_batch_size, device),
-                            "baseline": task.baseline("test")}
+                            "baseline": task.baseline("test"), "seconds": time.perf_counter() - started}
     return out
