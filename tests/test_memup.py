@@ -429,3 +429,12 @@ def test_cli_trains_and_evaluates_with_memup(tmp_path, capsys):
     assert 0.0 <= scores["test"]["accuracy"] <= 1.0
     assert main(["train", *flags[1:-1], "--memup-detector", "oracle"]) == 2
     assert "memup_detector" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("length", [1, 4, 20])
+def test_windows_at_given_steps_are_those_of_the_whole_sequence(length):
+    from longrnn.training.memup import input_windows, take_steps, windows_at
+
+    x = torch.randn(3, 17, 4)
+    idx = torch.randint(0, 17, (3, 5, 2), generator=torch.Generator().manual_seed(length))
+    assert torch.equal(windows_at(x, idx, length), take_steps(input_windows(x, length), idx))

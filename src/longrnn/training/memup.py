@@ -83,6 +83,14 @@ def input_windows(x: torch.Tensor, length: int) -> torch.Tensor:
     return padded.unfold(1, length, 1).transpose(-1, -2)
 
 
+def windows_at(x: torch.Tensor, idx: torch.Tensor, length: int) -> torch.Tensor:
+    """``input_windows(x, length)`` at steps ``idx`` (batch, ...) -> (batch, ..., length, d), built from
+    those steps alone (no padded copy of the whole sequence, whose cost grows with its length)."""
+    steps = idx.unsqueeze(-1) + torch.arange(1 - length, 1, device=idx.device)  # (batch, ..., length)
+    values = take_steps(x, steps.clamp(min=0))
+    return torch.where((steps >= 0).unsqueeze(-1), values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+
 def take_steps(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``seq`` (batch, time, ...) at steps ``idx`` (batch, ...) -> (batch, *idx.shape[1:], ...)."""
     rows = torch.arange(seq.shape[0], device=seq.device).view(-1, *([1] * (idx.dim() - 1)))
@@ -340,7 +348,8 @@ class LocalDetector:
         x, y_steps, scored = batch
         where = scored.nonzero()
         pick = where[torch.randint(len(where), (self.samples,), generator=self.generator).to(where.device)]
-        windows = input_windows(x, self.context_len)[pick[:, 0], pick[:, 1]]
+        steps = pick[:, 1:] + torch.arange(1 - self.context_len, 1, device=pick.device)  # (samples, window)
+        windows = x[pick[:, :1], steps.clamp(min=0)] * (steps >= 0).unsqueeze(-1).to(x.dtype)
         loss = self.task.step_loss(self.net(windows), y_steps[pick[:, 0], pick[:, 1]]).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -558,7 +567,7 @@ class MemUP:
             mine = take_steps(scored, here) & own.to(valid.device).unsqueeze(-1)
             idx, valid = torch.cat([idx, here], -1), torch.cat([valid, mine], -1)
         m_t = m[:, steps - self.offset].unsqueeze(2).expand(-1, -1, idx.shape[-1], -1)
-        windows = take_steps(input_windows(x, self.model.predictor.context_len), idx)
+        windows = windows_at(x, idx, self.model.predictor.context_len)
         per_pair = self.task.step_loss(self.model.predictor(m_t, windows), take_steps(y_steps, idx))
         weight = valid.to(per_pair.dtype)
         self.offset = stop
