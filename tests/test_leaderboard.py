@@ -51,6 +51,21 @@ def test_tasks_on_named_data_are_one_section_per_name(tmp_path):
         "dysts-Halvorsen", "dysts-Rossler", "sequences-JapaneseVowels"]
 
 
+def test_task_variants_are_never_selected_across(tmp_path):
+    """copy with 2 symbols is another task than copy with 10: a better validation score on the easier one
+    must not stand for the method on the benchmark (the leaderboard once showed a 2-symbol LSTM score as
+    its copy T=200 entry). The sizes of the fixed sets are not a variant."""
+    fake_run(tmp_path, "ten", seq_len=200, lr=0.01, seed=0, val=0.3, test=0.3, task="copy",
+             options={"validation_size": 500})
+    fake_run(tmp_path, "ten-more", seq_len=200, lr=0.001, seed=0, val=0.4, test=0.4, task="copy",
+             options={"test_size": 100})
+    fake_run(tmp_path, "two", seq_len=200, lr=0.01, seed=0, val=0.01, test=0.01, task="copy",
+             options={"recall": 2, "variable_delay": True})
+    rows = entries(collect([tmp_path]))
+    assert sorted((e["task"], e["n"], e["test_mean"]) for e in rows) == [
+        ("copy", 1, 0.3), ("copy (recall=2, variable_delay=True)", 1, 0.01)]
+
+
 def test_method_names_ignore_chrono_lengths_and_name_non_default_choices():
     config = RunConfig()
     assert method_name(config) == "lstm"

@@ -11,7 +11,10 @@ in other settings (hidden size, learning rate, steps); those are *configurations
    set), mean wall time and peak memory per run;
 4. per method and task, the longest length at which the selected configuration solved every seed.
 
-T is the task's ``seq_len`` setting (for ``copy``, the delay; the sequence is 20 steps longer).
+T is the task's ``seq_len`` setting (for ``copy``, the delay; the sequence is 20 steps longer). A task
+with options that change what is asked (``copy (recall=3, variable_delay=True)``, ``adding
+(variant=rplrnn)``) is a task of its own (`task_variant`): runs are never compared, nor selected, across
+variants. The sizes of the fixed sets are not a variant (the same task, other draws).
 
 The test set is only read here, never used to choose. `longrnn report --leaderboard` writes the page.
 """
@@ -25,6 +28,16 @@ from pathlib import Path
 from longrnn import runs
 from longrnn.reporting.formatting import finite, fmt, length, mean_std
 from longrnn.runs.config import source_label
+
+SET_SIZES = ("validation_size", "test_size")  # task options that draw other fixed sets, not another task
+
+
+def task_variant(name: str, options: dict) -> str:
+    """The leaderboard's task: its name, the data or system it runs on, and the options that change it,
+    e.g. ``"copy (recall=3, variable_delay=True)"``, ``"dysts-Rossler"``."""
+    changed = {k: v for k, v in sorted(options.items()) if k not in (*SET_SIZES, "system", "data")}
+    variant = f" ({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else ""
+    return name + source_label(options) + variant
 
 
 def layer_and_training_settings(config) -> list[str]:
@@ -100,7 +113,7 @@ def entries(records: list[dict]) -> list[dict]:
     for r in records:
         s = r["summary"]
         seq_len = length(r["config"], s)  # the task's own length setting (copy: the delay)
-        task = s["task"] + source_label(r["config"].task.options)  # one section per data set or system
+        task = task_variant(s["task"], r["config"].task.options)  # one section per variant, data set, system
         configurations[(task, seq_len, r["method"], r["config"].identity())].append(s)
     best: dict[tuple, dict] = {}
     for (task, seq_len, method, config_id), group in configurations.items():
