@@ -273,3 +273,15 @@ def test_the_memory_bench_measures_evaluation_and_names_a_child_that_died():
     died = {**_in_child(os._exit, 1), "trainer": "tbptt", "setting": 10}
     assert "died" in died["error"]
     assert "| tbptt | died |" in memory_table([died], "setup")
+
+
+def test_diagnostic_inputs_of_a_streamed_set_build_only_their_first_steps():
+    from longrnn.training.evaluate import first_fixed_sequences
+
+    task = make_task("copy", seq_len=5000)
+    assert task.streamed("validation")
+    x = first_fixed_sequences(task, "validation", 3, steps=100)
+    whole = task.window(plan_rows(task.fixed_plan("validation"), slice(0, 3)), 0, 100)[0]
+    assert x.shape == (3, 100, task.input_size) and torch.equal(x, whole)
+    small = make_task("copy", seq_len=30)
+    assert torch.equal(first_fixed_sequences(small, "validation", 2, steps=7), small.validation_set()[0][:2, :7])

@@ -66,12 +66,14 @@ def predict_chunks(model, x: torch.Tensor, device, chunk_len: int) -> torch.Tens
     return torch.cat(outputs, dim=1) if outputs[0].dim() == 3 else outputs[-1]
 
 
-def first_fixed_sequences(task, split: str, n: int) -> torch.Tensor:
-    """The inputs of the first ``n`` sequences of a fixed set, as `first_sequences` cuts them (of a
-    streamed set only those ``n`` are built)."""
+def first_fixed_sequences(task, split: str, n: int, steps: int | None = None) -> torch.Tensor:
+    """The inputs of the first ``n`` sequences of a fixed set, as `first_sequences` cuts them, and their
+    first ``steps`` steps only (None: all); of a streamed set only those are built."""
     if task.streamed(split):
-        return task.window(plan_rows(task.fixed_plan(split), slice(0, n)), 0, task.seq_len)[0]
-    return first_sequences(task.validation_set()[0] if split == "validation" else task.test_set()[0], n)
+        stop = task.seq_len if steps is None else min(steps, task.seq_len)
+        return task.window(plan_rows(task.fixed_plan(split), slice(0, n)), 0, stop)[0]
+    x = first_sequences(task.validation_set()[0] if split == "validation" else task.test_set()[0], n)
+    return x if steps is None else x[:, :steps]
 
 
 def evaluate(model, task, split: str = "validation", batch_size: int = 500, device="cpu",

@@ -59,6 +59,7 @@ from longrnn.training.warmup_phase import measure_on_training_batches as measure
 from longrnn.training.warmup_phase import warm_up_before_training
 
 DIAGNOSTIC_SEQUENCES = 64  # validation sequences the gate diagnostics look at
+DIAGNOSTIC_STEPS = 4096  # their first steps (the diagnostics keep every step's state: not a million of them)
 
 
 def _finished(config: RunConfig) -> bool:
@@ -438,7 +439,7 @@ def _evaluate_and_log(config, task, model, schedule, run_dir: Path, device, prog
     if t.vaa and t.vaa_batches:
         record["train_vaa"] = measure_vaa_on_training_batches(config, model, task, device, progress.step)
     if t.diagnostics:
-        x_diag = first_fixed_sequences(task, "validation", DIAGNOSTIC_SEQUENCES).to(device)
+        x_diag = first_fixed_sequences(task, "validation", DIAGNOSTIC_SEQUENCES, DIAGNOSTIC_STEPS).to(device)
         record.update(gate_statistics(model, x_diag))
     _log(run_dir, tracked, record)
     score = val[task.main_metric]
