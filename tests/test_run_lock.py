@@ -32,7 +32,7 @@ def test_taking_the_lock_removes_a_killed_writer_s_temporary_files(tmp_path):
 def _train_cmd(out, *extra):
     return [sys.executable, "-m", "longrnn.cli", "train", "--task", "adding", "--seq-len", "20", "--cell", "gru",
             "--hidden-size", "8", "--steps", "100000", "--eval-every", "5", "--batch-size", "8", "--threads", "1",
-            "--no-diagnostics", "--out", str(out), "--name", "run", "--quiet", *extra]
+            "--no-diagnostics", "--no-stop-when-solved", "--out", str(out), "--name", "run", "--quiet", *extra]
 
 
 def test_a_second_train_process_on_a_running_run_exits_2_and_the_run_resumes_after_a_kill(tmp_path):
