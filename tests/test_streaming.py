@@ -229,9 +229,9 @@ def test_streamed_truncated_bptt_memory_does_not_grow_with_the_length():
         held = peak_bytes(lambda: tbptt_loss(model, task, x, y, 100).backward())
         return streamed, held
 
-    (short, held_short), (long, held_long) = peaks(2_000), peaks(16_000)
+    (short, held_short), (long, held_long) = peaks(1_000), peaks(4_000)
     assert long < 1.1 * short
-    assert held_long > 4 * held_short  # the in-memory loss holds every chunk's outputs
+    assert held_long > 2.5 * held_short  # the in-memory loss holds every chunk's outputs
 
 
 def test_a_truncated_bptt_run_trains_alike_whether_its_batches_are_built_whole_or_in_chunks(tmp_path, monkeypatch):

@@ -72,7 +72,7 @@ def measure(config_dict: dict, steps: int) -> dict:
     import torch
 
     from longrnn.streams import stream
-    from longrnn.training.bptt import bptt_loss, streamed_tbptt_backward, tbptt_loss
+    from longrnn.training.bptt import batch_loss
     from longrnn.training.memup import MemUP
     from longrnn.training.optim import make_optimizer
 
@@ -84,14 +84,8 @@ def measure(config_dict: dict, steps: int) -> dict:
     base = _held_mb(device)
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        if memup is not None:
-            memup.loss(generator).backward()
-        elif t.trainer == "tbptt" and task.streams_batch(t.batch_size):  # as the trainer does
-            streamed_tbptt_backward(model, task, task.plan(t.batch_size, generator), t.tbptt_len, device)
-        else:
-            x, y = task.sample(t.batch_size, generator)
-            x, y = x.to(device), y.to(device)
-            loss = bptt_loss(model, task, x, y) if t.trainer == "bptt" else tbptt_loss(model, task, x, y, t.tbptt_len)
+        loss = memup.loss(generator) if memup is not None else batch_loss(t, model, task, generator, device)
+        if loss.requires_grad:  # a batch built chunk by chunk has had its backward already
             loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip > 0 else float("inf"))
         optimizer.step()
@@ -124,14 +118,16 @@ def _result(kind: str, task, device, base: float) -> dict:
 def peak_bytes(fn) -> int:
     """The most bytes held at once by CPU tensors that ``fn()`` allocated while it ran (torch's profiler:
     every allocation and free in time order, summed; what was allocated before is not counted)."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     from longrnn.bench.speed import stderr_silenced
 
     with stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    changes = sorted((e.time_range.start, e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage)
-                     for e in prof.events())
+    # The raw records, not ``prof.events()``: building that event list costs ~20x the run itself
+    changes = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                     if e.name() == "[memory]" and e.device_type() == DeviceType.CPU)
     held = peak = 0
     for _, change in changes:
         held += change

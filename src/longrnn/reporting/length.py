@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from longrnn.errors import require_extra
-from longrnn.reporting.formatting import fmt
+from longrnn.reporting.formatting import fmt, seeds_text
 
 
 def _grid(results: list[dict], split: str, metric: str):
@@ -70,6 +70,16 @@ def length_plot(results: list[dict], split: str, metric: str, path: str | Path) 
 
 
 # --- a sweep's results page: the runs' `test_lengths` (training/length_test.py) --------------------
+def _records(sweep, table: dict, task_label: str) -> list:
+    """Every run record of a task (None for a run not finished), variant by variant."""
+    return [r for v in sweep.variant_labels for r in table[(task_label, v)]]
+
+
+def _tested(records: list) -> list[dict]:
+    """The ``test_lengths`` of the finished runs of ``records`` that were tested at other lengths."""
+    return [r["summary"]["test_lengths"] for r in records if r and r["summary"].get("test_lengths")]
+
+
 def _ladder(records: list) -> tuple[list[int], str | None]:
     """The lengths the finished runs of ``records`` were tested at, and their main metric."""
     summaries = [r["summary"] for r in records if r and r["summary"].get("test_lengths")]
@@ -80,9 +90,7 @@ def _ladder(records: list) -> tuple[list[int], str | None]:
 def sweep_length_table(sweep, task_label: str, table: dict) -> str:
     """Per variant: the main test metric at each tested length, mean ± std then every seed, and the
     memoryless baseline's row; '' when no run of the task was tested at other lengths."""
-    from longrnn.reporting.formatting import seeds_text
-
-    records = [r for v in sweep.variant_labels for r in table[(task_label, v)]]
+    records = _records(sweep, table, task_label)
     lengths, metric = _ladder(records)
     if not lengths:
         return ""
@@ -91,13 +99,10 @@ def sweep_length_table(sweep, task_label: str, table: dict) -> str:
              "| variant | " + " | ".join(f"T={n:,}" for n in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
     baseline = _baselines(records, lengths, metric)
     for variant in sweep.variant_labels:
-        tested = [r["summary"]["test_lengths"] for r in table[(task_label, variant)]
-                  if r and r["summary"].get("test_lengths")]
+        tested = _tested(table[(task_label, variant)])
         if not tested:
             continue
-        cells = []
-        for n in lengths:
-            cells.append(seeds_text([t[str(n)]["test"][metric] for t in tested if str(n) in t]))
+        cells = [seeds_text([t[str(n)]["test"][metric] for t in tested if str(n) in t]) for n in lengths]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines.append("| memoryless baseline | " + " | ".join(_cell(baseline.get(n)) for n in lengths) + " |")
     return "\n".join(lines) + "\n"
@@ -105,7 +110,7 @@ def sweep_length_table(sweep, task_label: str, table: dict) -> str:
 
 def _baselines(records: list, lengths: list[int], metric: str) -> dict:
     """{length: the memoryless baseline's metric on that length's test set}."""
-    found = [r["summary"]["test_lengths"] for r in records if r and r["summary"].get("test_lengths")]
+    found = _tested(records)
     return {n: next((t[str(n)]["baseline"][metric] for t in found if str(n) in t), None) for n in lengths}
 
 
@@ -124,7 +129,7 @@ def _size(records: list) -> str:
 def plot_sweep_lengths(sweep, table: dict, path: str | Path) -> bool:
     """``<page stem>_length.png``: per task, the main metric against the length, a line per variant
     (its mean) over every seed's points, the baseline dashed; returns whether any run was tested."""
-    panels = [t for t in sweep.task_labels if _ladder([r for v in sweep.variant_labels for r in table[(t, v)]])[0]]
+    panels = [t for t in sweep.task_labels if _ladder(_records(sweep, table, t))[0]]
     if not panels:
         return False
     matplotlib = require_extra("matplotlib", "plot")
@@ -136,14 +141,13 @@ def plot_sweep_lengths(sweep, table: dict, path: str | Path) -> bool:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     n = len(sweep.variant_labels)
     for ax, task_label in zip(axes[0], panels):
-        records = [r for v in sweep.variant_labels for r in table[(task_label, v)]]
+        records = _records(sweep, table, task_label)
         lengths, metric = _ladder(records)
         baseline = _baselines(records, lengths, metric)
         higher = next(r["summary"]["higher_is_better"] for r in records if r)
         top = None if higher else 2 * max(v for v in baseline.values() if v is not None)
         for i, variant in enumerate(sweep.variant_labels):
-            tested = [r["summary"]["test_lengths"] for r in table[(task_label, variant)]
-                      if r and r["summary"].get("test_lengths")]
+            tested = _tested(table[(task_label, variant)])
             if not tested:
                 continue
             means = []

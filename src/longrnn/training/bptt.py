@@ -134,6 +134,17 @@ def _run_chunk(model, chunk: torch.Tensor, state, lengths: torch.Tensor | None =
     return checkpoint(model, chunk, state, lengths, use_reentrant=False)
 
 
+def batch_loss(train, model, task, generator: torch.Generator, device="cpu", streaming: bool = True) -> torch.Tensor:
+    """Draw the next training batch from ``task`` with ``generator`` and return its loss under the trainer
+    ``train`` names. A truncated-BPTT batch too long to hold (`Task.streams_batch`; with ``streaming``) is
+    drawn as a plan and trained chunk by chunk: its gradient is then already in ``.grad`` and the loss
+    returned is detached; otherwise the loss keeps its graph for the caller's ``backward``."""
+    if streaming and train.trainer == "tbptt" and task.streams_batch(train.batch_size):
+        return streamed_tbptt_backward(model, task, task.plan(train.batch_size, generator), train.tbptt_len, device)
+    x, y = task.sample(train.batch_size, generator)
+    return training_loss(train, model, task, x.to(device), y.to(device))
+
+
 def training_loss(train, model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The loss of one training batch under the trainer that ``train`` (a TrainConfig) names."""
     if train.trainer == "bptt":

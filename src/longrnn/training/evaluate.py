@@ -14,7 +14,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from longrnn.console import progress
-from longrnn.tasks.streaming import NOISE_BLOCK, plan_rows
+from longrnn.tasks.streaming import NOISE_BLOCK, plan_rows, plan_size
 
 CHUNK_LEN = NOISE_BLOCK  # steps run at once when a set is streamed (a multiple of the noise blocks)
 
@@ -111,7 +111,7 @@ def evaluate_streaming(model, task, plan: dict, batch_size: int = 500, device="c
     """
     was_training = model.training
     model.eval()
-    size, steps = len(next(iter(plan.values()))), task.seq_len
+    size, steps = plan_size(plan), task.seq_len
     bar = progress(size * steps, desc, disable=desc is None)
     sums: dict[str, list[float]] = {}
     finals, targets = [], []

@@ -35,7 +35,7 @@ from longrnn.methods.regularizers import PLRNN_ONLY, REG_SCHEMES, REGULARIZERS, 
 from longrnn.runs import trackers
 from longrnn.runs.config import RunConfig, TrainConfig, check_ranges, to_toml
 from longrnn.streams import stream
-from longrnn.training.bptt import TRAINERS, streamed_tbptt_backward, training_loss
+from longrnn.training.bptt import TRAINERS, batch_loss
 from longrnn.training.build import (
     build_device,
     build_model,
@@ -276,13 +276,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
         if memup is not None:
             loss = memup.loss(generator)  # draws the next batch when the last one is used up
         else:
-            train_task = curriculum.task_at(progress.step)
-            if t.trainer == "tbptt" and not workers.active and train_task.streams_batch(t.batch_size):
-                plan = train_task.plan(t.batch_size, generator)  # too long to hold: built chunk by chunk,
-                loss = streamed_tbptt_backward(train_model, train_task, plan, t.tbptt_len, device)  # backward done
-            else:
-                x, y = train_task.sample(t.batch_size, generator)
-                loss = training_loss(t, train_model, train_task, x.to(device), y.to(device))
+            train_task = curriculum.task_at(progress.step)  # a batch too long to hold: backward already done
+            loss = batch_loss(t, train_model, train_task, generator, device, streaming=not workers.active)
         penalty = model_penalty(model, t.reg, t.tau, t.reg_fraction, t.reg_scheme, t.tau_c)  # None without --reg
         differentiable = [part for part in (loss, penalty) if part is not None and part.requires_grad]
         if differentiable:
