@@ -222,11 +222,10 @@ def test_the_gradient_reaches_back_only_r_steps_plus_the_target_predictions(monk
     for _ in range(3):  # three rollouts: the carried state now depends on steps 0..20
         memup.loss(g)
         memup.advance()
-    x, y_steps, scored = memup.batch
-    x = x.clone().requires_grad_(True)
-    memup.batch = (x, y_steps, scored)
-    memup.uncertainty = torch.rand(memup.uncertainty.shape)  # spread targets over the whole future
-    memup.selector.start(memup.uncertainty, scored)
+    batch = memup.batch
+    x = batch.x = batch.x.clone().requires_grad_(True)
+    batch.uncertainty = torch.rand(batch.uncertainty.shape)  # spread targets over the whole future
+    memup.selector.start(*batch.candidates())
     memup.loss(g).backward()
     touched = set((x.grad.abs().sum(dim=(0, 2)) > 0).nonzero().flatten().tolist())
     targets = set(chosen[-1][0].flatten().tolist())
@@ -438,3 +437,5 @@ def test_windows_at_given_steps_are_those_of_the_whole_sequence(length):
     x = torch.randn(3, 17, 4)
     idx = torch.randint(0, 17, (3, 5, 2), generator=torch.Generator().manual_seed(length))
     assert torch.equal(windows_at(x, idx, length), take_steps(input_windows(x, length), idx))
+    rows, steps = torch.tensor([2, 0, 2, 1]), torch.tensor([0, 16, 3, 9])  # any (sequence, step) pairs
+    assert torch.equal(windows_at(x, steps, length, rows=rows), input_windows(x, length)[rows, steps])

@@ -145,7 +145,7 @@ def test_each_phase_updates_only_its_own_part():
         changed = {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
         assert changed == {phase}, (phase, changed)
     memory, predictor = memup.memory_phase, memup.predictor_phase  # each walks its own sequences
-    assert memory.batches == predictor.batches == 1 and memory.batch[0] is not predictor.batch[0]
+    assert memory.batches == predictor.batches == 1 and memory.batch.x is not predictor.batch.x
     assert (memory.offset, predictor.offset) == (2 * 5, 4 * 5)  # 2 memory steps, 4 predictor steps
 
 

@@ -110,18 +110,22 @@ class Task:
         """Sequences in the fixed ``"validation"`` or ``"test"`` set."""
         return self.validation_size if split == "validation" else self.test_size
 
+    def _values(self, sequences: int) -> int:
+        """The values ``sequences`` whole sequences hold: their inputs and, for readout "all", their per-step
+        outputs."""
+        per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
+        return sequences * self.seq_len * per_step
+
     def streamed(self, split: str) -> bool:
         """Whether the fixed ``split`` set is read in chunks (see the module docstring)."""
-        per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
-        return self.can_stream and self.set_size(split) * self.seq_len * per_step > STREAM_ABOVE_VALUES
+        return self.can_stream and self._values(self.set_size(split)) > STREAM_ABOVE_VALUES
 
     def streams_batch(self, batch_size: int) -> bool:
         """Whether a truncated-BPTT training batch of ``batch_size`` sequences is drawn as a plan and built
         chunk by chunk (training/bptt.py): a task that can stream does so above `STREAM_BATCH_ABOVE_VALUES`
         values (16 MiB of float32; copy at batch 32 beyond delay 6,878). The copy tasks' plans draw what
         `sample` draws; the noise-filled tasks' (beyond 65,536 steps at batch 32) are another draw."""
-        per_step = self.input_size + (self.output_size if self.readout == "all" else 0)
-        return self.can_stream and batch_size * self.seq_len * per_step > STREAM_BATCH_ABOVE_VALUES
+        return self.can_stream and self._values(batch_size) > STREAM_BATCH_ABOVE_VALUES
 
     def fixed_plan(self, split: str) -> dict:
         """The plan of the fixed ``split`` set (the set itself when `streamed`)."""
@@ -137,6 +141,16 @@ class Task:
         scored = torch.zeros(batch, self.seq_len, dtype=torch.bool, device=y.device)
         scored[:, -1] = True
         return y.unsqueeze(1).expand(batch, self.seq_len, *y.shape[1:]), scored
+
+    def window_targets(self, y: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`step_targets` of the steps ``start..stop-1`` alone, for y as ``window(plan, start, stop)`` gives it:
+        ``(y_steps, scored)``, (batch, stop - start, ...) and (batch, stop - start)."""
+        batch, steps = y.shape[0], stop - start
+        if self.readout == "all":
+            return y, torch.ones(batch, steps, dtype=torch.bool, device=y.device)
+        scored = torch.zeros(batch, steps, dtype=torch.bool, device=y.device)
+        scored[:, -1] = stop == self.seq_len
+        return y.unsqueeze(1).expand(batch, steps, *y.shape[1:]), scored
 
     def baseline(self, split: str = "test") -> dict[str, float]:
         """Metrics of `memoryless_prediction` on the fixed ``test`` (or ``validation``) set.

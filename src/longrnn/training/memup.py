@@ -41,8 +41,10 @@ evaluates its EMA networks. The official copy script's alternating schedule (pre
 a fixed memory, then memory and predictor phases in turn) is `longrnn.training.memup_schedule`.
 
 Sequences are processed in chunks of ``chunk_len`` steps whenever they are run without gradients
-(detector, evaluation), so no activation grows with the sequence length; what grows is the input
-itself and one score per step.
+(detector, evaluation), so no activation grows with the sequence length. A batch that `Task.streams_batch`
+says is too long to hold is not held at all: it is drawn as the task's plan and read chunk by chunk, the
+detector's scores kept as a top-K per chunk (`StreamedBatch`, training/memup_batch.py); a batch held
+whole keeps its inputs and one score per step (`HeldBatch`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.stack import as_stack
 from longrnn.models import zero_after_end
 from longrnn.streams import stream
+from longrnn.training.memup_batch import (  # noqa: F401 (input_windows, windows_at: re-exported)
+    ChunkScorer,
+    HeldBatch,
+    StreamedBatch,
+    chunk_windows,
+    input_windows,
+    take_steps,
+    windows_at,
+)
 from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-exported)
     MIN_TEMPERATURE,
     SELECTIONS,
@@ -76,27 +87,7 @@ DETECTORS = {
 }
 
 
-# --- pieces of data ------------------------------------------------------------------------------
-def input_windows(x: torch.Tensor, length: int) -> torch.Tensor:
-    """(batch, time, d) -> (batch, time, length, d): the inputs x_{k-length+1..k}, zeros before the start."""
-    padded = F.pad(x, (0, 0, length - 1, 0))
-    return padded.unfold(1, length, 1).transpose(-1, -2)
-
-
-def windows_at(x: torch.Tensor, idx: torch.Tensor, length: int) -> torch.Tensor:
-    """``input_windows(x, length)`` at steps ``idx`` (batch, ...) -> (batch, ..., length, d), built from
-    those steps alone (no padded copy of the whole sequence, whose cost grows with its length)."""
-    steps = idx.unsqueeze(-1) + torch.arange(1 - length, 1, device=idx.device)  # (batch, ..., length)
-    values = take_steps(x, steps.clamp(min=0))
-    return torch.where((steps >= 0).unsqueeze(-1), values, torch.zeros((), dtype=values.dtype, device=values.device))
-
-
-def take_steps(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``seq`` (batch, time, ...) at steps ``idx`` (batch, ...) -> (batch, *idx.shape[1:], ...)."""
-    rows = torch.arange(seq.shape[0], device=seq.device).view(-1, *([1] * (idx.dim() - 1)))
-    return seq[rows, idx]
-
-
+# --- pieces of data (input_windows, windows_at, take_steps: training/memup_batch.py) ------------------
 def memory_outputs(memory, x: torch.Tensor, state=None):
     """The top recurrent layer's outputs m (batch, time, hidden) of a `SequenceModel`, and its final states."""
     state = state if state is not None else [None] * len(memory.layers)
@@ -207,16 +198,17 @@ class MemUPModel(nn.Module):
         """One chunk (batch, time, input_size) of longer sequences: ``(y, carry)`` with y as `forward`
         gives it for this chunk, and ``carry`` (None at the start) the memory's state and the last
         ``context_len - 1`` inputs, which the predictor's windows at the next chunk's first steps read."""
+        return self.predict_chunk(x, carry, last_only=self.readout == "last")
+
+    def predict_chunk(self, x: torch.Tensor, carry=None, last_only: bool = False):
+        """ŷ_k = f(m_k, window_k) at every step of one chunk (or its last, (batch, output_size)), and the
+        carry (memory state, last inputs) that the next chunk starts from (`forward_chunk`)."""
         context = self.predictor.context_len
         state, tail = carry if carry is not None else (None, x.new_zeros(x.shape[0], context - 1, x.shape[2]))
-        joined = torch.cat([tail, x], dim=1)
-        windows = input_windows(joined, context)[:, context - 1 :]
+        windows, tail = chunk_windows(x, tail, context)
         m, state = memory_outputs(self.memory, x, state)
-        if self.readout == "last":
-            y = self.predictor(m[:, -1], windows[:, -1])
-        else:
-            y = self.predictor(m, windows)
-        return y, (state, joined[:, joined.shape[1] - (context - 1) :])
+        y = self.predictor(m[:, -1], windows[:, -1]) if last_only else self.predictor(m, windows)
+        return y, (state, tail)
 
     def forward(self, x: torch.Tensor | PackedSequence, state=None):
         """x (batch, time, input_size), or a PackedSequence of sequences of different lengths: then each
@@ -301,6 +293,10 @@ class EMADetector:
         y_hat, _ = self.ema.step_predictions(x)
         return self.task.step_loss(y_hat, y_steps).masked_fill(~scored, float("-inf"))
 
+    def scorer(self) -> ChunkScorer:
+        """A copy of the EMA model as it is now, scoring a streamed batch chunk by chunk."""
+        return ChunkScorer(copy.deepcopy(self.ema), self.task)
+
     @torch.no_grad()
     def update(self, model: MemUPModel, batch) -> None:
         self.updates += 1
@@ -344,12 +340,17 @@ class LocalDetector:
         u = self.task.step_loss(self.net(input_windows(x, self.context_len)), y_steps)
         return u.masked_fill(~scored, float("-inf"))
 
+    def scorer(self) -> ChunkScorer:
+        """A copy of the window model as it is now, scoring a streamed batch chunk by chunk."""
+        return ChunkScorer(WindowModel(copy.deepcopy(self.net), self.context_len), self.task)
+
     def update(self, model: MemUPModel, batch) -> None:
-        x, y_steps, scored = batch
+        """One Adam step on ``samples`` scored pairs of ``batch``: a `HeldBatch` or `StreamedBatch` (its
+        chunk in hand), or (x, y_steps, scored)."""
+        x, y_steps, scored = batch.detector_batch() if hasattr(batch, "detector_batch") else batch
         where = scored.nonzero()
         pick = where[torch.randint(len(where), (self.samples,), generator=self.generator).to(where.device)]
-        steps = pick[:, 1:] + torch.arange(1 - self.context_len, 1, device=pick.device)  # (samples, window)
-        windows = x[pick[:, :1], steps.clamp(min=0)] * (steps >= 0).unsqueeze(-1).to(x.dtype)
+        windows = windows_at(x, pick[:, 1], self.context_len, rows=pick[:, 0])
         loss = self.task.step_loss(self.net(windows), y_steps[pick[:, 0], pick[:, 1]]).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -366,6 +367,19 @@ class LocalDetector:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.generator is not None and "generator" in state:  # checkpoints before 0.2.0 lack it
             self.generator.set_state(state["generator"])
+
+
+class WindowModel(nn.Module):
+    """A net of the input window (`LocalDetector`'s) read chunk by chunk: ``predict_chunk(x, tail)``."""
+
+    def __init__(self, net: nn.Module, context_len: int):
+        super().__init__()
+        self.net, self.context_len = net, context_len
+
+    def predict_chunk(self, x: torch.Tensor, tail=None):
+        tail = tail if tail is not None else x.new_zeros(x.shape[0], self.context_len - 1, x.shape[2])
+        windows, tail = chunk_windows(x, tail, self.context_len)
+        return self.net(windows), tail
 
 
 # --- the training step ----------------------------------------------------------------------------
@@ -414,9 +428,8 @@ class MemUP:
         self.device = torch.device(device)
         self.generator = stream(seed, "memup")  # random padding (and sampling) of the target lists
         self.selector = TargetSelector(targets, selection, temperature, resample_every, self.generator)
-        self.batch = None  # (x, y_steps, scored) of the sequences in hand
+        self.batch = None  # the sequences in hand: a HeldBatch, or a StreamedBatch (training/memup_batch.py)
         self.lengths = None  # (batch,) their lengths, when they differ
-        self.uncertainty = None  # (batch, time) detector scores of that batch
         self.batches = 0  # batches drawn so far
         self.offset = 0  # first step of the next rollout
         self.state = None  # carried memory state, detached
@@ -438,10 +451,12 @@ class MemUP:
             detector = LocalDetector(task, task.input_size, task.output_size, t.memup_hidden, t.memup_context_len,
                                      t.memup_detector_lr, t.memup_local_samples,
                                      stream(t.seed, "detector")).to(device)
-        return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
-                   t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
-                   curriculum=curriculum, selection=t.memup_selection, temperature=t.memup_temperature,
-                   resample_every=t.memup_resample_every, loss_weight=t.memup_loss_weight, eval_ema=t.memup_eval_ema)
+        memup = cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
+                    t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
+                    curriculum=curriculum, selection=t.memup_selection, temperature=t.memup_temperature,
+                    resample_every=t.memup_resample_every, loss_weight=t.memup_loss_weight, eval_ema=t.memup_eval_ema)
+        memup.streams(task)  # a UsageError now, not at the first long batch, for settings it cannot stream
+        return memup
 
     @classmethod
     def for_layer(cls, memory: nn.Module, output_size: int, loss: str = "cross_entropy", rollout: int = 20,
@@ -505,7 +520,7 @@ class MemUP:
             raise UsageError(f"y must start with x's (batch, time) = {tuple(x.shape[:2])}, got {given}")
         self._use_batch(x, y, self.task)
         losses = []
-        while self.offset < self.batch[0].shape[1]:
+        while self.offset < self.batch.time:
             loss = self.loss()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -526,9 +541,37 @@ class MemUP:
         finally:
             self.model.train(was_training)
 
+    @property
+    def stream_chunk_len(self) -> int:
+        """Steps per chunk of a streamed batch: the model's ``chunk_len`` rounded up to whole rollouts."""
+        return self.rollout * -(-self.model.chunk_len // self.rollout)
+
+    def _task_of_batch(self, index: int):
+        return self.curriculum(index) if self.curriculum is not None else self.task
+
+    def streams(self, task) -> bool:
+        """Whether this trainer's batches of ``task`` are streamed (`Task.streams_batch`); a UsageError when
+        they would be and the settings need every step's score at once (sampled targets)."""
+        if not task.streams_batch(self.batch_size):
+            return False
+        if self.selector.temperature > 0:
+            raise UsageError(f"memup_temperature {self.selector.temperature:g} samples targets from every step's "
+                             f"score; a batch of {self.batch_size} sequences of {task.seq_len} steps is streamed "
+                             f"chunk by chunk, which keeps the top-K only: use memup_temperature 0 or a smaller "
+                             f"batch_size")
+        return True
+
     def _next_batch(self, generator: torch.Generator) -> None:
-        task = self.curriculum(self.batches) if self.curriculum is not None else self.task
+        task = self._task_of_batch(self.batches)
         self.batches += 1
+        if self.streams(task):
+            self.lengths = None
+            self.batch = StreamedBatch(task, task.plan(self.batch_size, generator), self.detector.scorer(),
+                                       self.selector.k, self.stream_chunk_len, self.model.predictor.context_len,
+                                       self.selector.selection, self.device)
+            self.selector.start(*self.batch.candidates())
+            self.offset, self.state = 0, None
+            return
         x, y = task.sample(self.batch_size, generator)
         self._use_batch(x, y, task)
 
@@ -541,34 +584,37 @@ class MemUP:
         if isinstance(x, PackedSequence):
             x, self.lengths = pad_packed_sequence(x, batch_first=True)
         y_steps, scored = task.step_targets(y) if self.lengths is None else _step_targets(task, y, self.lengths)
-        self.batch = (x.to(self.device), y_steps.to(self.device), scored.to(self.device))
-        self.uncertainty = self.detector.scores(*self.batch)
-        self.selector.start(self.uncertainty, self.batch[2])
+        x, y_steps, scored = x.to(self.device), y_steps.to(self.device), scored.to(self.device)
+        self.batch = HeldBatch(x, y_steps, scored, self.detector.scores(x, y_steps, scored))
+        self.selector.start(*self.batch.candidates())
         self.offset, self.state = 0, None
 
     def loss(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean loss over all (t, k ∈ U_t) pairs of the next rollout, with its graph (steps 1-5); draws the
         next batch from the task with ``generator`` when the one in hand is used up."""
-        if self.batch is None or self.offset >= self.batch[0].shape[1]:
+        if self.batch is None or self.offset >= self.batch.time:
             if generator is None:
                 raise UsageError("the batch in hand is used up; give MemUP.fit the next one")
             self._next_batch(generator)
-        x, y_steps, scored = self.batch
-        stop = min(self.offset + self.rollout, x.shape[1])
-        m, self.state = memory_outputs(self.model.memory, x[:, self.offset:stop], self.state)
+        batch, context = self.batch, self.model.predictor.context_len
+        stop = min(self.offset + self.rollout, batch.time)
+        x = batch.inputs(self.offset, stop)
+        self.selector.view(*batch.candidates())  # a streamed batch: the chunk in hand and the best after it
+        m, self.state = memory_outputs(self.model.memory, x, self.state)
         phase = None
         if self.random_phase:
             phase = int(torch.randint(self.predict_every, (), generator=self.generator))
         steps, own = self._own_steps(stop, phase)
         idx, valid = self.selector.select(steps)
         valid = valid & own.to(valid.device).unsqueeze(-1)
+        windows, y_k = batch.targets(idx, context)
         if self.current_step:
             here = steps.to(self.device).expand(x.shape[0], -1).unsqueeze(-1)
-            mine = take_steps(scored, here) & own.to(valid.device).unsqueeze(-1)
-            idx, valid = torch.cat([idx, here], -1), torch.cat([valid, mine], -1)
-        m_t = m[:, steps - self.offset].unsqueeze(2).expand(-1, -1, idx.shape[-1], -1)
-        windows = windows_at(x, idx, self.model.predictor.context_len)
-        per_pair = self.task.step_loss(self.model.predictor(m_t, windows), take_steps(y_steps, idx))
+            windows_t, y_t, mine = batch.at_steps(here, context)
+            windows, y_k = torch.cat([windows, windows_t], 2), torch.cat([y_k, y_t], 2)
+            valid = torch.cat([valid, mine & own.to(valid.device).unsqueeze(-1)], -1)
+        m_t = m[:, steps - self.offset].unsqueeze(2).expand(-1, -1, valid.shape[-1], -1)
+        per_pair = self.task.step_loss(self.model.predictor(m_t, windows), y_k)
         weight = valid.to(per_pair.dtype)
         self.offset = stop
         return self.loss_weight * (per_pair * weight).sum() / weight.sum().clamp(min=1.0)
@@ -580,7 +626,7 @@ class MemUP:
         every = self.predict_every
         if self.lengths is None:
             steps = prediction_steps(self.offset, stop - self.offset, every, phase)
-            return torch.tensor(steps), torch.ones(len(self.batch[0]), len(steps), dtype=torch.bool)
+            return torch.tensor(steps), torch.ones(self.batch.size, len(steps), dtype=torch.bool)
         ends = self.lengths.clamp(max=stop).tolist()
         own = [set(prediction_steps(self.offset, end - self.offset, every, phase)) if end > self.offset else set()
                for end in ends]
@@ -601,18 +647,27 @@ class MemUP:
         self.detector.update(self.model, self.batch)
 
     def state_dict(self) -> dict:
-        return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(),
-                "batch": self.batch, "uncertainty": self.uncertainty, "offset": self.offset, "state": self.state,
-                "batches": self.batches, "lengths": self.lengths, "selector": self.selector.state_dict()}
+        """Everything the next steps depend on. The batch in hand: a `HeldBatch` as its tensors ("batch",
+        "uncertainty"), a `StreamedBatch` as its plan, suffix top-K, chunk and scorer ("streamed")."""
+        batch = self.batch.state_dict() if self.batch is not None else {"batch": None, "uncertainty": None}
+        return {"detector": self.detector.state_dict(), "generator": self.generator.get_state(), **batch,
+                "offset": self.offset, "state": self.state, "batches": self.batches, "lengths": self.lengths,
+                "selector": self.selector.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.detector.load_state_dict(state["detector"])
         self.generator.set_state(state["generator"])
-        self.batch, self.uncertainty = state["batch"], state["uncertainty"]
         self.offset, self.state = state["offset"], state["state"]
         self.batches = state.get("batches", 0)  # checkpoints from before curricula
         self.lengths = state.get("lengths")  # and from before variable lengths
+        self.batch = None
+        if state.get("streamed") is not None:
+            self.batch = StreamedBatch.from_state(
+                state["streamed"], self._task_of_batch(self.batches - 1), self.detector.scorer(), self.selector.k,
+                self.stream_chunk_len, self.model.predictor.context_len, self.selector.selection, self.device)
+        elif state["batch"] is not None:
+            self.batch = HeldBatch(*state["batch"], state["uncertainty"])
         if self.batch is not None and "selector" in state:
-            self.selector.load_state_dict(state["selector"], self.uncertainty, self.batch[2])
+            self.selector.load_state_dict(state["selector"], *self.batch.candidates())
         elif self.batch is not None:  # checkpoints before target sampling: top-K of future steps, no draws
-            self.selector.start(self.uncertainty, self.batch[2])
+            self.selector.start(*self.batch.candidates())

@@ -22,6 +22,7 @@ import torch
 
 from longrnn.errors import unknown
 from longrnn.training.memup import MemUP
+from longrnn.training.memup_batch import ChunkScorer
 
 # the official code's options added after the other memup_* keys: refused (not ignored) under another trainer
 MEMUP_OFFICIAL_KEYS = ("memup_selection", "memup_temperature", "memup_resample_every", "memup_loss_weight",
@@ -41,6 +42,9 @@ class _SharedDetector:
 
     def scores(self, x: torch.Tensor, y_steps: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
         return torch.zeros(scored.shape, device=scored.device)
+
+    def scorer(self) -> ChunkScorer:
+        return ChunkScorer(None, None)
 
     def update(self, model, batch) -> None:
         self.detector.update(model, batch)

@@ -42,6 +42,7 @@ def select_targets(
     steps: torch.Tensor,
     k: int,
     generator: torch.Generator | None = None,
+    positions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """U_t = top-K_{k ≥ t} of the uncertainty, for each prediction step t (official ``TopKSelector``).
 
@@ -49,10 +50,14 @@ def select_targets(
     long. Returns ``(idx, valid)``, both (batch, P, K): the K scored steps k ≥ t with the highest scores
     (t itself included), best first; when fewer than K remain, the free slots repeat candidates drawn
     uniformly at random (as the official code pads). ``valid`` is False only where no candidate is left.
+    With ``positions`` (batch, n) long, the n columns of scores and scored are candidates at those steps
+    (a streamed batch's chunk and the best steps after it, training/memup_batch.py) and idx are columns.
     """
     batch, time = scores.shape
-    later = torch.arange(time, device=scores.device) >= steps.to(scores.device).unsqueeze(1)  # (P, time)
-    candidate = scored.unsqueeze(1) & later.unsqueeze(0)  # (batch, P, time)
+    if positions is None:
+        positions = torch.arange(time, device=scores.device).unsqueeze(0)
+    later = positions.to(scores.device).unsqueeze(1) >= steps.to(scores.device).view(1, -1, 1)  # (., P, time)
+    candidate = scored.unsqueeze(1) & later  # (batch, P, time)
     masked = scores.unsqueeze(1).masked_fill(~candidate, float("-inf"))
     top = masked.topk(min(k, time), dim=-1).indices  # candidates first, best first
     n = candidate.sum(-1, keepdim=True)  # (batch, P, 1)
@@ -85,7 +90,9 @@ class TargetSelector:
 
     ``start(scores, scored)`` takes a new batch (u (batch, time), with -inf or anything at unscored steps);
     ``select(steps)`` returns ``(idx, valid)`` (batch, P, K) for the next prediction steps of that batch,
-    in order. Random draws come from ``generator``.
+    in order. Random draws come from ``generator``. A streamed batch shows a part of its steps at a time:
+    ``positions`` (batch, n), the step of each column of scores and scored, given to ``start`` and to
+    ``view`` when the part changes; idx are then columns (training/memup_batch.py).
     """
 
     def __init__(self, k: int, selection: str = "future", temperature: float = 0.0, resample_every: int = 20,
@@ -96,21 +103,26 @@ class TargetSelector:
             raise UsageError(f"temperature must be 0 or at least {MIN_TEMPERATURE:g}, got {temperature!r}")
         self.k, self.selection, self.temperature = k, selection, temperature
         self.resample_every, self.generator = resample_every, generator
-        self.scores = self.scored = None
+        self.scores = self.scored = self.positions = None
         self.fixed = None  # global selection: (idx, valid) (batch, 1, K), drawn once per batch
         self.made = 0  # prediction steps selected for so far in this batch
         self.noise_block, self.noise = -1, None  # Gumbel noise of block made // resample_every
 
-    def start(self, scores: torch.Tensor, scored: torch.Tensor) -> None:
-        self.scores, self.scored, self.made, self.noise_block, self.noise = scores, scored, 0, -1, None
+    def start(self, scores: torch.Tensor, scored: torch.Tensor, positions: torch.Tensor | None = None) -> None:
+        self.view(scores, scored, positions)
+        self.made, self.noise_block, self.noise = 0, -1, None
         self.fixed = None
         if self.selection == "global":
             if self.temperature > 0:
                 idx, valid = sample_global(scores, scored, self.k, self.temperature, self.generator)
             else:
                 first = torch.zeros(1, dtype=torch.long)
-                idx, valid = select_targets(scores, scored, first, self.k, self.generator)
+                idx, valid = select_targets(scores, scored, first, self.k, self.generator, positions)
             self.fixed = (idx.view(len(idx), 1, -1), valid.reshape(len(idx), 1, -1))
+
+    def view(self, scores: torch.Tensor, scored: torch.Tensor, positions: torch.Tensor | None = None) -> None:
+        """The candidates in view from now on: all steps of the batch, or (``positions``) some of them."""
+        self.scores, self.scored, self.positions = scores, scored, positions
 
     def select(self, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         count = len(steps)
@@ -118,7 +130,7 @@ class TargetSelector:
             idx, valid = self.fixed
             chosen = idx.expand(-1, count, -1), valid.expand(-1, count, -1)
         elif self.temperature == 0:
-            chosen = select_targets(self.scores, self.scored, steps, self.k, self.generator)
+            chosen = select_targets(self.scores, self.scored, steps, self.k, self.generator, self.positions)
         else:
             chosen = self._gumbel_top_k(steps)
         self.made += count
@@ -139,7 +151,8 @@ class TargetSelector:
     def state_dict(self) -> dict:
         return {"made": self.made, "noise_block": self.noise_block, "noise": self.noise, "fixed": self.fixed}
 
-    def load_state_dict(self, state: dict, scores: torch.Tensor, scored: torch.Tensor) -> None:
-        self.scores, self.scored = scores, scored
+    def load_state_dict(self, state: dict, scores: torch.Tensor, scored: torch.Tensor,
+                        positions: torch.Tensor | None = None) -> None:
+        self.view(scores, scored, positions)
         self.made, self.noise_block = state["made"], state["noise_block"]
         self.noise, self.fixed = state["noise"], state["fixed"]
