@@ -13,13 +13,7 @@ from longrnn.tasks import make_task
 from longrnn.training import memup_targets
 from longrnn.training.memup import EMADetector, LocalDetector, MemUP, MemUPModel, MLPPredictor
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def memup_for(task, selection="future", current_step=False, detector="ema", context_len=2, chunk_len=12, **kw):

@@ -151,15 +151,6 @@ def test_bad_options():
         make_cell("plrnn", 1, 4, init="identity", integrators=1.5)
 
 
-@pytest.fixture
-def one_thread():
-    """Small models run fastest on one thread (and are not slowed by other work on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_learns_the_adding_problem(one_thread):
     """A small smoke test: far below the memoryless baseline's MSE after a few hundred steps."""
     torch.manual_seed(0)

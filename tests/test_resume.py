@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+import longrnn.tasks.base
 import longrnn.training.trainer as trainer
 from longrnn import runs
 from longrnn.runs.config import RunConfig, apply_overrides
@@ -29,6 +30,7 @@ CASES = {
     "memup, local detector": [*MEMUP, "train.memup_detector=local", "train.memup_local_samples=32"],
     "memup, local detector, curriculum": [*MEMUP, "train.memup_detector=local", "train.memup_local_samples=32",
                                           "train.curriculum=5:2"],
+    "memup, streamed batches": [*MEMUP, "train.memup_chunk_len=5"],  # checkpoint in a batch's second chunk
     "teacher forcing": ["task.name=lorenz63", "task.seq_len=20", "task.length=300", "model.cell=plrnn",
                         "train.trainer=teacher_forcing", "train.tf_interval=5"],
 }
@@ -45,6 +47,8 @@ def _records(run_dir) -> list[dict]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_a_resumed_run_ends_like_the_run_left_alone(tmp_path, monkeypatch, case):
+    if "streamed" in case:
+        monkeypatch.setattr(longrnn.tasks.base, "STREAM_BATCH_ABOVE_VALUES", 10)
     straight = train(_config(tmp_path / "a", case), quiet=True)
 
     penalty, calls = trainer.model_penalty, []

@@ -23,14 +23,7 @@ from longrnn.methods.warmup import (
 )
 from longrnn.models import SequenceModel
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run fastest on one thread (and do not fight over a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def clusters(k: int, size: int, dim: int = 8, spread: float = 0.0, seed: int = 0) -> torch.Tensor:

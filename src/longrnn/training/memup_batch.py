@@ -129,13 +129,24 @@ class HeldBatch:
 
 # --- chunk by chunk ------------------------------------------------------------------------------
 def _best(entries: dict, k: int) -> dict:
-    """The ``k`` entries (all fields (batch, n, ...)) with the highest ``u``, best first."""
+    """The ``k`` entries (all fields (batch, n, ...)) with the highest ``u``, best first; where n < k,
+    invalid entries (u = -inf, valid False) fill the rest."""
     order = entries["u"].topk(min(k, entries["u"].shape[1]), dim=1).indices
-    return {name: take_steps(value, order) for name, value in entries.items()}
+    best = {name: take_steps(value, order) for name, value in entries.items()}
+    missing = k - order.shape[1]
+    if missing:
+        filler = {name: value[:, :1].expand(-1, missing, *value.shape[2:]) for name, value in best.items()}
+        best = _joined(best, {**filler, "u": torch.full_like(filler["u"], NEG_INF),
+                              "valid": torch.zeros_like(filler["valid"])})
+    return best
 
 
 def _joined(a: dict, b: dict) -> dict:
     return {name: torch.cat([a[name], b[name]], dim=1) for name in a}
+
+
+def _row(stacked: dict, c: int) -> dict:
+    return {name: value[c] for name, value in stacked.items()}
 
 
 class StreamedBatch:
@@ -153,7 +164,7 @@ class StreamedBatch:
     streamed = True
 
     def __init__(self, task, plan: dict, scorer: ChunkScorer, k: int, chunk_len: int, context_len: int,
-                 selection: str = "future", device="cpu", suffix: list | None = None):
+                 selection: str = "future", device="cpu", suffix: dict | None = None):
         self.task, self.plan, self.scorer = task, plan, scorer
         self.k, self.chunk_len, self.context_len, self.selection = k, chunk_len, context_len, selection
         self.device, self.time = torch.device(device), task.seq_len
@@ -178,29 +189,36 @@ class StreamedBatch:
         x_ext = torch.cat([tail, x], dim=1)
         return x_ext, y_steps, scored, u, carry, x_ext[:, x_ext.shape[1] - (self.context_len - 1) :]
 
-    def _suffixes(self) -> list[dict]:
-        """S_0 .. S_chunks (the last empty): the top-K of the steps from each chunk's start on."""
-        carry = tail = None
-        tops, lead = [], self.context_len - 1
+    def _suffixes(self) -> dict:
+        """S_0 .. S_chunks, each field stacked (chunks + 1, batch, K, ...): the top-K of the steps from each
+        chunk's start on (S_chunks: K invalid entries). Stacked, not a list of small tensors: at 10^6
+        steps there are a thousand chunks, and their interleaving with the chunks' inputs fragments memory."""
+        carry = tail = tops = None
+        lead = self.context_len - 1
         for c in range(self.chunks):
             x_ext, y_steps, scored, u, carry, tail = self._build(c, carry, tail)
             start, stop = self._bounds(c)
             here = torch.arange(start, stop, device=self.device).expand(len(u), -1)
             entries = {"u": u, "step": here, "valid": scored, "y": y_steps,
                        "window": input_windows(x_ext, self.context_len)[:, lead:]}
-            tops.append(_best(entries, self.k))
-        empty = {name: value[:, :0] for name, value in tops[-1].items()}
-        suffix = [empty]
-        for top in reversed(tops):
-            suffix.insert(0, _best(_joined(top, suffix[0]), self.k))
-        return suffix
+            best = _best(entries, self.k)
+            if tops is None:
+                tops = {name: value.new_zeros(self.chunks + 1, *value.shape) for name, value in best.items()}
+            for name, value in best.items():
+                tops[name][c] = value
+        tops["u"][-1] = NEG_INF  # S_chunks: nothing valid
+        for c in reversed(range(self.chunks)):  # in place: row c, chunk c's top-K, becomes S_c
+            merged = _best(_joined(_row(tops, c), _row(tops, c + 1)), self.k)
+            for name, value in merged.items():
+                tops[name][c] = value
+        return tops
 
     def _load(self, c: int, carry, tail) -> None:
         """Take chunk c in hand, its scorer's state at its start being ``carry`` and ``tail``."""
         self.start_carry, self.start_tail = carry, tail
         self.x_ext, self.y_steps, self.scored, self.u, self.carry, self.tail = self._build(c, carry, tail)
         self.chunk, (self.start, self.stop) = c, self._bounds(c)
-        later = self.suffix[0] if self.selection == "global" else self.suffix[c + 1]
+        later = _row(self.suffix, 0 if self.selection == "global" else c + 1)
         self.later = later
         if self.selection == "global":
             self.view = (later["u"], later["valid"], later["step"])
@@ -230,8 +248,6 @@ class StreamedBatch:
             return take_steps(later["window"], idx), take_steps(later["y"], idx)
         width = self.stop - self.start
         here = self._here(idx.clamp(max=width - 1), length)
-        if not later["u"].shape[1]:  # the last chunk: nothing after it
-            return here
         after = (idx - width).clamp(min=0)
         there = take_steps(later["window"], after), take_steps(later["y"], after)
         mine = idx < width
