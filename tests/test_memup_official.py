@@ -12,7 +12,9 @@ from longrnn.training import train, trainer
 from longrnn.training.memup import MemUP
 from longrnn.training.memup_schedule import AlternatingMemUP, build_memup
 from longrnn.training.memup_targets import TargetSelector, select_targets
-from test_memup import crash_and_resume_match, memup_config, one_thread, tiny_model  # noqa: F401 (an autouse fixture)
+from test_memup import crash_and_resume_match, memup_config, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _selector(k, selection="future", temperature=0.0, resample_every=20, seed=0):

@@ -31,6 +31,8 @@ CASES = {
     "memup, local detector, curriculum": [*MEMUP, "train.memup_detector=local", "train.memup_local_samples=32",
                                           "train.curriculum=5:2"],
     "memup, streamed batches": [*MEMUP, "train.memup_chunk_len=5"],  # checkpoint in a batch's second chunk
+    "memup, streamed batches, alternating": [*MEMUP, "train.memup_chunk_len=5", "train.memup_schedule=alternating",
+                                             "train.memup_pretrain_steps=3", "train.memup_phase_steps=3"],
     "teacher forcing": ["task.name=lorenz63", "task.seq_len=20", "task.length=300", "model.cell=plrnn",
                         "train.trainer=teacher_forcing", "train.tf_interval=5"],
 }
