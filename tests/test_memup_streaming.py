@@ -114,9 +114,12 @@ def test_a_streamed_batch_resumes_from_a_checkpoint_in_the_middle_of_a_sequence(
     assert head + tail == pytest.approx(whole, rel=1e-12)
 
 
-def test_the_local_detector_scores_and_learns_chunk_by_chunk(monkeypatch):
+@pytest.mark.parametrize("name, options", [("copy", {"recall": 3}), ("copy_first", {})])
+def test_the_local_detector_scores_and_learns_chunk_by_chunk(name, options, monkeypatch):
+    """It fits on the pairs in view: the chunk's and the suffix top-K's (copy_first scores its last step
+    alone, so most chunks have none of their own)."""
     monkeypatch.setattr(longrnn.tasks.base, "STREAM_BATCH_ABOVE_VALUES", 10)
-    task = Float64(make_task("copy", seq_len=40, recall=3))
+    task = Float64(make_task(name, seq_len=40, **options))
     memup = memup_for(task, detector="local")
     before = [p.clone() for p in memup.detector.net.parameters()]
     losses = run(memup, 15)
@@ -124,12 +127,22 @@ def test_the_local_detector_scores_and_learns_chunk_by_chunk(monkeypatch):
     assert not all(torch.equal(a, b) for a, b in zip(before, memup.detector.net.parameters()))
 
 
-def test_sampled_targets_are_refused_on_a_streamed_batch(monkeypatch):
-    monkeypatch.setattr(longrnn.tasks.base, "STREAM_BATCH_ABOVE_VALUES", 10)
-    task = Float64(make_task("copy", seq_len=40, recall=3))
+def test_sampled_targets_are_refused_on_a_streamed_batch_before_training_and_for_a_curriculum_stage(monkeypatch):
+    from longrnn.runs.config import RunConfig, apply_overrides
+    from longrnn.training.trainer import check_run
+
+    monkeypatch.setattr(longrnn.tasks.base, "STREAM_BATCH_ABOVE_VALUES", 20_000)  # copy, batch 4: beyond 263 steps
+    task = Float64(make_task("copy", seq_len=400, recall=3))
     memup = memup_for(task, temperature=0.5)
-    with pytest.raises(UsageError, match="memup_temperature 0.5 .* use memup_temperature 0 or a smaller batch_size"):
+    with pytest.raises(UsageError, match=r"--memup-temperature 0.5 .* 3 sequences of 406 steps is too long to hold"):
         memup.loss(torch.Generator().manual_seed(0))
+    base = ["task.name=copy", "train.trainer=memup", "train.batch_size=4", "train.memup_temperature=0.5",
+            "train.steps=10"]
+    check_run(apply_overrides(RunConfig(), [*base, "task.seq_len=100"]))  # held: sampled targets are fine
+    with pytest.raises(UsageError, match=r"4 sequences of 420 steps \(a curriculum stage\)"):
+        check_run(apply_overrides(RunConfig(), [*base, "task.seq_len=100", "train.curriculum=400:2"]))
+    with pytest.raises(UsageError, match=r"4 sequences of 420 steps is too long"):
+        check_run(apply_overrides(RunConfig(), [*base, "task.seq_len=400"]))
 
 
 def test_streamed_memup_memory_does_not_grow_with_the_length_but_held_memup_memory_does(monkeypatch):

@@ -345,13 +345,15 @@ class LocalDetector:
         return ChunkScorer(WindowModel(copy.deepcopy(self.net), self.context_len), self.task)
 
     def update(self, model: MemUPModel, batch) -> None:
-        """One Adam step on ``samples`` scored pairs of ``batch``: a `HeldBatch` or `StreamedBatch` (its
-        chunk in hand), or (x, y_steps, scored)."""
-        x, y_steps, scored = batch.detector_batch() if hasattr(batch, "detector_batch") else batch
-        where = scored.nonzero()
-        pick = where[torch.randint(len(where), (self.samples,), generator=self.generator).to(where.device)]
-        windows = windows_at(x, pick[:, 1], self.context_len, rows=pick[:, 0])
-        loss = self.task.step_loss(self.net(windows), y_steps[pick[:, 0], pick[:, 1]]).mean()
+        """One Adam step on ``samples`` scored pairs of ``batch``: a `HeldBatch`, a `StreamedBatch` (the
+        pairs in view: its chunk in hand and the suffix top-K after it), or (x, y_steps, scored)."""
+        if isinstance(batch, tuple):
+            batch = HeldBatch(*batch, None)
+        drawn = batch.detector_samples(self.samples, self.generator, self.context_len)
+        if drawn is None:  # nothing scored in view
+            return
+        windows, y = drawn
+        loss = self.task.step_loss(self.net(windows), y).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -401,6 +403,18 @@ def check_settings(t) -> None:
                          f"or at least {MIN_TEMPERATURE:g}, got {t.memup_temperature!r}")
 
 
+def check_streaming(temperature: float, batch_size: int, task, stage: bool = False) -> None:
+    """A UsageError when batches of ``batch_size`` sequences of ``task`` are streamed (`Task.streams_batch`,
+    training/memup_batch.py) and targets are sampled (``temperature`` > 0), which needs every step's score
+    at once; ``stage``: the task is a curriculum stage."""
+    if temperature > 0 and task.streams_batch(batch_size):
+        where = " (a curriculum stage)" if stage else ""
+        raise UsageError(f"--memup-temperature {temperature:g} (train.memup_temperature) samples targets from "
+                         f"every step's score, but a batch of {batch_size} sequences of {task.seq_len} steps{where} "
+                         f"is too long to hold and is streamed chunk by chunk, keeping each chunk's top-K only: "
+                         f"use --memup-temperature 0, a smaller --batch-size or shorter sequences")
+
+
 def build_memup_model(memory, task, t) -> MemUPModel:
     """Wrap a `SequenceModel` (the memory) with the predictor the TrainConfig ``t`` names."""
     predictor = make_predictor(t.memup_predictor, memory.layers[-1].cell.output_size, task.input_size,
@@ -435,11 +449,14 @@ class MemUP:
         self.state = None  # carried memory state, detached
 
     @staticmethod
-    def check_task(t, task) -> None:
-        """A UsageError when the task is too short for the TrainConfig ``t``'s MemUP settings."""
+    def check_task(t, task, stages=()) -> None:
+        """A UsageError when the task is too short for the TrainConfig ``t``'s MemUP settings, or its
+        batches (or those of a curriculum's ``stages``, tasks) would be streamed and the settings cannot be."""
         if t.memup_targets > task.seq_len:
             raise UsageError(f"memup_targets ({t.memup_targets}) must be at most the sequence length "
                              f"({task.seq_len}): each prediction step predicts that many of the steps ahead")
+        for each in (task, *stages):
+            check_streaming(t.memup_temperature, t.batch_size, each, stage=each is not task)
 
     @classmethod
     def from_config(cls, model: MemUPModel, task, t, device="cpu", curriculum=None) -> MemUP:
@@ -551,15 +568,9 @@ class MemUP:
 
     def streams(self, task) -> bool:
         """Whether this trainer's batches of ``task`` are streamed (`Task.streams_batch`); a UsageError when
-        they would be and the settings need every step's score at once (sampled targets)."""
-        if not task.streams_batch(self.batch_size):
-            return False
-        if self.selector.temperature > 0:
-            raise UsageError(f"memup_temperature {self.selector.temperature:g} samples targets from every step's "
-                             f"score; a batch of {self.batch_size} sequences of {task.seq_len} steps is streamed "
-                             f"chunk by chunk, which keeps the top-K only: use memup_temperature 0 or a smaller "
-                             f"batch_size")
-        return True
+        they would be and the settings need every step's score at once (`check_streaming`)."""
+        check_streaming(self.selector.temperature, self.batch_size, task, stage=task is not self.task)
+        return task.streams_batch(self.batch_size)
 
     def _next_batch(self, generator: torch.Generator) -> None:
         task = self._task_of_batch(self.batches)

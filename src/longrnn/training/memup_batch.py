@@ -8,19 +8,21 @@ sequences' inputs, per-step targets and u: (batch, T) values each. `StreamedBatc
 (``Task.plan``; tasks/streaming.py), the chunk in hand and, per chunk, the K most uncertain steps:
 
 1. when the batch is drawn, a copy of the detector as it is then (a `ChunkScorer`) scores the sequences
-   chunk by chunk, its state carried from chunk to chunk; each chunk keeps its top-K (step, u, input
-   window, target);
+   chunk by chunk, its state carried from chunk to chunk; each chunk keeps its top-K (step, u, target);
 2. the suffix top-K S_c = top-K(chunk c's top-K ∪ S_{c+1}) follow, last chunk first;
 3. when the rollouts enter chunk c, its steps are built again from the plan (``Task.window``) and scored
    again by the same copy from the state carried to the chunk's start. The candidates of a prediction
    step t in chunk c are chunk c's steps k ≥ t and S_{c+1}: their top-K is the top-K of every step k ≥ t.
-   With selection "global" the candidates are S_0, the sequence's top-K.
+   With selection "global" the candidates are S_0, the sequence's top-K. The input windows of the
+   suffix entries in view are built from the plan, one sequence's few steps each.
 
-Held per sequence: O(chunk_len + T / chunk_len · K) steps' worth (at T = 10^6, chunk_len = 4,100 and
-K = 10: about 6,500 steps). The price: the detector scores every step twice (without gradients). Targets
-and losses equal `HeldBatch`'s up to the rounding of scores computed over other chunk lengths (tested).
-Sampled targets (temperature > 0) need every step's score at once: MemUP refuses them on streamed batches.
-Chunks start at multiples of ``chunk_len``, a multiple of the rollout, so no rollout spans two chunks.
+Held per sequence: the chunk (``chunk_len`` steps) and three numbers per suffix entry (T / chunk_len · K
+of them: at T = 10^6, chunk_len = 1,000 and K = 10, 10,000 entries). The price: the detector scores every
+step twice (without gradients). Targets and losses equal `HeldBatch`'s up to the rounding of scores
+computed over other chunk lengths (tested); the local detector's update fits on the pairs in view (the
+chunk's and the suffix entries'), not on the whole batch's, so its runs differ. Sampled targets
+(temperature > 0) need every step's score at once: MemUP refuses them on streamed batches. Chunks start
+at multiples of ``chunk_len``, a multiple of the rollout, so no rollout spans two chunks.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from longrnn.tasks.streaming import plan_size
+from longrnn.tasks.streaming import plan_rows, plan_size
 
 NEG_INF = float("-inf")
 
@@ -119,9 +121,14 @@ class HeldBatch:
         """Windows, targets and whether scored, at ``steps`` (batch, P, 1) of the rollout in hand."""
         return (*self.targets(steps, length), take_steps(self.scored, steps))
 
-    def detector_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x, y_steps, scored) that a detector's update fits on."""
-        return self.x, self.y_steps, self.scored
+    def detector_samples(self, samples: int, generator: torch.Generator | None, length: int):
+        """``samples`` scored (sequence, step) pairs drawn uniformly with replacement, for the local detector's
+        update: (windows (samples, length, d), targets (samples, ...)), or None without a scored step."""
+        where = self.scored.nonzero()
+        if not len(where):
+            return None
+        pick = where[torch.randint(len(where), (samples,), generator=generator).to(where.device)]
+        return windows_at(self.x, pick[:, 1], length, rows=pick[:, 0]), self.y_steps[pick[:, 0], pick[:, 1]]
 
     def state_dict(self) -> dict:
         return {"batch": (self.x, self.y_steps, self.scored), "uncertainty": self.uncertainty}
@@ -172,6 +179,7 @@ class StreamedBatch:
         self.chunks = -(-self.time // chunk_len)
         self.suffix = suffix if suffix is not None else self._suffixes()
         self.chunk = -1  # the chunk in hand
+        self._window_cache = {}  # (sequence, step) -> input window, of the suffix entries in view
         self._load(0, None, None)
 
     def _bounds(self, c: int) -> tuple[int, int]:
@@ -194,13 +202,11 @@ class StreamedBatch:
         chunk's start on (S_chunks: K invalid entries). Stacked, not a list of small tensors: at 10^6
         steps there are a thousand chunks, and their interleaving with the chunks' inputs fragments memory."""
         carry = tail = tops = None
-        lead = self.context_len - 1
         for c in range(self.chunks):
             x_ext, y_steps, scored, u, carry, tail = self._build(c, carry, tail)
             start, stop = self._bounds(c)
             here = torch.arange(start, stop, device=self.device).expand(len(u), -1)
-            entries = {"u": u, "step": here, "valid": scored, "y": y_steps,
-                       "window": input_windows(x_ext, self.context_len)[:, lead:]}
+            entries = {"u": u, "step": here, "valid": scored, "y": y_steps}
             best = _best(entries, self.k)
             if tops is None:
                 tops = {name: value.new_zeros(self.chunks + 1, *value.shape) for name, value in best.items()}
@@ -219,7 +225,7 @@ class StreamedBatch:
         self.x_ext, self.y_steps, self.scored, self.u, self.carry, self.tail = self._build(c, carry, tail)
         self.chunk, (self.start, self.stop) = c, self._bounds(c)
         later = _row(self.suffix, 0 if self.selection == "global" else c + 1)
-        self.later = later
+        self.later, self.later_windows = later, self._windows_of(later)
         if self.selection == "global":
             self.view = (later["u"], later["valid"], later["step"])
         else:
@@ -245,14 +251,33 @@ class StreamedBatch:
         """Windows and targets at the selector's columns ``idx`` (batch, P, K) of `candidates`."""
         later = self.later
         if self.selection == "global":
-            return take_steps(later["window"], idx), take_steps(later["y"], idx)
+            return take_steps(self.later_windows, idx), take_steps(later["y"], idx)
         width = self.stop - self.start
         here = self._here(idx.clamp(max=width - 1), length)
         after = (idx - width).clamp(min=0)
-        there = take_steps(later["window"], after), take_steps(later["y"], after)
+        there = take_steps(self.later_windows, after), take_steps(later["y"], after)
         mine = idx < width
         return tuple(torch.where(mine.view(*idx.shape, *[1] * (a.dim() - mine.dim())), a, b)
                      for a, b in zip(here, there))
+
+    def _windows_of(self, entries: dict) -> torch.Tensor:
+        """The input windows (batch, K, context_len, d) of suffix entries, built from the plan: a window per
+        valid entry (one sequence's steps k - context_len + 1 .. k), kept while the entry stays in view (the
+        suffix top-K of neighbouring chunks share most entries). Not stored with the suffix lists, whose size
+        would then grow with T times the window."""
+        size, k = entries["step"].shape
+        windows = self.x_ext.new_zeros(size, k, self.context_len, self.x_ext.shape[2])
+        kept, cache, steps = self._window_cache, {}, entries["step"].tolist()
+        for row, slot in entries["valid"].nonzero().tolist():
+            step = steps[row][slot]
+            if (row, step) not in kept:
+                first = max(0, step - self.context_len + 1)
+                x, _ = self.task.window(plan_rows(self.plan, slice(row, row + 1)), first, step + 1)
+                kept[(row, step)] = x[0].to(self.device)
+            cache[(row, step)] = window = kept[(row, step)]
+            windows[row, slot, self.context_len - len(window):] = window
+        self._window_cache = cache
+        return windows
 
     def _here(self, local: torch.Tensor, length: int):
         return windows_at(self.x_ext, local + self.context_len - 1, length), take_steps(self.y_steps, local)
@@ -262,12 +287,26 @@ class StreamedBatch:
         local = steps - self.start
         return (*self._here(local, length), take_steps(self.scored, local))
 
-    def detector_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The chunk in hand (after the ``context_len - 1`` inputs before it, which are never picked)."""
-        lead = self.context_len - 1
-        y = torch.cat([self.y_steps.new_zeros(len(self.y_steps), lead, *self.y_steps.shape[2:]), self.y_steps], 1)
-        scored = torch.cat([self.scored.new_zeros(len(self.scored), lead), self.scored], 1)
-        return self.x_ext, y, scored
+    def detector_samples(self, samples: int, generator: torch.Generator | None, length: int):
+        """As `HeldBatch.detector_samples`, from the pairs in view: the chunk in hand's scored steps and the
+        suffix top-K after it (a task scored at its last step alone has no scored step in most chunks)."""
+        here, later = self.scored.nonzero(), self.later["valid"].nonzero()
+        mine, n = len(here), len(here) + len(later)
+        if not n:
+            return None
+        pick = torch.randint(n, (samples,), generator=generator).to(self.device)
+        parts = []
+        if mine:
+            at = here[pick.clamp(max=mine - 1)]
+            parts.append((windows_at(self.x_ext, at[:, 1] + self.context_len - 1, length, rows=at[:, 0]),
+                          self.y_steps[at[:, 0], at[:, 1]]))
+        if len(later):
+            at = later[(pick - mine).clamp(min=0, max=len(later) - 1)]
+            parts.append((self.later_windows[at[:, 0], at[:, 1]], self.later["y"][at[:, 0], at[:, 1]]))
+        if len(parts) == 1:
+            return parts[0]
+        first = pick < mine
+        return tuple(torch.where(first.view(-1, *[1] * (a.dim() - 1)), a, b) for a, b in zip(*parts))
 
     def state_dict(self) -> dict:
         return {"streamed": {"plan": self.plan, "suffix": self.suffix, "chunk": self.chunk,

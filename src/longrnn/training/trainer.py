@@ -112,13 +112,15 @@ def _check(config: RunConfig, resume: bool = False) -> None:
                          f"({t.steps}): pre-training alone would leave the memory untrained")
 
 
-def _check_task(t: TrainConfig, task) -> None:
-    """What the trainer ``t`` names needs of the task: next-step targets (teacher forcing), enough steps for
-    MemUP's targets. Every trainer takes sequences of different lengths."""
+def _check_task(config: RunConfig, task) -> None:
+    """What the trainer names needs of the task: next-step targets (teacher forcing), enough steps for
+    MemUP's targets and, for its curriculum's stages too, settings that a streamed batch can honour. Every
+    trainer takes sequences of different lengths."""
+    t = config.train
     if t.trainer == "teacher_forcing":
         check_teacher_forcing_task(task)
     if t.trainer == "memup":
-        MemUP.check_task(t, task)
+        MemUP.check_task(t, task, Curriculum(config, task).stage_tasks)
 
 
 def check_run(config: RunConfig) -> None:
@@ -132,7 +134,7 @@ def check_run(config: RunConfig) -> None:
     t = config.train
     device = build_device(t.device)
     task = build_task(config)
-    _check_task(t, task)
+    _check_task(config, task)
     try:
         with torch.device("meta"):
             model = build_model(config, task)
@@ -231,7 +233,7 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
-    _check_task(t, task)  # before the run directory is made
+    _check_task(config, task)  # before the run directory is made
     model = build_model(config, task)
     check_fits(config, task, model, device)
     if t.init_from and not (resume and _finished(config)):
