@@ -468,12 +468,10 @@ class MemUP:
             detector = LocalDetector(task, task.input_size, task.output_size, t.memup_hidden, t.memup_context_len,
                                      t.memup_detector_lr, t.memup_local_samples,
                                      stream(t.seed, "detector")).to(device)
-        memup = cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
-                    t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
-                    curriculum=curriculum, selection=t.memup_selection, temperature=t.memup_temperature,
-                    resample_every=t.memup_resample_every, loss_weight=t.memup_loss_weight, eval_ema=t.memup_eval_ema)
-        memup.streams(task)  # a UsageError now, not at the first long batch, for settings it cannot stream
-        return memup
+        return cls(model, task, t.batch_size, t.memup_rollout, t.memup_targets, t.memup_predict_every,
+                   t.memup_current_step, detector, seed=t.seed, device=device, random_phase=t.memup_random_phase,
+                   curriculum=curriculum, selection=t.memup_selection, temperature=t.memup_temperature,
+                   resample_every=t.memup_resample_every, loss_weight=t.memup_loss_weight, eval_ema=t.memup_eval_ema)
 
     @classmethod
     def for_layer(cls, memory: nn.Module, output_size: int, loss: str = "cross_entropy", rollout: int = 20,
@@ -577,14 +575,18 @@ class MemUP:
         self.batches += 1
         if self.streams(task):
             self.lengths = None
-            self.batch = StreamedBatch(task, task.plan(self.batch_size, generator), self.detector.scorer(),
-                                       self.selector.k, self.stream_chunk_len, self.model.predictor.context_len,
-                                       self.selector.selection, self.device)
-            self.selector.start(*self.batch.candidates())
-            self.offset, self.state = 0, None
+            self._hold(StreamedBatch(task, task.plan(self.batch_size, generator), self.detector.scorer(),
+                                     self.selector.k, self.stream_chunk_len, self.model.predictor.context_len,
+                                     self.selector.selection, self.device))
             return
         x, y = task.sample(self.batch_size, generator)
         self._use_batch(x, y, task)
+
+    def _hold(self, batch) -> None:
+        """Take ``batch`` (a HeldBatch or StreamedBatch) in hand: its candidates to the selector, a fresh state."""
+        self.batch = batch
+        self.selector.start(*batch.candidates())
+        self.offset, self.state = 0, None
 
     def _use_batch(self, x: torch.Tensor | PackedSequence, y: torch.Tensor, task) -> None:
         """Take (x, y) as the sequences in hand: targets per step, the detector's scores, a fresh state.
@@ -596,9 +598,7 @@ class MemUP:
             x, self.lengths = pad_packed_sequence(x, batch_first=True)
         y_steps, scored = task.step_targets(y) if self.lengths is None else _step_targets(task, y, self.lengths)
         x, y_steps, scored = x.to(self.device), y_steps.to(self.device), scored.to(self.device)
-        self.batch = HeldBatch(x, y_steps, scored, self.detector.scores(x, y_steps, scored))
-        self.selector.start(*self.batch.candidates())
-        self.offset, self.state = 0, None
+        self._hold(HeldBatch(x, y_steps, scored, self.detector.scores(x, y_steps, scored)))
 
     def loss(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean loss over all (t, k ∈ U_t) pairs of the next rollout, with its graph (steps 1-5); draws the

@@ -185,6 +185,10 @@ class StreamedBatch:
     def _bounds(self, c: int) -> tuple[int, int]:
         return c * self.chunk_len, min((c + 1) * self.chunk_len, self.time)
 
+    def _positions(self, c: int) -> torch.Tensor:
+        """(batch, chunk c's length): the step of each of its columns."""
+        return torch.arange(*self._bounds(c), device=self.device).expand(self.size, -1)
+
     def _build(self, c: int, carry, tail):
         """Chunk c: its inputs with the ``context_len - 1`` before them, targets, scored, u; the carries after."""
         start, stop = self._bounds(c)
@@ -203,10 +207,8 @@ class StreamedBatch:
         steps there are a thousand chunks, and their interleaving with the chunks' inputs fragments memory."""
         carry = tail = tops = None
         for c in range(self.chunks):
-            x_ext, y_steps, scored, u, carry, tail = self._build(c, carry, tail)
-            start, stop = self._bounds(c)
-            here = torch.arange(start, stop, device=self.device).expand(len(u), -1)
-            entries = {"u": u, "step": here, "valid": scored, "y": y_steps}
+            _, y_steps, scored, u, carry, tail = self._build(c, carry, tail)
+            entries = {"u": u, "step": self._positions(c), "valid": scored, "y": y_steps}
             best = _best(entries, self.k)
             if tops is None:
                 tops = {name: value.new_zeros(self.chunks + 1, *value.shape) for name, value in best.items()}
@@ -229,9 +231,8 @@ class StreamedBatch:
         if self.selection == "global":
             self.view = (later["u"], later["valid"], later["step"])
         else:
-            here = torch.arange(self.start, self.stop, device=self.device).expand(len(self.u), -1)
             self.view = (torch.cat([self.u, later["u"]], 1), torch.cat([self.scored, later["valid"]], 1),
-                         torch.cat([here, later["step"]], 1))
+                         torch.cat([self._positions(c), later["step"]], 1))
 
     def inputs(self, start: int, stop: int) -> torch.Tensor:
         """Inputs of the rollout [start, stop), which lies in one chunk; the next chunk is loaded on entry."""

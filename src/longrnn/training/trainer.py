@@ -112,15 +112,15 @@ def _check(config: RunConfig, resume: bool = False) -> None:
                          f"({t.steps}): pre-training alone would leave the memory untrained")
 
 
-def _check_task(config: RunConfig, task) -> None:
+def _check_task(config: RunConfig, task, curriculum: Curriculum | None = None) -> None:
     """What the trainer names needs of the task: next-step targets (teacher forcing), enough steps for
-    MemUP's targets and, for its curriculum's stages too, settings that a streamed batch can honour. Every
-    trainer takes sequences of different lengths."""
+    MemUP's targets and, for its ``curriculum``'s stages too (built here when not given), settings that a
+    streamed batch can honour. Every trainer takes sequences of different lengths."""
     t = config.train
     if t.trainer == "teacher_forcing":
         check_teacher_forcing_task(task)
     if t.trainer == "memup":
-        MemUP.check_task(t, task, Curriculum(config, task).stage_tasks)
+        MemUP.check_task(t, task, (curriculum or Curriculum(config, task)).stage_tasks)
 
 
 def check_run(config: RunConfig) -> None:
@@ -233,7 +233,8 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     _reset_peak_memory(device)
     torch.manual_seed(t.seed)
     task = build_task(config)
-    _check_task(config, task)  # before the run directory is made
+    curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
+    _check_task(config, task, curriculum)  # before the run directory is made
     model = build_model(config, task)
     check_fits(config, task, model, device)
     if t.init_from and not (resume and _finished(config)):
@@ -244,7 +245,6 @@ def _train(config: RunConfig, resume: bool, quiet: bool, workers: Workers, held:
     optimizer = make_optimizer(t.optimizer, model.parameters(), t.lr, t.momentum, t.weight_decay)
     schedule = make_schedule(optimizer, t.schedule, t.steps, t.lr_warmup_steps)
     generator = stream(t.seed, "train", workers.rank)  # longrnn.streams: never a fixed set's stream
-    curriculum = Curriculum(config, task)  # the task itself for every batch when there is no curriculum
     memup = build_memup(model, task, t, device, curriculum.task_at) if t.trainer == "memup" else None
 
     run_dir = _prepare(config, resume, workers, held)
