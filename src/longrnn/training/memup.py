@@ -16,6 +16,9 @@ Objects:
   `LocalDetector` (a memoryless model of the input window, trained online). Both have
   ``scores(x, y_steps, scored) -> u`` and ``update(model, batch)``; the detector is pluggable.
 
+The memory and predictor as one model are in training/memup_model.py, the detectors in
+training/memup_detectors.py (both re-exported here); this file is the training step.
+
 One optimisation step (`MemUP.loss`, then `MemUP.advance`):
 
 1. When the batch in hand is used up, draw a new one, run the detector over the whole sequences once
@@ -49,8 +52,6 @@ whole keeps its inputs and one score per step (`HeldBatch`).
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,16 +60,24 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from longrnn.cells import detach_state
 from longrnn.errors import UsageError, check_positive, unknown
 from longrnn.methods.stack import as_stack
-from longrnn.models import zero_after_end
 from longrnn.streams import stream
 from longrnn.training.memup_batch import (  # noqa: F401 (input_windows, windows_at: re-exported)
-    ChunkScorer,
     HeldBatch,
     StreamedBatch,
-    chunk_windows,
     input_windows,
     take_steps,
     windows_at,
+)
+from longrnn.training.memup_detectors import DETECTORS, EMADetector, LocalDetector, WindowModel  # noqa: F401
+from longrnn.training.memup_model import (  # noqa: F401 (the model's pieces: re-exported)
+    PREDICTORS,
+    LocalRNNPredictor,
+    MemUPModel,
+    MLPPredictor,
+    build_memup_model,
+    make_predictor,
+    memory_outputs,
+    prediction_steps,
 )
 from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-exported)
     MIN_TEMPERATURE,
@@ -76,156 +85,6 @@ from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-e
     TargetSelector,
     select_targets,
 )
-
-PREDICTORS = {
-    "mlp": "MLP on [m_t, the last context_len inputs up to k]",
-    "local_rnn": "MLP on [m_t, a GRU over the last context_len inputs up to k] (local recurrent context)",
-}
-DETECTORS = {
-    "ema": "per-step loss of an EMA copy of memory + predictor (the official code's detector)",
-    "local": "per-step loss of a memoryless model of the input window, trained online",
-}
-
-
-# --- pieces of data (input_windows, windows_at, take_steps: training/memup_batch.py) ------------------
-def memory_outputs(memory, x: torch.Tensor, state=None):
-    """The top recurrent layer's outputs m (batch, time, hidden) of a `SequenceModel`, and its final states."""
-    state = state if state is not None else [None] * len(memory.layers)
-    finals, h = [], x
-    for i, (layer, s) in enumerate(zip(memory.layers, state)):
-        if i > 0:
-            h = memory.dropout(h)
-        h, final = layer(h, s)
-        finals.append(final)
-    return h, finals
-
-
-def prediction_steps(start: int, length: int, every: int, phase: int | None = None) -> list[int]:
-    """P = {start + φ, start + φ + every, ...} ∪ {start + length - 1}: steps that predict (φ = ``phase``,
-    by default every - 1 as in the official code)."""
-    phase = every - 1 if phase is None else phase
-    steps = list(range(start + phase, start + length, every))
-    if not steps or steps[-1] != start + length - 1:
-        steps.append(start + length - 1)
-    return steps
-
-
-# --- predictors ----------------------------------------------------------------------------------
-class MLPPredictor(nn.Module):
-    """f_φ(y_k | m_t, x_{k-w+1..k}) = W_3 ReLU(W_2 ReLU(W_1 [m_t, ReLU(E vec(window_k))]))
-    (official ``MemUPPredictor``)."""
-
-    def __init__(self, memory_size: int, input_size: int, output_size: int, hidden: int = 256, context_len: int = 1):
-        super().__init__()
-        self.context_len = context_len
-        self.encode = nn.Sequential(nn.Linear(input_size * context_len, hidden), nn.ReLU())
-        self.head = nn.Sequential(
-            nn.Linear(memory_size + hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, output_size),
-        )
-
-    def context(self, windows: torch.Tensor) -> torch.Tensor:
-        return self.encode(windows.flatten(-2))
-
-    def forward(self, m: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
-        """m (..., memory_size), windows (..., context_len, input_size) -> (..., output_size)."""
-        return self.head(torch.cat([m, self.context(windows)], dim=-1))
-
-
-class LocalRNNPredictor(MLPPredictor):
-    """As `MLPPredictor`, but the window is read by a GRU (its last output is the context c_k).
-
-    The official copy-task predictor (``SLRecPredictor``) keeps its own LSTM context over the events; here
-    the context is local (a window of ``context_len`` steps from a zero state), so it cannot carry the
-    long-term information that the memory has to learn.
-    """
-
-    def __init__(self, memory_size: int, input_size: int, output_size: int, hidden: int = 256, context_len: int = 1):
-        super().__init__(memory_size, input_size, output_size, hidden, context_len)
-        self.encode = nn.GRU(input_size, hidden, batch_first=True)
-
-    def context(self, windows: torch.Tensor) -> torch.Tensor:
-        lead = windows.shape[:-2]
-        out, _ = self.encode(windows.reshape(-1, *windows.shape[-2:]))
-        return out[:, -1].reshape(*lead, -1)
-
-
-def make_predictor(name: str, memory_size: int, input_size: int, output_size: int, hidden: int, context_len: int):
-    classes = {"mlp": MLPPredictor, "local_rnn": LocalRNNPredictor}
-    if name not in classes:
-        raise unknown("memup predictor", name, classes)
-    return classes[name](memory_size, input_size, output_size, hidden, context_len)
-
-
-# --- memory + predictor as one model --------------------------------------------------------------
-class MemUPModel(nn.Module):
-    """Memory (a `SequenceModel`'s recurrent layers) and predictor; ``forward`` is the evaluation path.
-
-    ``forward(x) -> (y_pred, final_state)`` predicts y_k from m_k at every step, in the task's format
-    ((batch, time, out) for readout "all", the last step for "last"), running the sequence in chunks of
-    ``chunk_len`` steps.
-    """
-
-    def __init__(self, memory, predictor: MLPPredictor, chunk_len: int = 1000):
-        super().__init__()
-        self.memory = memory
-        self.predictor = predictor
-        self.chunk_len = chunk_len
-        self.readout = getattr(memory, "readout", "all")
-
-    @property
-    def layers(self):  # the memory's recurrent layers (gate diagnostics read them)
-        return self.memory.layers
-
-    @property
-    def cells(self):
-        return self.memory.cells
-
-    def step_predictions(self, x: torch.Tensor, state=None, last_only: bool = False):
-        """ŷ_k = f(m_k, window_k) for every step (or the last one), chunk by chunk; returns (ŷ, state)."""
-        windows = input_windows(x, self.predictor.context_len)
-        outputs = []
-        for start in range(0, x.shape[1], self.chunk_len):
-            stop = min(start + self.chunk_len, x.shape[1])
-            m, state = memory_outputs(self.memory, x[:, start:stop], state)
-            if last_only and stop < x.shape[1]:
-                continue
-            w = windows[:, start:stop]
-            outputs.append(self.predictor(m[:, -1:], w[:, -1:]) if last_only else self.predictor(m, w))
-        return torch.cat(outputs, dim=1), state
-
-    def forward_chunk(self, x: torch.Tensor, carry=None):
-        """One chunk (batch, time, input_size) of longer sequences: ``(y, carry)`` with y as `forward`
-        gives it for this chunk, and ``carry`` (None at the start) the memory's state and the last
-        ``context_len - 1`` inputs, which the predictor's windows at the next chunk's first steps read."""
-        return self.predict_chunk(x, carry, last_only=self.readout == "last")
-
-    def predict_chunk(self, x: torch.Tensor, carry=None, last_only: bool = False):
-        """ŷ_k = f(m_k, window_k) at every step of one chunk (or its last, (batch, output_size)), and the
-        carry (memory state, last inputs) that the next chunk starts from (`forward_chunk`)."""
-        context = self.predictor.context_len
-        state, tail = carry if carry is not None else (None, x.new_zeros(x.shape[0], context - 1, x.shape[2]))
-        windows, tail = chunk_windows(x, tail, context)
-        m, state = memory_outputs(self.memory, x, state)
-        y = self.predictor(m[:, -1], windows[:, -1]) if last_only else self.predictor(m, windows)
-        return y, (state, tail)
-
-    def forward(self, x: torch.Tensor | PackedSequence, state=None):
-        """x (batch, time, input_size), or a PackedSequence of sequences of different lengths: then each
-        sequence's prediction is read at its own last step (readout "last"), or zeros follow its end
-        ("all"); the returned state is the one after the padded batch's last step."""
-        lengths = None
-        if isinstance(x, PackedSequence):
-            x, lengths = pad_packed_sequence(x, batch_first=True)
-        if x.dim() != 3 or x.shape[-1] != self.memory.input_size:
-            raise UsageError(f"expected input of shape (batch, time, {self.memory.input_size}), got {tuple(x.shape)}")
-        if lengths is not None:  # the memory is causal: steps after a sequence's end never reach its outputs
-            y, state = self.step_predictions(x, state)
-            if self.readout == "last":
-                return y[torch.arange(len(y)), lengths.to(y.device) - 1], state
-            return zero_after_end(y, lengths), state
-        y, state = self.step_predictions(x, state, last_only=self.readout == "last")
-        return (y[:, -1] if self.readout == "last" else y), state
 
 
 class SequenceTargets:
@@ -274,116 +133,6 @@ def _step_targets(task, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.T
     return y_steps, scored[:, :time] & (torch.arange(time) < lengths.unsqueeze(1)).to(scored.device)
 
 
-# --- uncertainty detectors ------------------------------------------------------------------------
-class EMADetector:
-    """u_k = ℓ(f_φ̄(m̄_k, x_k), y_k): the per-step loss of an EMA copy (θ̄, φ̄) of memory and predictor.
-
-    Official ``PredictionErrorBasedDetector`` with ``accumulate``: every ``every`` steps
-    θ̄ ← λ θ̄ + (1 - λ) θ (λ = ``decay``). Not memoryless: once the memory has learned a dependency, its
-    target stops being surprising and selection moves to other targets.
-    """
-
-    def __init__(self, model: MemUPModel, task, decay: float = 0.995, every: int = 1):
-        self.task, self.decay, self.every = task, decay, every
-        self.ema = copy.deepcopy(model).eval().requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def scores(self, x: torch.Tensor, y_steps: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
-        y_hat, _ = self.ema.step_predictions(x)
-        return self.task.step_loss(y_hat, y_steps).masked_fill(~scored, float("-inf"))
-
-    def scorer(self) -> ChunkScorer:
-        """A copy of the EMA model as it is now, scoring a streamed batch chunk by chunk."""
-        return ChunkScorer(copy.deepcopy(self.ema), self.task)
-
-    @torch.no_grad()
-    def update(self, model: MemUPModel, batch) -> None:
-        self.updates += 1
-        if self.updates % self.every:
-            return
-        for avg, new in zip(self.ema.parameters(), model.parameters()):
-            avg.lerp_(new, 1.0 - self.decay)
-        for avg, new in zip(self.ema.buffers(), model.buffers()):
-            avg.copy_(new)
-
-    def state_dict(self) -> dict:
-        return {"ema": self.ema.state_dict(), "updates": self.updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.ema.load_state_dict(state["ema"])
-        self.updates = state["updates"]
-
-
-class LocalDetector:
-    """u_k = ℓ(g_ψ(x_{k-w+1..k}), y_k): a memoryless MLP of the input window, one Adam step per update.
-
-    The paper's d_ψ(y_k | x_k) read literally: it estimates how unpredictable y_k is from local input
-    alone, and never changes its mind once the memory learns a target. Each update fits it on ``samples``
-    scored (sequence, step) pairs of the batch in hand.
-    """
-
-    def __init__(self, task, input_size: int, output_size: int, hidden: int, context_len: int,
-                 lr: float = 1e-3, samples: int = 1024, generator: torch.Generator | None = None):
-        self.task, self.context_len, self.samples, self.generator = task, context_len, samples, generator
-        self.net = nn.Sequential(
-            nn.Flatten(-2), nn.Linear(input_size * context_len, hidden), nn.ReLU(), nn.Linear(hidden, output_size)
-        )
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
-
-    def to(self, device, dtype=None) -> LocalDetector:
-        self.net.to(device=device, dtype=dtype)
-        return self
-
-    @torch.no_grad()
-    def scores(self, x: torch.Tensor, y_steps: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
-        u = self.task.step_loss(self.net(input_windows(x, self.context_len)), y_steps)
-        return u.masked_fill(~scored, float("-inf"))
-
-    def scorer(self) -> ChunkScorer:
-        """A copy of the window model as it is now, scoring a streamed batch chunk by chunk."""
-        return ChunkScorer(WindowModel(copy.deepcopy(self.net), self.context_len), self.task)
-
-    def update(self, model: MemUPModel, batch) -> None:
-        """One Adam step on ``samples`` scored pairs of ``batch``: a `HeldBatch`, a `StreamedBatch` (the
-        pairs in view: its chunk in hand and the suffix top-K after it), or (x, y_steps, scored)."""
-        if isinstance(batch, tuple):
-            batch = HeldBatch(*batch, None)
-        drawn = batch.detector_samples(self.samples, self.generator, self.context_len)
-        if drawn is None:  # nothing scored in view
-            return
-        windows, y = drawn
-        loss = self.task.step_loss(self.net(windows), y).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def state_dict(self) -> dict:
-        state = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self.generator is not None:  # which (sequence, step) pairs the next updates fit on
-            state["generator"] = self.generator.get_state()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.generator is not None and "generator" in state:  # checkpoints before 0.2.0 lack it
-            self.generator.set_state(state["generator"])
-
-
-class WindowModel(nn.Module):
-    """A net of the input window (`LocalDetector`'s) read chunk by chunk: ``predict_chunk(x, tail)``."""
-
-    def __init__(self, net: nn.Module, context_len: int):
-        super().__init__()
-        self.net, self.context_len = net, context_len
-
-    def predict_chunk(self, x: torch.Tensor, tail=None):
-        tail = tail if tail is not None else x.new_zeros(x.shape[0], self.context_len - 1, x.shape[2])
-        windows, tail = chunk_windows(x, tail, self.context_len)
-        return self.net(windows), tail
-
-
 # --- the training step ----------------------------------------------------------------------------
 def check_settings(t) -> None:
     """Check the ``memup_*`` choices of a TrainConfig (predictor, detector, selection), naming the bad value
@@ -413,13 +162,6 @@ def check_streaming(temperature: float, batch_size: int, task, stage: bool = Fal
                          f"every step's score, but a batch of {batch_size} sequences of {task.seq_len} steps{where} "
                          f"is too long to hold and is streamed chunk by chunk, keeping each chunk's top-K only: "
                          f"use --memup-temperature 0, a smaller --batch-size or shorter sequences")
-
-
-def build_memup_model(memory, task, t) -> MemUPModel:
-    """Wrap a `SequenceModel` (the memory) with the predictor the TrainConfig ``t`` names."""
-    predictor = make_predictor(t.memup_predictor, memory.layers[-1].cell.output_size, task.input_size,
-                               task.output_size, t.memup_hidden, t.memup_context_len)
-    return MemUPModel(memory, predictor, chunk_len=t.memup_chunk_len)
 
 
 class MemUP:
