@@ -1,5 +1,6 @@
 """The longrnn command end to end on tiny configs, including bad input."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -70,6 +71,21 @@ def test_list_names_every_section(capsys):
                  "refine"):
         assert word in out
 
+
+def test_train_help_says_what_each_flag_is_with_the_official_values(capsys):
+    from longrnn.runs.config import SECTIONS, flag_help
+
+    assert main(["train", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split("options:")[1].split())  # argparse wraps lines
+    # every key of the three sections says what it is, from the comment beside its field
+    silent = [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+              if f.name != "options" and not flag_help(f"{section}.{f.name}")]
+    assert silent == []
+    for flag, said in [("--memup-loss-weight FLOAT", "(official copy script 0.1)"),
+                       ("--memup-ema-every INT", "(official copy script 2000)"),
+                       ("--clip FLOAT", "max gradient norm; >= 0 (0 turns clipping off)"),
+                       ("--lr-warmup-steps INT", "not the multistability warm-up")]:
+        assert said in help_text[help_text.index(flag):][:300], flag
 
 @pytest.mark.parametrize("args, bad", [
     (["train", "--cell", "lstn"], "lstn"),

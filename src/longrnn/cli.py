@@ -92,7 +92,7 @@ def _print_json(obj) -> None:
 
 # --- train ---------------------------------------------------------------------------------------
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    from longrnn.runs.config import FLAG_HELP, RANGES, RENAMED, SECTIONS, RunConfig, field_type, flag_name
+    from longrnn.runs.config import RANGES, RENAMED, SECTIONS, RunConfig, field_type, flag_help, flag_name
     from longrnn.runs.trackers import TRACKERS
 
     defaults = RunConfig()
@@ -104,7 +104,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             key = f"{section}.{f.name}"
             default = getattr(getattr(defaults, section), f.name)
             kind = field_type(cls, f.name)
-            described = f"{FLAG_HELP[key]}; " if key in FLAG_HELP else ""
+            described = f"{flag_help(key)}; " if flag_help(key) else ""
             described += f"{RANGES[key].text}; " if key in RANGES else ""
             if key == "train.log":
                 group.add_argument("--log", dest=key, action="append", choices=TRACKERS, default=argparse.SUPPRESS,

@@ -11,10 +11,14 @@ table and are checked by `make_task` / `make_cell`. A key that exists nowhere is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
+import io
 import json
 import math
 import re
+import tokenize
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +28,17 @@ from longrnn.errors import UsageError, deprecated
 
 @dataclass
 class TaskConfig:
-    name: str = "adding"
-    seq_len: int | None = None  # None: the task's default (tasks without a length take none)
+    name: str = "adding"  # the task (`longrnn list tasks` names them)
+    seq_len: int | None = None  # steps per sequence (None: the task's default; tasks without a length take none)
     options: dict = field(default_factory=dict)
 
 
 @dataclass
 class ModelConfig:
-    cell: str = "lstm"
-    hidden_size: int = 128
-    layers: int = 1
-    dropout: float = 0.0
+    cell: str = "lstm"  # the recurrent cell (`longrnn list cells`; torchrecurrent:NAME with that extra)
+    hidden_size: int = 128  # units per layer
+    layers: int = 1  # stacked recurrent layers
+    dropout: float = 0.0  # dropout between stacked layers
     fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
     gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
@@ -49,16 +53,16 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     trainer: str = "bptt"  # bptt (full), tbptt (truncated, chunks of tbptt_len steps), memup
-    tbptt_len: int = 50
+    tbptt_len: int = 50  # tbptt: steps per truncated chunk
     tf_interval: int = 25  # teacher_forcing: the data replace the input every tf_interval steps
     tf_alpha: float = 0.0  # teacher_forcing: input = alpha data + (1 - alpha) prediction in between (GTF)
-    steps: int = 5000
-    batch_size: int = 64
-    lr: float = 3e-3
+    steps: int = 5000  # optimisation steps (one batch each)
+    batch_size: int = 64  # sequences per training batch
+    lr: float = 3e-3  # learning rate
     optimizer: str = "adam"  # adam, rmsprop, sgd
     momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0
-    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    weight_decay: float = 0.0  # L2 weight decay of the optimiser
+    clip: float = 1.0  # max gradient norm
     reg: str = "none"  # penalty added to the loss: none, mar (rPLRNN), l2, l4, orthogonal (methods/regularizers.py)
     tau: float = 5.0  # tau_A = tau_W of the penalty (mar: the paper's 5, on means)
     reg_fraction: float = 0.5  # mar, l2, l4: the first int(M * reg_fraction) units are regularised
@@ -66,15 +70,15 @@ class TrainConfig:
     tau_c: float = 0.0  # mar, l2: weight of the penalty on the regularised units' input weights C (official 0)
     schedule: str = "constant"  # constant, cosine, step
     lr_warmup_steps: int = 0  # linear learning-rate warm-up (was warmup_steps, accepted until 0.3.0)
-    eval_every: int = 100
-    eval_batch_size: int = 500
+    eval_every: int = 100  # steps between evaluations on the validation set (the best is kept)
+    eval_batch_size: int = 500  # sequences per batch when scoring the fixed sets
     diagnostics: bool = True  # log gate saturation and time scales at each evaluation (gated cells)
     test_lengths: str = ""  # L1,L2,...: also test the best model at these lengths (training/length_test.py)
     test_lengths_size: int = 100  # sequences in each of those test sets
     test_lengths_options: str = ""  # KEY=VALUE,...: task options changed for those tests (variable_delay=false)
-    stop_when_solved: bool = True
-    seed: int = 0
-    device: str = "cpu"
+    stop_when_solved: bool = True  # stop at the first evaluation that reaches the task's solved score
+    seed: int = 0  # the run's seed (training, validation and test sets draw from separate streams)
+    device: str = "cpu"  # cpu, cuda, cuda:N (a torch device name)
     ddp: bool = False  # data-parallel over the processes torchrun starts (effective batch: processes x batch_size)
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's default
     log: str = ""  # experiment trackers, comma-separated: tensorboard, mlflow, wandb (runs/trackers.py)
@@ -85,26 +89,26 @@ class TrainConfig:
     memup_targets: int = 10  # K: most uncertain future steps each prediction step predicts
     memup_predict_every: int = 10  # f: predict every f steps of a rollout, and at its last step
     memup_random_phase: bool = False  # draw where the every-f prediction steps fall in each rollout
-    memup_current_step: bool = False  # also predict y_t from m_t at each prediction step (T-Maze script)
+    memup_current_step: bool = False  # also predict y_t from m_t at each prediction step (official T-Maze script)
     memup_predictor: str = "mlp"  # mlp, local_rnn
     memup_hidden: int = 256  # predictor (and local detector) width
     memup_context_len: int = 1  # input steps up to k that the predictor sees beside m_t
     memup_detector: str = "ema"  # ema (EMA copy of memory + predictor), local (memoryless, trained online)
-    memup_ema_decay: float = 0.995  # EMA detector: decay per update (T-Maze script)
-    memup_ema_every: int = 1  # EMA detector: optimisation steps between updates
+    memup_ema_decay: float = 0.995  # EMA detector: decay per update (official T-Maze script; copy script 0.97)
+    memup_ema_every: int = 1  # EMA detector: optimisation steps between updates (official copy script 2000)
     memup_detector_lr: float = 1e-3  # local detector: Adam learning rate
     memup_local_samples: int = 1024  # local detector: (sequence, step) pairs per update
     memup_chunk_len: int = 1000  # steps per chunk when whole sequences run without gradients
     # the official code's other options (training/memup_targets.py, training/memup_schedule.py); the official
     # copy script's values: future, 0, -, 0.1, alternating, 20000, 1000, true (with ema_decay 0.97, ema_every 2000)
     memup_selection: str = "future"  # future (top-K of the steps k >= t), global (of the whole sequence)
-    memup_temperature: float = 0.0  # 0: the top-K; > 0: sampled, P(k) ∝ exp(u_k / temperature) (official 0.25)
+    memup_temperature: float = 0.0  # 0: top-K; > 0: sampled, P(k) ∝ exp(u_k / T) (official sampler 0.25, unused)
     memup_resample_every: int = 20  # future sampling: prediction steps between fresh Gumbel noise (official 20)
-    memup_loss_weight: float = 1.0  # the memory's loss is multiplied by this (official copy script: 0.1)
-    memup_schedule: str = "joint"  # joint (memory and predictor together), alternating (official copy script)
-    memup_pretrain_steps: int = 0  # alternating: predictor-only steps on current-step targets first
-    memup_phase_steps: int = 1000  # alternating: steps of each memory phase and each predictor phase
-    memup_eval_ema: bool = False  # evaluate, and keep as the best weights, the EMA copy (detector ema)
+    memup_loss_weight: float = 1.0  # the memory's loss is multiplied by this (official copy script 0.1)
+    memup_schedule: str = "joint"  # joint (memory and predictor together), alternating (official copy script's)
+    memup_pretrain_steps: int = 0  # alternating: predictor-only steps on current-step targets first (official 20000)
+    memup_phase_steps: int = 1000  # alternating: steps of each memory phase and each predictor phase (official 1000)
+    memup_eval_ema: bool = False  # evaluate, and keep as the best weights, the EMA copy (detector ema; official: on)
     # warm-up before training (longrnn.methods.warmup); defaults from the official code's supervised.py
     warmup: bool = False  # maximise reachable multistability (VAA*) before training
     warmup_num_steps: int = 100  # warm-up gradient steps (not lr_warmup_steps, the learning-rate warm-up)
@@ -113,7 +117,7 @@ class TrainConfig:
     warmup_eps: float = 1e-4  # ε of VAA and VAA*: states closer than this share an attractor
     warmup_target: float = 0.95  # warm-up loss: mean over layers of (VAA*_l - target)²
     warmup_stabilization_increment: int = 10  # curriculum: S ~ U{1..min(1 + k·increment, max)} at step k
-    warmup_stabilization_max: int = 200
+    warmup_stabilization_max: int = 200  # curriculum: the largest S
     warmup_partial: bool = True  # double layers: warm only the first half of each layer
     # measure the hard VAA at initialisation and at each evaluation (with --warmup: always before/after it)
     vaa: bool = False
@@ -202,6 +206,30 @@ FLAG_HELP = {  # flags whose names alone could mislead
     "train.test_lengths_options": "task options changed for the tests of --test-lengths, e.g. variable_delay=false",
     "model.double": "every layer two cells of half the width on the same input (the warm-up paper's double layer)",
 }
+
+
+def flag_help(key: str) -> str:
+    """What ``--help`` says of the flag of ``key`` ("section.name"), before its range and default: its
+    `FLAG_HELP` entry, else the comment beside the field in this file ("" when it has none)."""
+    if key in FLAG_HELP:
+        return FLAG_HELP[key]
+    section, name = key.split(".")
+    return _field_comments(SECTIONS[section]).get(name, "")
+
+
+@functools.cache
+def _field_comments(cls) -> dict[str, str]:
+    """{field name: the comment on its line} of dataclass ``cls``, read from its source (empty without it)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # no source file shipped
+        return {}
+    comments = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        field_line = re.match(r"\s+(\w+)\s*:", token.line)
+        if token.type == tokenize.COMMENT and field_line:
+            comments[field_line.group(1)] = token.string.lstrip("# ").strip()
+    return comments
 
 
 @dataclass(frozen=True)
