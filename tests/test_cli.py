@@ -87,6 +87,7 @@ def test_train_help_says_what_each_flag_is_with_the_official_values(capsys):
                        ("--lr-warmup-steps INT", "not the multistability warm-up")]:
         assert said in help_text[help_text.index(flag):][:300], flag
 
+
 @pytest.mark.parametrize("args, bad", [
     (["train", "--cell", "lstn"], "lstn"),
     (["train", "--task", "adding", "--seq-len", "-5"], "-5"),

@@ -102,7 +102,7 @@ class TrainConfig:
     # the official code's other options (training/memup_targets.py, training/memup_schedule.py); the official
     # copy script's values: future, 0, -, 0.1, alternating, 20000, 1000, true (with ema_decay 0.97, ema_every 2000)
     memup_selection: str = "future"  # future (top-K of the steps k >= t), global (of the whole sequence)
-    memup_temperature: float = 0.0  # 0: top-K; > 0: sampled, P(k) ∝ exp(u_k / T) (official sampler 0.25, unused)
+    memup_temperature: float = 0.0  # 0: top-K; > 0: sampled, P(k) ∝ exp(u_k/T) (official: top-K; its sampler 0.25)
     memup_resample_every: int = 20  # future sampling: prediction steps between fresh Gumbel noise (official 20)
     memup_loss_weight: float = 1.0  # the memory's loss is multiplied by this (official copy script 0.1)
     memup_schedule: str = "joint"  # joint (memory and predictor together), alternating (official copy script's)
