@@ -104,7 +104,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             key = f"{section}.{f.name}"
             default = getattr(getattr(defaults, section), f.name)
             kind = field_type(cls, f.name)
-            described = f"{flag_help(key)}; " if flag_help(key) else ""
+            described = f"{said}; " if (said := flag_help(key)) else ""
             described += f"{RANGES[key].text}; " if key in RANGES else ""
             if key == "train.log":
                 group.add_argument("--log", dest=key, action="append", choices=TRACKERS, default=argparse.SUPPRESS,

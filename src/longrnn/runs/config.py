@@ -194,7 +194,7 @@ RENAMED = {"train.warmup_steps": "train.lr_warmup_steps"}
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 FLAG_NAMES = {"task.name": "task", "model.cell": "cell"}
-FLAG_HELP = {  # flags whose names alone could mislead
+FLAG_HELP = {  # --help text where the field's comment (flag_help) would not serve a user, or a name could mislead
     "train.lr_warmup_steps": "linear learning-rate warm-up steps (not the multistability warm-up: see --warmup)",
     "train.warmup": "warm the recurrent layers up to reachable multistability before training (longrnn.methods.warmup)",
     "train.warmup_num_steps": "gradient steps of that warm-up",
@@ -226,8 +226,7 @@ def _field_comments(cls) -> dict[str, str]:
         return {}
     comments = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        field_line = re.match(r"\s+(\w+)\s*:", token.line)
-        if token.type == tokenize.COMMENT and field_line:
+        if token.type == tokenize.COMMENT and (field_line := re.match(r"\s+(\w+)\s*:", token.line)):
             comments[field_line.group(1)] = token.string.lstrip("# ").strip()
     return comments
 

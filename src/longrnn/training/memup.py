@@ -77,7 +77,6 @@ from longrnn.training.memup_model import (  # noqa: F401 (the model's pieces: re
     build_memup_model,
     make_predictor,
     memory_outputs,
-    prediction_steps,
 )
 from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-exported)
     MIN_TEMPERATURE,
@@ -85,6 +84,16 @@ from longrnn.training.memup_targets import (  # noqa: F401 (select_targets: re-e
     TargetSelector,
     select_targets,
 )
+
+
+def prediction_steps(start: int, length: int, every: int, phase: int | None = None) -> list[int]:
+    """P = {start + φ, start + φ + every, ...} ∪ {start + length - 1}: steps that predict (φ = ``phase``,
+    by default every - 1 as in the official code)."""
+    phase = every - 1 if phase is None else phase
+    steps = list(range(start + phase, start + length, every))
+    if not steps or steps[-1] != start + length - 1:
+        steps.append(start + length - 1)
+    return steps
 
 
 class SequenceTargets:

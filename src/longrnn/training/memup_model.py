@@ -22,7 +22,7 @@ PREDICTORS = {
 }
 
 
-# --- pieces of data (input_windows, windows_at, take_steps: training/memup_batch.py) ------------------
+# --- the memory (its inputs' windows: input_windows, chunk_windows in training/memup_batch.py) -------
 def memory_outputs(memory, x: torch.Tensor, state=None):
     """The top recurrent layer's outputs m (batch, time, hidden) of a `SequenceModel`, and its final states."""
     state = state if state is not None else [None] * len(memory.layers)
@@ -33,16 +33,6 @@ def memory_outputs(memory, x: torch.Tensor, state=None):
         h, final = layer(h, s)
         finals.append(final)
     return h, finals
-
-
-def prediction_steps(start: int, length: int, every: int, phase: int | None = None) -> list[int]:
-    """P = {start + φ, start + φ + every, ...} ∪ {start + length - 1}: steps that predict (φ = ``phase``,
-    by default every - 1 as in the official code)."""
-    phase = every - 1 if phase is None else phase
-    steps = list(range(start + phase, start + length, every))
-    if not steps or steps[-1] != start + length - 1:
-        steps.append(start + length - 1)
-    return steps
 
 
 # --- predictors ----------------------------------------------------------------------------------
