@@ -138,6 +138,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> RunConfig:  # noqa: F821
+    """The run's config from parsed ``train`` flags: defaults < --config file < flags < --set. Raises
+    UsageError for a bad key or value (each checked where it is set)."""
     from longrnn.runs.config import RunConfig, apply_overrides, leaf_keys, load, set_key
 
     config = load(args.config) if args.config is not None else RunConfig()  # --config "" names no file
@@ -505,6 +507,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``longrnn`` argument parser, one subcommand per ``cmd_*`` function (each sets ``func``)."""
     from longrnn.runs.trackers import TRACKERS
 
     parser = _Parser(prog="longrnn", description="Recurrent networks for very long-term dependencies.")
@@ -670,6 +673,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
+    """Run the command ``argv`` (default sys.argv[1:]); returns the exit status: 0 done, 1 done but a run
+    diverged, failed or could not be read (named on stderr), 2 bad input (one line on stderr), 130 interrupted."""
     shown, warnings.showwarning = warnings.showwarning, _show_warning
     console.hold_notices()  # printed when work begins or ends; a refused command prints its error alone
     try:

@@ -148,9 +148,11 @@ class SequenceModel(nn.Module):
 
     @property
     def cells(self) -> list[Cell]:
+        """The cell of each layer, bottom first."""
         return [layer.cell for layer in self.layers]
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> list[State]:
+        """Each layer's `Cell.init_state`, bottom first (the ``state`` that `run` takes and returns)."""
         return [cell.init_state(batch_size, device=device, dtype=dtype) for cell in self.cells]
 
     def run(self, x, state: list[State] | None = None, return_states: bool = False,

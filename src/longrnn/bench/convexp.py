@@ -125,6 +125,7 @@ def convexp_scaling(
 
 
 def scaling_table(rows: list[dict], setup: str) -> str:
+    """`convexp_scaling`'s rows as a Markdown table under the ``setup`` line (times in ms, ratios)."""
     lines = [
         f"{setup}\n",
         "| lattice | units | variant | fwd+bwd (ms) | time per site × smallest lattice "

@@ -198,6 +198,8 @@ def cpu_name() -> str:
 
 
 def speed_table(rows: list[dict], setup: str) -> str:
+    """`speed`'s rows as a Markdown table under the ``setup`` line: times in ms, memory held for backward
+    in MiB, each beside its ratio to torch.nn.LSTM measured in the same process."""
     lines = [
         f"{setup}\n",
         ("| variant | fwd+bwd (ms) | × torch.nn.LSTM | range over rounds | × plain cell's step loop "

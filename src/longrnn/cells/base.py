@@ -33,6 +33,8 @@ class Cell(nn.Module):
     output_size: int
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """The state before the first step, for ``batch_size`` sequences: a tensor or tuple of tensors, each
+        (batch_size, ...) (zeros for most cells); ``device``/``dtype`` default to the parameters'."""
         raise NotImplementedError
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,9 +42,12 @@ class Cell(nn.Module):
         return x
 
     def step(self, x_proj: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One time step: ``x_proj`` is `project_input` of the step's input (batch, ...), ``state`` the
+        previous state; returns (h_t (batch, output_size), the new state, shaped as `init_state`'s)."""
         raise NotImplementedError
 
     def forward(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One step on a raw input ``x_t`` (batch, input_size): ``step(project_input(x_t), state)``."""
         return self.step(self.project_input(x_t), state)
 
     def fused_forward(self, x: torch.Tensor, state: State):

@@ -23,6 +23,7 @@ from longrnn.errors import UsageError
 
 
 def concat_states(first: State, second: State) -> State:
+    """Two half-width states as one: (batch, a) and (batch, b) -> (batch, a + b), per tensor of a tuple."""
     if isinstance(first, tuple):
         return tuple(torch.cat(pair, -1) for pair in zip(first, second, strict=True))
     return torch.cat([first, second], -1)

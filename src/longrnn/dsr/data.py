@@ -32,6 +32,7 @@ DEFAULT_LENGTH = {"lorenz63": 10_000, "bursting": 1501, "hindmarsh_rose": 10_000
 
 
 def get_system(name: str) -> System:
+    """The system called ``name`` (`SYSTEMS`); UsageError naming the allowed ones for any other."""
     if name not in SYSTEMS:
         raise unknown("system", name, SYSTEMS)
     return SYSTEMS[name]
@@ -69,6 +70,8 @@ class Standardizer:
 
 @dataclass
 class DSRData:
+    """A system's training and test trajectories, standardised with the training part's statistics."""
+
     system: str
     variables: tuple[str, ...]
     dt: float

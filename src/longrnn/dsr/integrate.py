@@ -21,6 +21,7 @@ VectorField = Callable[[np.ndarray], np.ndarray]
 
 
 def rk4_step(f: VectorField, x: np.ndarray, dt: float) -> np.ndarray:
+    """One classical fourth-order Runge-Kutta step of dx/dt = f(x) over ``dt``; x (..., d)."""
     k1 = f(x)
     k2 = f(x + 0.5 * dt * k1)
     k3 = f(x + 0.5 * dt * k2)

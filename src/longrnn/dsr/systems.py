@@ -39,6 +39,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class System:
+    """A vector field with its variables, sampling interval, integration substeps and the source's noise."""
+
     name: str
     variables: tuple[str, ...]
     vector_field: Callable[[np.ndarray], np.ndarray]
@@ -58,6 +60,7 @@ SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 
 
 def lorenz63_field(x: np.ndarray) -> np.ndarray:
+    """Lorenz-63's dx/dt at x (..., 3) (equations in this module's docstring)."""
     u, v, w = x[..., 0], x[..., 1], x[..., 2]
     return np.stack([SIGMA * (v - u), u * (RHO - w) - v, u * v - BETA * w], axis=-1)
 

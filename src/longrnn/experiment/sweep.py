@@ -67,6 +67,8 @@ from longrnn.training.build import check_options
 
 @dataclass
 class Run:
+    """One run of a sweep: its task and variant labels (as the file names them) and its full config."""
+
     task_label: str
     variant_label: str
     config: RunConfig
@@ -74,6 +76,9 @@ class Run:
 
 @dataclass
 class Sweep:
+    """A sweep file read (`load_sweep`): its runs (tasks x variants x grid x seeds) and where they and the
+    results page are written."""
+
     name: str
     description: str
     results: str

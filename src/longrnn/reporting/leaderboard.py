@@ -148,6 +148,8 @@ def longest_solved(rows: list[dict]) -> dict[tuple[str, str], int | None]:
 
 
 def markdown(rows: list[dict]) -> str:
+    """The leaderboard's rows as one Markdown table per task (a row per length and method), then the
+    longest length each method solved on every seed."""
     lines = []
     for task in sorted({e["task"] for e in rows}):
         header = ("| T | method | test (mean ± std) | n | solved | memoryless baseline | validation (selected on) "

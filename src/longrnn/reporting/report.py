@@ -115,6 +115,8 @@ def summarize(records: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict], records: list[dict]) -> str:
+    """The report's table: one row per configuration (`summarize`), mean ± std over seeds beside the
+    memoryless baseline."""
     out = io.StringIO()
     out.write("| task | T | model | metric | validation | test (mean ± std) | n "
               "| memoryless baseline (test set) | solved | diverged | time (s) |\n")
@@ -144,6 +146,7 @@ def markdown(rows: list[dict], records: list[dict]) -> str:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
+    """``rows`` as CSV at ``path`` (written atomically; the first row's keys are the columns)."""
     buf = io.StringIO()
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))

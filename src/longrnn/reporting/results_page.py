@@ -72,6 +72,8 @@ def baseline_text(summary: dict, metric: str) -> str:
 
 
 def task_table(sweep: Sweep, task_label: str, table: dict) -> str:
+    """One task's section of a results page: a row per variant with every seed's score, the spread and
+    the memoryless baseline."""
     done = [r for v in sweep.variant_labels for r in table[(task_label, v)] if r]
     if not done:
         return f"### {task_label}\n\nNo run has finished yet.\n"
@@ -319,6 +321,8 @@ def draw_images(sweep: Sweep, table: dict, page: Path) -> list[tuple[str, str]]:
 
 
 def write_results_page(sweep: Sweep, plots: bool = True) -> Path:
+    """(Re)write the sweep's results page from its finished runs: only the part between the two marker
+    lines is generated, the prose around it is kept. Returns the page's path."""
     page = Path(sweep.results)
     page.parent.mkdir(parents=True, exist_ok=True)
     table = collect(sweep)

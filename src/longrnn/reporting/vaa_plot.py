@@ -19,6 +19,7 @@ def vaa_points(metrics: list[dict]) -> list[tuple[int, float]]:
 
 
 def has_vaa(metrics: list[dict]) -> bool:
+    """Whether a run's metrics log holds VAA measurements."""
     return bool(vaa_points(metrics))
 
 

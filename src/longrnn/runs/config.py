@@ -28,6 +28,8 @@ from longrnn.errors import UsageError, deprecated
 
 @dataclass
 class TaskConfig:
+    """The `[task]` section: which problem, at what length, with which of its own options."""
+
     name: str = "adding"  # the task (`longrnn list tasks` names them)
     seq_len: int | None = None  # steps per sequence (None: the task's default; tasks without a length take none)
     options: dict = field(default_factory=dict)
@@ -35,6 +37,8 @@ class TaskConfig:
 
 @dataclass
 class ModelConfig:
+    """The `[model]` section: the recurrent cell and the network built around it (`longrnn.models`)."""
+
     cell: str = "lstm"  # the recurrent cell (`longrnn list cells`; torchrecurrent:NAME with that extra)
     hidden_size: int = 128  # units per layer
     layers: int = 1  # stacked recurrent layers
@@ -52,6 +56,9 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
+    """The `[train]` section: the trainer, optimisation, evaluation, methods applied beside the loss, and
+    where the run executes (device, threads)."""
+
     trainer: str = "bptt"  # bptt (full), tbptt (truncated, chunks of tbptt_len steps), memup
     tbptt_len: int = 50  # tbptt: steps per truncated chunk
     tf_interval: int = 25  # teacher_forcing: the data replace the input every tf_interval steps
@@ -128,6 +135,9 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """Everything that defines one run: its three sections, and where its directory is written. Read with
+    `load` (TOML), changed with `set_key`/`apply_overrides`, checked with `check_ranges`."""
+
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -135,6 +145,7 @@ class RunConfig:
     name: str = ""  # run directory name; empty: derived from the config
 
     def to_dict(self) -> dict:
+        """The config as nested plain dicts (what config.toml holds)."""
         return dataclasses.asdict(self)
 
     def identity(self) -> str:
@@ -158,6 +169,7 @@ class RunConfig:
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
+        """The run directory's name: ``name`` if given, else TASK[-T{seq_len}]-CELL-h{hidden}-{identity}-s{seed}."""
         if self.name:
             return self.name
         length = f"-T{self.task.seq_len}" if self.task.seq_len is not None else ""
@@ -325,6 +337,7 @@ def leaf_keys() -> list[str]:
 
 
 def flag_name(key: str) -> str:
+    """The command-line flag of a config key, without dashes: ``train.tbptt_len`` -> ``tbptt-len``."""
     return FLAG_NAMES.get(key, key.split(".")[-1]).replace("_", "-")
 
 

@@ -83,18 +83,22 @@ def _umask() -> int:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one, never half)."""
     _atomic(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path: Path, obj) -> None:
+    """``obj`` as indented, key-sorted JSON at ``path``, atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_torch(path: Path, obj) -> None:
+    """``torch.save(obj)`` to ``path``, atomically."""
     _atomic(path, lambda f: torch.save(obj, f))
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
+    """Append one evaluation's record as a line of the run's metrics.jsonl, flushed."""
     with open(Path(run_dir) / METRICS, "a") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
@@ -212,6 +216,7 @@ def read_config(run_dir: Path) -> RunConfig:
 
 
 def is_run(path: Path) -> bool:
+    """Whether ``path`` is a run directory (it holds a config.toml)."""
     return (Path(path) / CONFIG).is_file()
 
 

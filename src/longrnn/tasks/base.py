@@ -48,6 +48,10 @@ STREAM_BATCH_ABOVE_VALUES = 2**22  # a truncated-BPTT training batch larger than
 
 
 class Task:
+    """Base class of every task (the protocol in this module's docstring): subclasses set the shapes and
+    class attributes below and implement `sample`, `loss`, `metrics`, `memoryless_prediction` and
+    `expected_baseline`; `plan` and `window` make a task streamable."""
+
     name: str = ""
     input_size: int
     output_size: int
@@ -66,12 +70,17 @@ class Task:
 
     # --- to implement -----------------------------------------------------------------------
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh batch drawn from ``generator`` only: x (batch, seq_len, input_size) and its targets y
+        ((batch, ...) for readout "last", (batch, seq_len, ...) for "all"; the task's docstring says which)."""
         raise NotImplementedError
 
     def loss(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch's predictions (the model's outputs, shaped as y with output_size
+        values per prediction): a scalar tensor, differentiable in ``y_pred``."""
         raise NotImplementedError
 
     def metrics(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> dict[str, float]:
+        """The task's metrics of a batch's predictions as floats, ``main_metric`` among them."""
         raise NotImplementedError
 
     def memoryless_prediction(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,12 +182,17 @@ class Task:
         return self._cache[split]
 
     def validation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed validation set (x, y) of ``validation_size`` sequences, drawn from the split's own seed
+        (the same for every run), built once and cached."""
         return self._fixed_set("validation", self.validation_size)
 
     def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed test set (x, y) of ``test_size`` sequences, drawn from a seed of its own; read once, at
+        the end of a run, with the weights chosen on validation."""
         return self._fixed_set("test", self.test_size)
 
     def is_solved(self, metrics: dict[str, float]) -> bool:
+        """Whether ``metrics`` reach ``solved_at`` on the main metric (never, when solved_at is None)."""
         if self.solved_at is None or self.main_metric not in metrics:
             return False
         value = metrics[self.main_metric]

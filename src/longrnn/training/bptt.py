@@ -45,11 +45,15 @@ TRAINERS = {
 
 
 def bptt_loss(model, task, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Full backpropagation through time: the task's loss of the model run over the whole batch x."""
     y_pred, _ = model(x)
     return task.loss(y_pred, y)
 
 
 def tbptt_loss(model, task, x: torch.Tensor | PackedSequence, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Truncated BPTT with chunks of ``k`` steps, the state carried and detached between them (Williams &
+    Peng 1990): readout "all" scores every chunk's outputs; readout "last" runs all chunks but the last
+    without a graph and differentiates the last one."""
     if isinstance(x, PackedSequence):
         return _tbptt_variable_length(model, task, *pad_packed_sequence(x, batch_first=True), y, k)
     chunks = x.split(k, dim=1)

@@ -21,6 +21,8 @@ SCHEDULES = {
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """A torch optimiser by name (`OPTIMIZERS`; ``momentum`` is SGD's alone). Raises UsageError naming the
+    allowed names for any other."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "rmsprop":
@@ -45,6 +47,8 @@ def schedule_factor(name: str, step: int, total: int, lr_warmup_steps: int = 0) 
 
 
 def make_schedule(optimizer, name: str, total: int, lr_warmup_steps: int = 0):
+    """A LambdaLR stepping ``optimizer``'s learning rate by `schedule_factor` over ``total`` steps (a linear
+    warm-up over the first ``lr_warmup_steps``). Raises UsageError for a name not in `SCHEDULES`."""
     schedule_factor(name, 0, total, lr_warmup_steps)  # validates the name before anything runs
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: schedule_factor(name, step, total, lr_warmup_steps)
