@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).parents[1] / "src" / "longrnn"
 
 LAYERS = [  # bottom first
     {"errors", "_version", "_deprecated", "streams", "console"},
-    {"functional"},
+    {"functional", "kernels"},
     {"cells", "dsr"},
     {"models", "tasks"},
     {"nn"},

@@ -15,6 +15,7 @@ needs no quiet machine; transient buffers freed within the forward, and the grad
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -45,13 +46,16 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, options
 
 
-def default_variants() -> list[str]:
+def default_variants(device: str = "cpu") -> list[str]:
     """Every registered cell, the gated cells once more with each non-sigmoid gate, and the LSTM's
-    hand-written sequence with each explicit engine (``auto`` is what the plain rows run)."""
+    hand-written sequence with each explicit engine (``auto`` is what the plain rows run); on a CUDA
+    device with Triton installed, also the LSTM's Triton kernels for each single-input gate."""
     variants = list(available())
     for name in ("lstm", "gru"):
         variants += [f"{name}:gate={gate}" for gate in ("fast", "softsign", "refine")]
     variants += ["lstm:engine=eager", "lstm:engine=compiled", "lstm:gate=fast,engine=eager"]
+    if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
+        variants += [f"lstm:gate={gate},engine=triton" for gate in ("sigmoid", "fast", "softsign")]
     return variants
 
 
@@ -141,7 +145,7 @@ def speed(
                         ("input_size", input_size), ("threads", threads), ("repeats", repeats)):
         check_positive(name, value)
     check_positive("warmup_rounds", warmup_rounds, allow_zero=True)
-    cells = default_variants() if not cells else cells
+    cells = default_variants(device) if not cells else cells
     specs = [parse_variant(c) for c in cells]
     torch.set_num_threads(threads)
     torch.manual_seed(seed)

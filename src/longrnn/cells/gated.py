@@ -165,13 +165,15 @@ class LSTMCell(_GatedCell):
     refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
 
-    ``engine`` (eager | compiled | auto | step) chooses how a whole sequence runs; it changes speed only,
+    ``engine`` (eager | compiled | auto | step | triton) chooses how a whole sequence runs; it changes speed only,
     never a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
     (`longrnn.cells.lstm_sequence`) for the fast and softsign gates (its first call compiles: seconds).
     ``step``: the step loop under autograd, the one engine whose gradients can be differentiated again
     (gradient penalties) with the fast and softsign gates. ``eager`` / ``compiled``: the
     hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
-    compared on the same code path).
+    compared on the same code path). ``triton``: that sequence as one Triton launch forward and one
+    backward, for every single-input gate (`longrnn.kernels.lstm`; float32/float64 on a CUDA device, the
+    ``gpu`` extra).
     """
 
     base_blocks = 4

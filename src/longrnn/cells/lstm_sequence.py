@@ -20,19 +20,25 @@ The forward saves, per step, the four factors that multiply dc (or dh) in ``da``
 o(1 - tanh²c), so a backward step is a few element-wise operations and one matrix product. Everything
 of a step except its matrix product lives in two functions, `pointwise_forward` and
 `pointwise_backward`; the ``compiled`` engine runs each as one `torch.compile`d kernel (the loop itself
-stays in Python, as it must), the ``eager`` engine as plain torch ops. Both equal the step loop in
-outputs and gradients (float64 tests, `tests/test_lstm_sequence.py`); speed in docs/benchmarks.md.
+stays in Python, as it must), the ``eager`` engine as plain torch ops. The ``triton`` engine runs the
+whole loop, forward and backward, as one Triton launch each (`longrnn.kernels.lstm`; CUDA, or a CPU
+under ``TRITON_INTERPRET=1``); it saves every step's pre-activations and cell state instead of the
+factors and recomputes the gates. All equal the step loop in outputs and gradients (float64 tests,
+`tests/test_lstm_sequence.py`, `tests/test_triton_kernels.py`); speed in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import torch
 
+from longrnn.errors import UsageError, require_extra
 from longrnn.functional.gates import gate_with_derivative
 
-ENGINES = ("eager", "compiled", "auto")
+POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
+ENGINES = (*POINTWISE_ENGINES, "triton")
 
 
 def pointwise_forward(a: torch.Tensor, c: torch.Tensor, gate: str):
@@ -87,8 +93,8 @@ _COMPILED: dict[str, tuple[CompiledOrEager, CompiledOrEager]] = {}
 
 def pointwise_functions(engine: str):
     """The (forward, backward) pointwise functions of an engine: eager, or compiled (auto = compiled)."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine not in POINTWISE_ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(POINTWISE_ENGINES)}")
     if engine == "eager":
         return pointwise_forward, pointwise_backward
     if "compiled" not in _COMPILED:
@@ -114,10 +120,18 @@ class _LSTMSequence(torch.autograd.Function):
     # tens of MB, which on the CPU costs more page faults than the whole recurrence costs arithmetic.
     @staticmethod
     def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine):
-        step, ctx.step_back = pointwise_functions(engine)
         ctx.gate, ctx.engine = gate, engine
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
+        if engine == "triton":
+            if x_proj.dtype not in (torch.float32, torch.float64):
+                raise UsageError(f"engine 'triton' computes in float32 or float64, got {x_proj.dtype}")
+            kernels = triton_kernels(x_proj.device)
+            x_proj, h0, c0, weight_hh = (t.contiguous() for t in (x_proj, h0, c0, weight_hh))
+            hs, cs, pre = kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
+            ctx.save_for_backward(weight_hh, hs, cs, pre)
+            return hs[1:].transpose(0, 1), hs[-1], cs[-1]
+        step, ctx.step_back = pointwise_functions(engine)
         outputs, c, (ctx.factors, ctx.carry, ctx.forget) = _forward(x_proj, h0, c0, weight_hh, gate, step)
         outputs = torch.stack(outputs)  # time-major (T, B, H): outputs[:-1] are the states h_{t-1}
         ctx.save_for_backward(weight_hh, h0, outputs)
@@ -126,7 +140,8 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_outputs, grad_h, grad_c):
         with torch.no_grad():
-            grads = _backward(ctx, grad_outputs, grad_h, grad_c)
+            backward = _backward_triton if ctx.engine == "triton" else _backward
+            grads = backward(ctx, grad_outputs, grad_h, grad_c)
         if not torch.is_grad_enabled():  # the usual case; True under backward(create_graph=True)
             return grads
         # As torch's once_differentiable, with a message that names the way out: these gradients carry
@@ -160,6 +175,31 @@ def _backward(ctx, grad_outputs, grad_h, grad_c):
     return da, dh, dc, grad_weight, None, None
 
 
+def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
+    """The same backward as one Triton launch; ∂L/∂W_hh as one product, as in `_backward`."""
+    weight_hh, hs, cs, pre = ctx.saved_tensors  # hs, cs: (T + 1, B, H), the initial state first
+    zeros = torch.zeros_like(hs[0])
+    grad_steps = torch.zeros_like(hs[1:]) if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous()
+    grad_h = zeros if grad_h is None else grad_h.contiguous()
+    grad_c = zeros if grad_c is None else grad_c.contiguous()
+    da, dh, dc = triton_kernels(hs.device).lstm_backward(pre, cs, weight_hh, grad_steps, grad_h, grad_c, ctx.gate)
+    H4 = da.shape[-1]
+    grad_weight = da.reshape(-1, H4).t() @ hs[:-1].reshape(-1, H4 // 4)  # Σ_t da_tᵀ h_{t-1}
+    return da, dh, dc, grad_weight, None, None
+
+
+def triton_kernels(device: torch.device):
+    """`longrnn.kernels.lstm`, for tensors on ``device``: a CUDA device, or a CPU under Triton's
+    interpreter. UsageError without the ``gpu`` extra, or on a CPU without ``TRITON_INTERPRET=1``."""
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise UsageError(f"engine 'triton' runs on a CUDA device, got tensors on {device.type!r} (on a CPU only "
+                         "under Triton's interpreter, TRITON_INTERPRET=1, which is for tests); use engine 'auto'")
+    require_extra("triton", "gpu")
+    from longrnn.kernels import lstm
+
+    return lstm
+
+
 def _add(a, b, like):
     """a + b where either may be None (an unused output's gradient); zeros if both are."""
     if a is None and b is None:
@@ -176,6 +216,8 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     Returns ``(outputs (batch, time, H), h_T, c_T)``; differentiable in every tensor argument through
     the hand-written backward above. ``gate`` is the forget gate: sigmoid, fast or softsign.
     ``engine``: "eager" runs the pointwise part of each step as separate torch ops, "compiled" (and
-    "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside.
+    "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside;
+    "triton" the whole sequence as one Triton launch forward and one backward (float32 or float64 on a
+    CUDA device; UsageError elsewhere, see `triton_kernels`).
     """
     return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)
