@@ -1,8 +1,8 @@
-"""GPU check: the LSTM's whole-sequence paths equal the step loop on CUDA (outputs and gradients), then
-the speed of the Triton kernels against cuDNN's LSTM.
+"""GPU check: every whole-sequence path of the LSTM and the GRU equals the step loop on CUDA (outputs and
+gradients), then the speed of the Triton kernels against cuDNN's LSTM.
 
 Run on a machine with a GPU (and the gpu extra): `python scripts/gpu_check.py`. Prints the largest
-differences and the speed table (`longrnn bench speed --device cuda`); `pytest tests/test_triton_kernels.py`
+differences and two speed tables (`longrnn bench speed --device cuda`); `pytest tests/test_triton_kernels.py`
 runs the kernels' own equality tests on the GPU as well.
 """
 
@@ -14,14 +14,15 @@ from longrnn.bench.speed import speed, speed_table
 from longrnn.cells import make_cell
 from longrnn.models import Recurrent
 
-ENGINES = [("sigmoid", "auto"), ("fast", "eager"), ("fast", "compiled"), ("softsign", "compiled")]
+PATHS = [("lstm", "sigmoid", "auto"), ("lstm", "fast", "eager"), ("lstm", "fast", "compiled"),
+         ("lstm", "softsign", "compiled"), ("gru", "sigmoid", "auto")]
 if importlib.util.find_spec("triton") is not None:
-    ENGINES += [(gate, "triton") for gate in ("sigmoid", "fast", "softsign")]
+    PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign")]
 
 
-def max_differences(gate: str, engine: str, dtype: torch.dtype) -> tuple[float, float]:
+def max_differences(name: str, gate: str, engine: str, dtype: torch.dtype) -> tuple[float, float]:
     torch.manual_seed(0)
-    cell = make_cell("lstm", 16, 32, gate=gate, engine=engine).to("cuda", dtype)
+    cell = make_cell(name, 16, 32, gate=gate, engine=engine).to("cuda", dtype)
     x = torch.randn(8, 50, 16, device="cuda", dtype=dtype)
     results = []
     for fused in (True, False):
@@ -36,11 +37,12 @@ def max_differences(gate: str, engine: str, dtype: torch.dtype) -> tuple[float, 
 if __name__ == "__main__":
     print(torch.__version__, torch.cuda.get_device_name())
     for dtype in (torch.float64, torch.float32):
-        for gate, engine in ENGINES:
-            out, grad = max_differences(gate, engine, dtype)
-            print(f"{dtype!s:14s} {gate:8s} {engine:8s} max |output diff| {out:.2e}  max |grad diff| {grad:.2e}")
-    triton = [f"lstm:gate={gate},engine=triton" for gate, engine in ENGINES if engine == "triton"]
-    variants = ["lstm:gate=fast,engine=compiled", *triton]
+        for name, gate, engine in PATHS:
+            out, grad = max_differences(name, gate, engine, dtype)
+            print(f"{dtype!s:14s} {name:4s} {gate:8s} {engine:8s} max |output diff| {out:.2e}  "
+                  f"max |grad diff| {grad:.2e}")
+    triton = [f"{name}:gate={gate},engine=triton" for name, gate, engine in PATHS if engine == "triton"]
+    variants = ["lstm:gate=fast,engine=compiled", "gru", *triton]
     for B, H in ((32, 128), (256, 512)):
         rows = speed(variants, batch_size=B, seq_len=1000, hidden_size=H, device="cuda", quiet=True)
         print(speed_table(rows, f"B={B}, T=1000, H={H}, I=32, fwd+bwd, cuda, against cuDNN's torch.nn.LSTM"))

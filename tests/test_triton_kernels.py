@@ -1,5 +1,5 @@
-"""The Triton LSTM kernels (longrnn.kernels.lstm, engine="triton") equal the hand-written sequence and the
-step loop in outputs and gradients.
+"""The Triton kernels (longrnn.kernels: the LSTM and the GRU, engine="triton") equal the hand-written
+sequence and the step loop in outputs and gradients.
 
 Without a GPU they run under Triton's interpreter, which must be switched on before Triton compiles
 anything, so each check runs in a child process with ``TRITON_INTERPRET=1`` (the arithmetic is the
@@ -34,27 +34,28 @@ from longrnn.cells.lstm_sequence import lstm_sequence
 warnings.simplefilter("ignore", RuntimeWarning)  # the interpreter's exp overflows to inf, as the GPU's does
 device = sys.argv[1]
 found = {}
-for dtype in (torch.float64, torch.float32):
+# (70, 80): two programs of 64 sequences, two tiles of 64 units (the second padded)
+for dtype, B, H in ((torch.float64, 3, 5), (torch.float32, 3, 5), (torch.float64, 70, 80)):
     for gate in ("sigmoid", "fast", "softsign"):
-        for B, H in ((3, 5), (70, 80)):  # 70: two programs of 64 sequences; 80: two tiles of 64 units, padded
-            torch.manual_seed(0)
-            T = 7
-            args = [torch.randn(T, B, 4 * H, dtype=dtype) * 3, torch.randn(B, H, dtype=dtype),
-                    torch.randn(B, H, dtype=dtype), torch.randn(4 * H, H, dtype=dtype) * 0.5]
-            results = []
-            for engine in ("eager", "triton"):
-                leaves = [a.to(device, copy=True).requires_grad_() for a in args]  # fresh leaves per engine
-                out, h, c = lstm_sequence(*leaves, gate, engine)
-                (out.square().sum() + 0.5 * h.sum() + c.sin().sum()).backward()
-                results.append([out, h, c, *(leaf.grad for leaf in leaves)])
-            found[f"{gate} {str(dtype)[6:]} {B} {H}"] = [((a - b).abs().max() / b.abs().max().clamp(min=1)).item()
-                                                        for a, b in zip(*results)]
+        torch.manual_seed(0)
+        T = 7
+        args = [torch.randn(T, B, 4 * H, dtype=dtype) * 3, torch.randn(B, H, dtype=dtype),
+                torch.randn(B, H, dtype=dtype), torch.randn(4 * H, H, dtype=dtype) * 0.5]
+        results = []
+        for engine in ("eager", "triton"):
+            leaves = [a.to(device, copy=True).requires_grad_() for a in args]  # fresh leaves per engine
+            out, h, c = lstm_sequence(*leaves, gate, engine)
+            (out.square().sum() + 0.5 * h.sum() + c.sin().sum()).backward()
+            results.append([out, h, c, *(leaf.grad for leaf in leaves)])
+        found[f"{gate} {str(dtype)[6:]} {B} {H}"] = [((a - b).abs().max() / b.abs().max().clamp(min=1)).item()
+                                                    for a, b in zip(*results)]
 print(json.dumps(found))
 """
 
 GRADCHECK = """
 import json, sys, warnings
 import torch
+from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.lstm_sequence import lstm_sequence
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
@@ -62,14 +63,19 @@ ok = {}
 for gate in ("sigmoid", "fast", "softsign"):
     torch.manual_seed(1)
     T, B, H = 3, 2, 3
-    args = tuple(a.to(device).requires_grad_() for a in (
+    lstm = tuple(a.to(device).requires_grad_() for a in (
         torch.randn(T, B, 4 * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
         torch.randn(B, H, dtype=torch.float64), torch.randn(4 * H, H, dtype=torch.float64)))
-    ok[gate] = torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, gate, "triton"), args, fast_mode=True)
+    ok[f"lstm {gate}"] = torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, gate, "triton"), lstm, fast_mode=True)
+    gru = tuple(a.to(device).requires_grad_() for a in (
+        torch.randn(T, B, 3 * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
+        torch.randn(3 * H, H, dtype=torch.float64), torch.randn(H, dtype=torch.float64)))
+    ok[f"gru {gate}"] = torch.autograd.gradcheck(lambda *a: gru_sequence(*a, gate), gru, fast_mode=True)
 print(json.dumps(ok))
 """
 
-# The cell with engine="triton" inside a model: outputs and parameter gradients equal the step loop's.
+# Each cell with engine="triton" inside a model: its outputs, final state and the gradients of its
+# parameters and of the input equal its step loop's under autograd (relative to max(1, max |value|)).
 CELL = """
 import json, sys, warnings
 import torch
@@ -78,17 +84,22 @@ from longrnn.models import Recurrent
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 found = {}
-for gate in ("sigmoid", "fast"):
-    torch.manual_seed(2)
-    cell = make_cell("lstm", 4, 6, gate=gate, engine="triton", forget_init="chrono:50").to(device, torch.float64)
-    x = torch.randn(5, 9, 4, dtype=torch.float64, device=device)
-    results = []
-    for fused in (True, False):  # the cell's whole-sequence path (triton), then its step loop under autograd
-        cell.zero_grad()
-        out, (h, c) = Recurrent(cell, fused=fused)(x)
-        (out.square().sum() + c.sum()).backward()
-        results.append([out, c, *(p.grad.clone() for p in cell.parameters())])
-    found[gate] = max((a - b).abs().max().item() for a, b in zip(*results))
+for name in ("lstm", "gru"):
+    for dtype, B, H in ((torch.float64, 3, 5), (torch.float32, 3, 5), (torch.float64, 70, 80)):
+        for gate in ("sigmoid", "fast", "softsign"):
+            torch.manual_seed(2)
+            cell = make_cell(name, 4, H, gate=gate, engine="triton", forget_init="chrono:50").to(device, dtype)
+            x = torch.randn(B, 9, 4, dtype=dtype, device=device)
+            results = []
+            for fused in (True, False):  # the whole-sequence path (triton), then the step loop
+                cell.zero_grad()
+                leaf = x.clone().requires_grad_()
+                out, state = Recurrent(cell, fused=fused)(leaf)
+                last = state[1] if name == "lstm" else state  # c_T for the LSTM, h_T for the GRU
+                (out.square().sum() + last.sin().sum()).backward()
+                results.append([out, last, leaf.grad, *(p.grad.clone() for p in cell.parameters())])
+            found[f"{name} {gate} {str(dtype)[6:]} {B} {H}"] = max(
+                ((a - b).abs().max() / b.abs().max().clamp(min=1)).item() for a, b in zip(*results))
 print(json.dumps(found))
 """
 
@@ -108,42 +119,63 @@ def run_checks(code: str, device: str) -> dict:
 @pytest.mark.parametrize("device", DEVICES)
 def test_triton_lstm_equals_the_hand_written_sequence(device):
     found = run_checks(AGAINST_EAGER, device)
-    assert len(found) == 12
+    assert len(found) == 9
     for case, differences in found.items():
         tolerance = 1e-12 if "float64" in case else 1e-5  # float32: sums of hundreds of rounded terms
         assert max(differences) < tolerance, (case, differences)
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_triton_lstm_passes_gradcheck_in_float64(device):
-    assert run_checks(GRADCHECK, device) == {"sigmoid": True, "fast": True, "softsign": True}
+def test_triton_lstm_and_gru_pass_gradcheck_in_float64(device):
+    found = run_checks(GRADCHECK, device)
+    assert found == {f"{name} {gate}": True for gate in ("sigmoid", "fast", "softsign") for name in ("lstm", "gru")}
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_the_cell_with_the_triton_engine_equals_its_step_loop(device):
+def test_the_cells_with_the_triton_engine_equal_their_step_loop(device):
     found = run_checks(CELL, device)
-    assert set(found) == {"sigmoid", "fast"}
-    assert max(found.values()) < 1e-12, found
+    assert len(found) == 18
+    for case, difference in found.items():
+        assert difference < (1e-12 if "float64" in case else 1e-5), (case, difference)
 
 
-def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error():
-    cell = make_cell("lstm", 2, 3, gate="fast", engine="triton")
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error(name):
+    cell = make_cell(name, 2, 3, gate="fast", engine="triton")
     x = torch.randn(2, 4, 2)
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("the interpreter is on in this process")
-    with pytest.raises(UsageError, match="engine 'triton' runs on a CUDA device, got tensors on 'cpu'"):
+    with pytest.raises(UsageError, match="engine 'triton' runs on a CUDA device, not on 'cpu'"):
         cell.fused_forward(x, cell.init_state(2))
 
 
-def test_the_triton_engine_refuses_half_precision():
-    cell = make_cell("lstm", 2, 3, gate="fast", engine="triton").to(torch.bfloat16)
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_the_triton_engine_refuses_half_precision(name):
+    cell = make_cell(name, 2, 3, gate="fast", engine="triton").to(torch.bfloat16)
     x = torch.randn(2, 4, 2, dtype=torch.bfloat16)
     with pytest.raises(UsageError, match="computes in float32 or float64, got torch.bfloat16"):
         cell.fused_forward(x, cell.init_state(2))
 
 
+def test_an_unknown_gru_engine_names_the_allowed_ones():
+    with pytest.raises(UsageError, match="unknown engine 'eager'; allowed: auto, step, triton"):
+        make_cell("gru", 2, 3, engine="eager")
+
+
 def test_the_kernels_clamp_the_fast_gate_where_the_gate_function_does():
     from longrnn.functional.gates import FAST_GATE_CLAMP
-    from longrnn.kernels.lstm import FAST_GATE_CLAMP as KERNEL_CLAMP
+    from longrnn.kernels.common import FAST_GATE_CLAMP as KERNEL_CLAMP
 
     assert KERNEL_CLAMP.value == FAST_GATE_CLAMP
+
+
+def test_train_with_the_triton_engine_on_a_cpu_exits_2_before_making_a_run_directory(tmp_path, capsys):
+    from longrnn.cli import main
+
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("the interpreter is on in this process")
+    code = main(["train", "--task", "adding", "--seq-len", "10", "--cell", "gru", "--gate", "fast", "--engine",
+                 "triton", "--steps", "1", "--out", str(tmp_path / "runs")])
+    assert code == 2
+    assert "engine 'triton' runs on a CUDA device, not on 'cpu'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

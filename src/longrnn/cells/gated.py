@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells.base import Cell, at_least_float32, autocast_enabled, fused_sequence, zero_state
+from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.init import (
     forget_biases,
     orthogonal_blocks,
@@ -54,6 +55,7 @@ GATE_CHOICES = (*GATES, "refine")
 # paper's official code (glambrechts/warmup, models_pytorch/cells.py) initialises its GRU
 WEIGHT_INITS = ("default", "xavier_orthogonal")
 LSTM_ENGINES = (*ENGINES, "step")  # step: the step loop under autograd, never a whole-sequence kernel
+GRU_ENGINES = ("auto", "triton", "step")  # auto: torch's kernel for the sigmoid gate, else the step loop
 
 
 class _GatedCell(Cell):
@@ -258,6 +260,11 @@ class GRUCell(_GatedCell):
     z near 1 keeps the state, so ``forget_init`` acts on z's bias. Parameters ``weight_ih`` (3H, I),
     ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H), blocks r, z, n; with ``gate="refine"`` a fourth
     block holds the refine gate of z. State: a (batch, H) tensor, which is also the output.
+
+    ``engine`` (auto | triton | step) chooses how a whole sequence runs; it changes speed only. ``auto``:
+    torch's GRU kernel for the sigmoid gate, the step loop for the others; ``triton``: one Triton launch
+    forward and one backward for every single-input gate (`longrnn.cells.gru_sequence`; float32/float64
+    on a CUDA device, the ``gpu`` extra); ``step``: always the step loop.
     """
 
     base_blocks = 3
@@ -272,7 +279,11 @@ class GRUCell(_GatedCell):
         forget_init: str = "default",
         gate_parity: bool = True,
         weight_init: str = "default",
+        engine: str = "auto",
     ):
+        if engine not in GRU_ENGINES:
+            raise unknown("engine", engine, GRU_ENGINES)
+        self.engine = engine
         super().__init__(input_size, hidden_size, gate, forget_init, gate_parity, weight_init)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
@@ -302,8 +313,16 @@ class GRUCell(_GatedCell):
         return h, h
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
-        """The `torch.nn.GRU` kernel with this cell's parameters, or None when it does not apply."""
-        if not self.has_fused_kernel:
+        """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
+        sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, a single-input gate, outside autocast
+        and torch.compile's tracing), or None when neither applies (the step loop runs)."""
+        if self.engine == "triton" and self.gate != "refine" and not autocast_enabled(x.device) \
+                and not torch.compiler.is_compiling():
+            H = self.hidden_size
+            b_rz = torch.cat([self.bias_hh[: 2 * H], torch.zeros_like(self.bias_hh[2 * H :])])
+            x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H)
+            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H :], self.gate)
+        if self.engine != "auto" or not self.has_fused_kernel:
             return None
         outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)
         return outputs, h_n

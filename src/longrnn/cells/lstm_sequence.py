@@ -124,9 +124,7 @@ class _LSTMSequence(torch.autograd.Function):
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
         if engine == "triton":
-            if x_proj.dtype not in (torch.float32, torch.float64):
-                raise UsageError(f"engine 'triton' computes in float32 or float64, got {x_proj.dtype}")
-            kernels = triton_kernels(x_proj.device)
+            kernels = triton_kernels("lstm", x_proj.device, x_proj.dtype)
             x_proj, h0, c0, weight_hh = (t.contiguous() for t in (x_proj, h0, c0, weight_hh))
             hs, cs, pre = kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
             ctx.save_for_backward(weight_hh, hs, cs, pre)
@@ -182,22 +180,33 @@ def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
     grad_steps = torch.zeros_like(hs[1:]) if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous()
     grad_h = zeros if grad_h is None else grad_h.contiguous()
     grad_c = zeros if grad_c is None else grad_c.contiguous()
-    da, dh, dc = triton_kernels(hs.device).lstm_backward(pre, cs, weight_hh, grad_steps, grad_h, grad_c, ctx.gate)
+    kernels = triton_kernels("lstm", hs.device, hs.dtype)
+    da, dh, dc = kernels.lstm_backward(pre, cs, weight_hh, grad_steps, grad_h, grad_c, ctx.gate)
     H4 = da.shape[-1]
     grad_weight = da.reshape(-1, H4).t() @ hs[:-1].reshape(-1, H4 // 4)  # Σ_t da_tᵀ h_{t-1}
     return da, dh, dc, grad_weight, None, None
 
 
-def triton_kernels(device: torch.device):
-    """`longrnn.kernels.lstm`, for tensors on ``device``: a CUDA device, or a CPU under Triton's
-    interpreter. UsageError without the ``gpu`` extra, or on a CPU without ``TRITON_INTERPRET=1``."""
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise UsageError(f"engine 'triton' runs on a CUDA device, got tensors on {device.type!r} (on a CPU only "
+def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
+    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: float32 or float64 on a
+    CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
+    another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
+    if dtype not in (torch.float32, torch.float64):
+        raise UsageError(f"engine 'triton' computes in float32 or float64, got {dtype}")
+    check_triton_device(device)
+    import importlib
+
+    return importlib.import_module(f"longrnn.kernels.{name}")
+
+
+def check_triton_device(device: torch.device | str) -> None:
+    """UsageError unless engine 'triton' can run on ``device`` (a CUDA device, or a CPU under Triton's
+    interpreter) with the ``gpu`` extra installed."""
+    kind = torch.device(device).type
+    if kind != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise UsageError(f"engine 'triton' runs on a CUDA device, not on {kind!r} (on a CPU only "
                          "under Triton's interpreter, TRITON_INTERPRET=1, which is for tests); use engine 'auto'")
     require_extra("triton", "gpu")
-    from longrnn.kernels import lstm
-
-    return lstm
 
 
 def _add(a, b, like):

@@ -31,34 +31,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-GATE_CODES = {"sigmoid": 0, "fast": 1, "softsign": 2}  # the forget gates with a closed-form derivative
-# functional.gates.FAST_GATE_CLAMP (a test holds them equal; functional is this room's neighbour, not below)
-FAST_GATE_CLAMP = tl.constexpr(20.0)  # σ(sinh z) is exactly 0 or 1 beyond it
-
-
-@triton.jit
-def _tanh(x):
-    """tanh(x) = 2σ(2x) - 1 (exact at ±inf; the interpreter has no tanh of its own)."""
-    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
-
-
-@triton.jit
-def _forget_gate(z, GATE: tl.constexpr):
-    """(φ(z), φ'(z)) for GATE 0 sigmoid σ(z), 1 fast σ(sinh z) (Ohno et al. 2023), 2 normalized softsign
-    (1 + z/(1+|z|))/2 — the closed forms of `longrnn.functional.gates.gate_with_derivative`."""
-    if GATE == 0:
-        f = tl.sigmoid(z)
-        df = f * (1.0 - f)
-    elif GATE == 1:
-        zc = tl.minimum(tl.maximum(z, -FAST_GATE_CLAMP), FAST_GATE_CLAMP)
-        ep, en = tl.exp(zc), tl.exp(-zc)
-        f = tl.sigmoid(0.5 * (ep - en))
-        df = f * (1.0 - f) * 0.5 * (ep + en)
-    else:
-        d = 1.0 / (1.0 + tl.abs(z))
-        f = 0.5 * (1.0 + z * d)
-        df = 0.5 * d * d
-    return f, df
+from longrnn.kernels.common import GATE_CODES, forget_gate, tanh, tile_sizes
 
 
 @triton.jit
@@ -91,10 +64,10 @@ def _lstm_forward_kernel(xp_ptr, w_ptr, hs_ptr, cs_ptr, a_ptr, T, B, H,
             tl.store(a_ptr + gates + 2 * H, a_g, mask=mask)
             tl.store(a_ptr + gates + 3 * H, a_o, mask=mask)
             state = rows[:, None] * H + n[None, :]
-            f, _ = _forget_gate(a_f, GATE)
-            c = f * tl.load(cs_ptr + state, mask=mask, other=0.0) + tl.sigmoid(a_i) * _tanh(a_g)
+            f, _ = forget_gate(a_f, GATE)
+            c = f * tl.load(cs_ptr + state, mask=mask, other=0.0) + tl.sigmoid(a_i) * tanh(a_g)
             tl.store(cs_ptr + B * H + state, c, mask=mask)
-            tl.store(hs_ptr + B * H + state, tl.sigmoid(a_o) * _tanh(c), mask=mask)
+            tl.store(hs_ptr + B * H + state, tl.sigmoid(a_o) * tanh(c), mask=mask)
         xp_ptr += B * 4 * H  # pointers advance (64-bit), so T·B·H may exceed 2^31
         a_ptr += B * 4 * H
         hs_ptr += B * H
@@ -122,10 +95,10 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
             dh = tl.load(dh_ptr + state, mask=mask, other=0.0) + tl.load(gout_ptr + state, mask=mask, other=0.0)
             dc = tl.load(dc_ptr + state, mask=mask, other=0.0)
             i = tl.sigmoid(tl.load(a_ptr + gates, mask=mask, other=0.0))
-            f, df = _forget_gate(tl.load(a_ptr + gates + H, mask=mask, other=0.0), GATE)
-            g = _tanh(tl.load(a_ptr + gates + 2 * H, mask=mask, other=0.0))
+            f, df = forget_gate(tl.load(a_ptr + gates + H, mask=mask, other=0.0), GATE)
+            g = tanh(tl.load(a_ptr + gates + 2 * H, mask=mask, other=0.0))
             o = tl.sigmoid(tl.load(a_ptr + gates + 3 * H, mask=mask, other=0.0))
-            tc = _tanh(tl.load(cs_ptr + B * H + state, mask=mask, other=0.0))
+            tc = tanh(tl.load(cs_ptr + B * H + state, mask=mask, other=0.0))
             dc += dh * o * (1.0 - tc * tc)
             tl.store(da_ptr + gates, dc * g * i * (1.0 - i), mask=mask)
             tl.store(da_ptr + gates + H, dc * tl.load(cs_ptr + state, mask=mask, other=0.0) * df, mask=mask)
@@ -158,11 +131,6 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
         gout_ptr -= B * H
 
 
-def _blocks(batch: int, hidden: int, block: int | None) -> tuple[int, int]:
-    """(BLOCK_B, BLOCK): powers of two, at least 16 (tl.dot's smallest tile), at most 64."""
-    block = block or max(16, min(64, triton.next_power_of_2(hidden)))
-    return max(16, min(64, triton.next_power_of_2(batch))), block
-
 
 def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None):
     """Forward launch. x_proj (T, B, 4H) = W_ih x + b_ih + b_hh, h0 and c0 (B, H), weight_hh (4H, H), all
@@ -176,7 +144,7 @@ def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None)
     hs, cs = (torch.empty(T + 1, B, H, device=x_proj.device, dtype=x_proj.dtype) for _ in range(2))
     hs[0], cs[0] = h0, c0
     a = torch.empty_like(x_proj)
-    block_b, block = _blocks(B, H, block)
+    block_b, block = tile_sizes(B, H, block)
     _lstm_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, weight_hh, hs, cs, a, T, B, H,
                                                      GATE_CODES[gate], block_b, block)
     return hs, cs, a
@@ -192,7 +160,7 @@ def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, blo
     H = G // 4
     da = torch.empty_like(a)
     dh, dc = grad_h.clone(), grad_c.clone()  # overwritten with ∂L/∂h_0, ∂L/∂c_0
-    block_b, block = _blocks(B, H, block)
+    block_b, block = tile_sizes(B, H, block)
     _lstm_backward_kernel[(triton.cdiv(B, block_b),)](a, cs, weight_hh, grad_outputs, dh, dc, da, T, B, H,
                                                       GATE_CODES[gate], block_b, block)
     return da, dh, dc

@@ -1,0 +1,44 @@
+"""What the fused kernels share: tanh and the single-input gates with their derivatives, in Triton (the
+closed forms of `longrnn.functional.gates.gate_with_derivative`, tested equal through the kernels), and
+the tile sizes."""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+GATE_CODES = {"sigmoid": 0, "fast": 1, "softsign": 2}  # the forget gates with a closed-form derivative
+# functional.gates.FAST_GATE_CLAMP (a test holds them equal; functional is this room's neighbour, not below)
+FAST_GATE_CLAMP = tl.constexpr(20.0)  # σ(sinh z) is exactly 0 or 1 beyond it
+
+
+@triton.jit
+def tanh(x):
+    """tanh(x) = 2σ(2x) - 1 (exact at ±inf; the interpreter has no tanh of its own)."""
+    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
+
+
+@triton.jit
+def forget_gate(z, GATE: tl.constexpr):
+    """(φ(z), φ'(z)) for GATE 0 sigmoid σ(z), 1 fast σ(sinh z) (Ohno et al. 2023), 2 normalized softsign
+    (1 + z/(1+|z|))/2 — the closed forms of `longrnn.functional.gates.gate_with_derivative`."""
+    if GATE == 0:
+        f = tl.sigmoid(z)
+        df = f * (1.0 - f)
+    elif GATE == 1:
+        zc = tl.minimum(tl.maximum(z, -FAST_GATE_CLAMP), FAST_GATE_CLAMP)
+        ep, en = tl.exp(zc), tl.exp(-zc)
+        f = tl.sigmoid(0.5 * (ep - en))
+        df = f * (1.0 - f) * 0.5 * (ep + en)
+    else:
+        d = 1.0 / (1.0 + tl.abs(z))
+        f = 0.5 * (1.0 + z * d)
+        df = 0.5 * d * d
+    return f, df
+
+
+def tile_sizes(batch: int, hidden: int, block: int | None) -> tuple[int, int]:
+    """(BLOCK_B sequences per program, BLOCK units per tile): powers of two from 16 (tl.dot's smallest
+    tile) to 64; ``block`` overrides the second (tests use 16 to cross tile borders at small H)."""
+    block = block or max(16, min(64, triton.next_power_of_2(hidden)))
+    return max(16, min(64, triton.next_power_of_2(batch))), block
