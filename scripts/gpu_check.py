@@ -18,11 +18,13 @@ PATHS = [("lstm", "sigmoid", "auto"), ("lstm", "fast", "eager"), ("lstm", "fast"
          ("lstm", "softsign", "compiled"), ("gru", "sigmoid", "auto")]
 if importlib.util.find_spec("triton") is not None:
     PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign")]
+    PATHS += [("brc", None, "triton"), ("nbrc", None, "triton")]
 
 
-def max_differences(name: str, gate: str, engine: str, dtype: torch.dtype) -> tuple[float, float]:
+def max_differences(name: str, gate: str | None, engine: str, dtype: torch.dtype) -> tuple[float, float]:
     torch.manual_seed(0)
-    cell = make_cell(name, 16, 32, gate=gate, engine=engine).to("cuda", dtype)
+    options = {"gate": gate} if gate else {}
+    cell = make_cell(name, 16, 32, engine=engine, **options).to("cuda", dtype)
     x = torch.randn(8, 50, 16, device="cuda", dtype=dtype)
     results = []
     for fused in (True, False):
@@ -39,9 +41,10 @@ if __name__ == "__main__":
     for dtype in (torch.float64, torch.float32):
         for name, gate, engine in PATHS:
             out, grad = max_differences(name, gate, engine, dtype)
-            print(f"{dtype!s:14s} {name:4s} {gate:8s} {engine:8s} max |output diff| {out:.2e}  "
+            print(f"{dtype!s:14s} {name:4s} {gate or '':8s} {engine:8s} max |output diff| {out:.2e}  "
                   f"max |grad diff| {grad:.2e}")
-    triton = [f"{name}:gate={gate},engine=triton" for name, gate, engine in PATHS if engine == "triton"]
+    triton = [f"{name}:gate={gate},engine=triton" if gate else f"{name}:engine=triton"
+              for name, gate, engine in PATHS if engine == "triton"]
     variants = ["lstm:gate=fast,engine=compiled", "gru", *triton]
     for B, H in ((32, 128), (256, 512)):
         rows = speed(variants, batch_size=B, seq_len=1000, hidden_size=H, device="cuda", quiet=True)

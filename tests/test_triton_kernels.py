@@ -1,5 +1,5 @@
-"""The Triton kernels (longrnn.kernels: the LSTM and the GRU, engine="triton") equal the hand-written
-sequence and the step loop in outputs and gradients.
+"""The Triton kernels (longrnn.kernels: the LSTM, the GRU, the BRC and the nBRC, engine="triton") equal the
+hand-written sequence and the step loops in outputs and gradients.
 
 Without a GPU they run under Triton's interpreter, which must be switched on before Triton compiles
 anything, so each check runs in a child process with ``TRITON_INTERPRET=1`` (the arithmetic is the
@@ -55,6 +55,7 @@ print(json.dumps(found))
 GRADCHECK = """
 import json, sys, warnings
 import torch
+from longrnn.cells.bistable_sequence import bistable_sequence
 from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.lstm_sequence import lstm_sequence
 warnings.simplefilter("ignore", RuntimeWarning)
@@ -71,6 +72,14 @@ for gate in ("sigmoid", "fast", "softsign"):
         torch.randn(T, B, 3 * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
         torch.randn(3 * H, H, dtype=torch.float64), torch.randn(H, dtype=torch.float64)))
     ok[f"gru {gate}"] = torch.autograd.gradcheck(lambda *a: gru_sequence(*a, gate), gru, fast_mode=True)
+for diagonal in (True, False):
+    torch.manual_seed(1)
+    T, B, H = 3, 2, 3
+    recurrent = torch.randn(2 * H, dtype=torch.float64) if diagonal else torch.randn(2 * H, H, dtype=torch.float64)
+    args = tuple(a.to(device).requires_grad_() for a in (
+        torch.randn(T, B, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64), recurrent))
+    ok["brc" if diagonal else "nbrc"] = torch.autograd.gradcheck(
+        lambda *a: bistable_sequence(*a, diagonal), args, fast_mode=True)
 print(json.dumps(ok))
 """
 
@@ -84,22 +93,23 @@ from longrnn.models import Recurrent
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 found = {}
-for name in ("lstm", "gru"):
+variants = [(name, {"gate": gate, "forget_init": "chrono:50"}) for name in ("lstm", "gru")
+            for gate in ("sigmoid", "fast", "softsign")] + [("brc", {}), ("nbrc", {})]
+for name, options in variants:
     for dtype, B, H in ((torch.float64, 3, 5), (torch.float32, 3, 5), (torch.float64, 70, 80)):
-        for gate in ("sigmoid", "fast", "softsign"):
-            torch.manual_seed(2)
-            cell = make_cell(name, 4, H, gate=gate, engine="triton", forget_init="chrono:50").to(device, dtype)
-            x = torch.randn(B, 9, 4, dtype=dtype, device=device)
-            results = []
-            for fused in (True, False):  # the whole-sequence path (triton), then the step loop
-                cell.zero_grad()
-                leaf = x.clone().requires_grad_()
-                out, state = Recurrent(cell, fused=fused)(leaf)
-                last = state[1] if name == "lstm" else state  # c_T for the LSTM, h_T for the GRU
-                (out.square().sum() + last.sin().sum()).backward()
-                results.append([out, last, leaf.grad, *(p.grad.clone() for p in cell.parameters())])
-            found[f"{name} {gate} {str(dtype)[6:]} {B} {H}"] = max(
-                ((a - b).abs().max() / b.abs().max().clamp(min=1)).item() for a, b in zip(*results))
+        torch.manual_seed(2)
+        cell = make_cell(name, 4, H, engine="triton", **options).to(device, dtype)
+        x = torch.randn(B, 9, 4, dtype=dtype, device=device)
+        results = []
+        for fused in (True, False):  # the whole-sequence path (triton), then the step loop
+            cell.zero_grad()
+            leaf = x.clone().requires_grad_()
+            out, state = Recurrent(cell, fused=fused)(leaf)
+            last = state[1] if name == "lstm" else state  # c_T for the LSTM, h_T for the GRU
+            (out.square().sum() + last.sin().sum()).backward()
+            results.append([out, last, leaf.grad, *(p.grad.clone() for p in cell.parameters())])
+        found[f"{name} {options.get('gate', '')} {str(dtype)[6:]} {B} {H}"] = max(
+            ((a - b).abs().max() / b.abs().max().clamp(min=1)).item() for a, b in zip(*results))
 print(json.dumps(found))
 """
 
@@ -126,22 +136,23 @@ def test_triton_lstm_equals_the_hand_written_sequence(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_triton_lstm_and_gru_pass_gradcheck_in_float64(device):
+def test_triton_sequences_pass_gradcheck_in_float64(device):
     found = run_checks(GRADCHECK, device)
-    assert found == {f"{name} {gate}": True for gate in ("sigmoid", "fast", "softsign") for name in ("lstm", "gru")}
+    expected = {f"{name} {gate}": True for gate in ("sigmoid", "fast", "softsign") for name in ("lstm", "gru")}
+    assert found == {**expected, "brc": True, "nbrc": True}
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_cells_with_the_triton_engine_equal_their_step_loop(device):
     found = run_checks(CELL, device)
-    assert len(found) == 18
+    assert len(found) == 24
     for case, difference in found.items():
         assert difference < (1e-12 if "float64" in case else 1e-5), (case, difference)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error(name):
-    cell = make_cell(name, 2, 3, gate="fast", engine="triton")
+@pytest.mark.parametrize("name, options", [("lstm", {"gate": "fast"}), ("gru", {"gate": "fast"}), ("nbrc", {})])
+def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error(name, options):
+    cell = make_cell(name, 2, 3, engine="triton", **options)
     x = torch.randn(2, 4, 2)
     if os.environ.get("TRITON_INTERPRET") == "1":
         pytest.skip("the interpreter is on in this process")
@@ -149,9 +160,9 @@ def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error(
         cell.fused_forward(x, cell.init_state(2))
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_the_triton_engine_refuses_half_precision(name):
-    cell = make_cell(name, 2, 3, gate="fast", engine="triton").to(torch.bfloat16)
+@pytest.mark.parametrize("name, options", [("lstm", {"gate": "fast"}), ("gru", {"gate": "fast"}), ("brc", {})])
+def test_the_triton_engine_refuses_half_precision(name, options):
+    cell = make_cell(name, 2, 3, engine="triton", **options).to(torch.bfloat16)
     x = torch.randn(2, 4, 2, dtype=torch.bfloat16)
     with pytest.raises(UsageError, match="computes in float32 or float64, got torch.bfloat16"):
         cell.fused_forward(x, cell.init_state(2))

@@ -20,6 +20,10 @@ W_c and W_a) is Xavier-uniform per gate block, the BRC memory vectors w_c = w_a 
 Parameters: ``weight_ih`` (3H, I) with blocks c, a, h; ``bias`` (3H); the BRC has ``memory_c`` and
 ``memory_a`` (H); the nBRC has ``weight_hh`` (2H, H) with blocks c, a. State: a (batch, H) tensor,
 which is also the output. ``forget_gate_values`` returns c, so the gate diagnostics apply.
+
+``engine`` (auto | triton): how a whole sequence runs, speed only. ``auto`` runs the step loop;
+``triton`` one Triton launch forward and one backward (`longrnn.cells.bistable_sequence`;
+float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
 from __future__ import annotations
@@ -28,17 +32,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.base import Cell, autocast_enabled, zero_state
+from longrnn.cells.bistable_sequence import bistable_sequence
 from longrnn.cells.init import xavier_uniform_blocks
 from longrnn.cells.registry import register
+from longrnn.errors import unknown
+
+ENGINES = ("auto", "triton")
 
 
 class _BistableCell(Cell):
     """Shared parts: input projection, keep gate, feedback gain and update; subclasses give the
     recurrent gate terms m_c, m_a."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, engine: str = "auto"):
         super().__init__()
+        if engine not in ENGINES:
+            raise unknown("engine", engine, ENGINES)
+        self.engine = engine
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -74,29 +85,46 @@ class _BistableCell(Cell):
         h = c * state + (1.0 - c) * torch.tanh(x_h + a * state)
         return h, h
 
+    def recurrent_parameter(self) -> tuple[torch.Tensor, bool]:
+        """(the recurrent parameter as the Triton kernel takes it, whether it is elementwise)."""
+        raise NotImplementedError
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
+        Triton launch forward and one backward; otherwise None, and the step loop runs."""
+        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+            return None
+        return bistable_sequence(self.project_input(x.transpose(0, 1)), state, *self.recurrent_parameter())
+
 
 @register("brc", "bistable recurrent cell, elementwise feedback (Vecoven et al. 2021); warm-up paper init")
 class BRCCell(_BistableCell):
     """BRC: m_c = w_c ⊙ h, m_a = w_a ⊙ h with memory vectors w_c, w_a (initialised to 1)."""
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, engine: str = "auto"):
+        super().__init__(input_size, hidden_size, engine)
         self.memory_c = nn.Parameter(torch.ones(hidden_size))
         self.memory_a = nn.Parameter(torch.ones(hidden_size))
 
     def recurrent_terms(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.memory_c * h, self.memory_a * h
 
+    def recurrent_parameter(self) -> tuple[torch.Tensor, bool]:
+        return torch.cat([self.memory_c, self.memory_a]), True
+
 
 @register("nbrc", "recurrently neuromodulated BRC, full gate matrices (Vecoven et al. 2021); warm-up paper init")
 class NBRCCell(_BistableCell):
     """nBRC: m_c = W_c h, m_a = W_a h with full (H, H) matrices (Xavier-uniform each)."""
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, engine: str = "auto"):
+        super().__init__(input_size, hidden_size, engine)
         self.weight_hh = nn.Parameter(torch.empty(2 * hidden_size, hidden_size))
         xavier_uniform_blocks(self.weight_hh, 2)
 
     def recurrent_terms(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         m_c, m_a = F.linear(h, self.weight_hh).chunk(2, -1)
         return m_c, m_a
+
+    def recurrent_parameter(self) -> tuple[torch.Tensor, bool]:
+        return self.weight_hh, False
