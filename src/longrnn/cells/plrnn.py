@@ -49,8 +49,9 @@ import math
 import torch
 from torch import nn
 
-from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import np_input_scale
+from longrnn.cells.plrnn_sequence import plrnn_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import UsageError, unknown
 
@@ -58,6 +59,7 @@ INITS = ("plain", "paper", "identity", "l2", "orthogonal")
 REGULATED_INITS = ("identity", "l2")  # inits that set the first P units: integrators, or zeros
 REG_SCHEMES = ("rows", "columns", "full")  # W entries of the regulated units: the code's "R", "L", "F"
 OUTPUTS = ("z", "relu")
+ENGINES = ("auto", "triton")  # auto: the step loop; triton: one Triton launch forward and one backward
 INITIAL_STATES = ("zero", "learned")
 
 
@@ -94,6 +96,8 @@ class PLRNNCell(Cell):
     """One step of the PLRNN; see the module docstring for the equation, parameters and options.
 
     State: z, a (batch, M) tensor. Output: z (``output="z"``) or relu(z) (``output="relu"``).
+    ``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
+    `longrnn.cells.plrnn_sequence`; float32/float64 on a CUDA device, the ``gpu`` extra).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class PLRNNCell(Cell):
         output: str = "z",
         initial_state: str = "zero",
         reg_scheme: str = "rows",
+        engine: str = "auto",
     ):
         super().__init__()
         for kind, value, allowed in (
@@ -112,9 +117,11 @@ class PLRNNCell(Cell):
             ("output", output, OUTPUTS),
             ("initial_state", initial_state, INITIAL_STATES),
             ("reg_scheme", reg_scheme, REG_SCHEMES),
+            ("engine", engine, ENGINES),
         ):
             if value not in allowed:
                 raise unknown(f"plrnn {kind}", value, allowed)
+        self.engine = engine
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -183,6 +190,14 @@ class PLRNNCell(Cell):
     def step(self, x_proj: torch.Tensor, state: torch.Tensor):
         z = self.A * state + torch.relu(state) @ self.coupling().T + self.h + x_proj
         return (torch.relu(z) if self.output == "relu" else z), z
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
+        Triton launch forward and one backward (`longrnn.cells.plrnn_sequence`); otherwise None."""
+        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+            return None
+        z, z_n = plrnn_sequence(self.project_input(x.transpose(0, 1)), state, self.A, self.coupling(), self.h)
+        return (torch.relu(z) if self.output == "relu" else z), z_n
 
     def extra_repr(self) -> str:
         return (
