@@ -18,7 +18,7 @@ PATHS = [("lstm", "sigmoid", "auto"), ("lstm", "fast", "eager"), ("lstm", "fast"
          ("lstm", "softsign", "compiled"), ("gru", "sigmoid", "auto")]
 if importlib.util.find_spec("triton") is not None:
     PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign")]
-    PATHS += [("brc", None, "triton"), ("nbrc", None, "triton"), ("plrnn", None, "triton")]
+    PATHS += [(name, None, "triton") for name in ("brc", "nbrc", "mgu", "plrnn")]
 
 
 def max_differences(name: str, gate: str | None, engine: str, dtype: torch.dtype) -> tuple[float, float]:

@@ -1,5 +1,5 @@
-"""The Triton kernels (longrnn.kernels: the LSTM, the GRU, the BRC, the nBRC and the PLRNN, engine="triton")
-equal the hand-written sequence and the step loops in outputs and gradients.
+"""The Triton kernels (longrnn.kernels: the LSTM, the GRU, the BRC, the nBRC, the MGU and the PLRNN,
+engine="triton") equal the hand-written sequence and the step loops in outputs and gradients.
 
 Without a GPU they run under Triton's interpreter, which must be switched on before Triton compiles
 anything, so each check runs in a child process with ``TRITON_INTERPRET=1`` (the arithmetic is the
@@ -58,6 +58,7 @@ import torch
 from longrnn.cells.bistable_sequence import bistable_sequence
 from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.lstm_sequence import lstm_sequence
+from longrnn.cells.mgu_sequence import mgu_sequence
 from longrnn.cells.plrnn_sequence import plrnn_sequence
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
@@ -88,6 +89,9 @@ args = tuple(a.to(device).requires_grad_() for a in (
     torch.randn(T, B, M, dtype=f64), torch.randn(B, M, dtype=f64), torch.rand(M, dtype=f64),
     torch.randn(M, M, dtype=f64) * 0.5, torch.randn(M, dtype=f64)))
 ok["plrnn"] = torch.autograd.gradcheck(lambda *a: plrnn_sequence(*a), args, fast_mode=True)
+args = tuple(a.to(device).requires_grad_() for a in (
+    torch.randn(T, B, 2 * M, dtype=f64), torch.randn(B, M, dtype=f64), torch.randn(2 * M, M, dtype=f64)))
+ok["mgu"] = torch.autograd.gradcheck(lambda *a: mgu_sequence(*a), args, fast_mode=True)
 print(json.dumps(ok))
 """
 
@@ -102,7 +106,7 @@ warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 found = {}
 variants = [(name, {"gate": gate, "forget_init": "chrono:50"}) for name in ("lstm", "gru")
-            for gate in ("sigmoid", "fast", "softsign")] + [("brc", {}), ("nbrc", {})] + [
+            for gate in ("sigmoid", "fast", "softsign")] + [("brc", {}), ("nbrc", {}), ("mgu", {})] + [
     ("plrnn", {"init": "identity", "integrators": 0.5, "initial_state": "learned", "output": "relu"}),
     ("plrnn", {"init": "paper"})]
 for name, options in variants:
@@ -149,13 +153,13 @@ def test_triton_lstm_equals_the_hand_written_sequence(device):
 def test_triton_sequences_pass_gradcheck_in_float64(device):
     found = run_checks(GRADCHECK, device)
     expected = {f"{name} {gate}": True for gate in ("sigmoid", "fast", "softsign") for name in ("lstm", "gru")}
-    assert found == {**expected, "brc": True, "nbrc": True, "plrnn": True}
+    assert found == {**expected, "brc": True, "nbrc": True, "plrnn": True, "mgu": True}
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_cells_with_the_triton_engine_equal_their_step_loop(device):
     found = run_checks(CELL, device)
-    assert len(found) == 30
+    assert len(found) == 33
     for case, difference in found.items():
         assert difference < (1e-12 if "float64" in case else 1e-5), (case, difference)
 

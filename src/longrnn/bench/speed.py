@@ -50,7 +50,7 @@ def default_variants(device: str = "cpu") -> list[str]:
     """Every registered cell, the gated cells once more with each non-sigmoid gate, and the LSTM's
     hand-written sequence with each explicit engine (``auto`` is what the plain rows run); on a CUDA
     device with Triton installed, also the Triton kernels: the LSTM's and the GRU's for each single-input
-    gate, the BRC's, the nBRC's and the PLRNN's."""
+    gate, the BRC's, the nBRC's, the MGU's and the PLRNN's."""
     variants = list(available())
     for name in ("lstm", "gru"):
         variants += [f"{name}:gate={gate}" for gate in ("fast", "softsign", "refine")]
@@ -58,7 +58,7 @@ def default_variants(device: str = "cpu") -> list[str]:
     if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
         variants += [f"{name}:gate={gate},engine=triton" for name in ("lstm", "gru")
                      for gate in ("sigmoid", "fast", "softsign")]
-        variants += [f"{name}:engine=triton" for name in ("brc", "nbrc", "plrnn")]
+        variants += [f"{name}:engine=triton" for name in ("brc", "nbrc", "mgu", "plrnn")]
     return variants
 
 

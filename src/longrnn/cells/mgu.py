@@ -11,6 +11,9 @@ keep gate reported by ``forget_gate_values`` (for the saturation diagnostics) is
 Initialisation as in the warm-up paper's code (Lambrechts et al. 2023, glambrechts/warmup): Xavier-uniform
 on every matrix (here each gate block on its own), zero biases. Parameters: ``weight_ih`` (2H, I) and
 ``weight_hh`` (2H, H) with blocks f, h; ``bias`` (2H). State: a (batch, H) tensor, also the output.
+
+``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
+`longrnn.cells.mgu_sequence`; float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
 from __future__ import annotations
@@ -19,15 +22,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import xavier_uniform_blocks
+from longrnn.cells.mgu_sequence import mgu_sequence
 from longrnn.cells.registry import register
+from longrnn.errors import unknown
+
+ENGINES = ("auto", "triton")  # auto: the step loop; triton: one Triton launch forward and one backward
 
 
 @register("mgu", "minimal gated unit, one gate (Zhou et al. 2016); warm-up paper init")
 class MGUCell(Cell):
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, engine: str = "auto"):
         super().__init__()
+        if engine not in ENGINES:
+            raise unknown("engine", engine, ENGINES)
+        self.engine = engine
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -59,3 +69,10 @@ class MGUCell(Cell):
         candidate = torch.tanh(x_h + F.linear(f * state, U_h))
         h = (1.0 - f) * state + f * candidate
         return h, h
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
+        Triton launch forward and one backward; otherwise None, and the step loop runs."""
+        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+            return None
+        return mgu_sequence(self.project_input(x.transpose(0, 1)), state, self.weight_hh)
