@@ -55,11 +55,8 @@ print(json.dumps(found))
 GRADCHECK = """
 import json, sys, warnings
 import torch
-from longrnn.cells.bistable_sequence import bistable_sequence
-from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.lstm_sequence import lstm_sequence
-from longrnn.cells.mgu_sequence import mgu_sequence
-from longrnn.cells.plrnn_sequence import plrnn_sequence
+from longrnn.cells.triton_sequences import bistable_sequence, gru_sequence, mgu_sequence, plrnn_sequence
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 ok = {}

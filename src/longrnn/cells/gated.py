@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from longrnn.cells.base import Cell, at_least_float32, autocast_enabled, fused_sequence, zero_state
-from longrnn.cells.gru_sequence import gru_sequence
 from longrnn.cells.init import (
     forget_biases,
     orthogonal_blocks,
@@ -47,6 +46,7 @@ from longrnn.cells.init import (
 )
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
+from longrnn.cells.triton_sequences import gru_sequence
 from longrnn.errors import check_bool, unknown
 from longrnn.functional.gates import GATES, gate_bias, refine_gate
 
@@ -263,7 +263,7 @@ class GRUCell(_GatedCell):
 
     ``engine`` (auto | triton | step) chooses how a whole sequence runs; it changes speed only. ``auto``:
     torch's GRU kernel for the sigmoid gate, the step loop for the others; ``triton``: one Triton launch
-    forward and one backward for every single-input gate (`longrnn.cells.gru_sequence`; float32/float64
+    forward and one backward for every single-input gate (`longrnn.cells.triton_sequences`; float32/float64
     on a CUDA device, the ``gpu`` extra); ``step``: always the step loop.
     """
 

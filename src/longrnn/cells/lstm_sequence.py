@@ -29,12 +29,11 @@ factors and recomputes the gates. All equal the step loop in outputs and gradien
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
 
-from longrnn.errors import UsageError, require_extra
+from longrnn.cells.triton_sequences import triton_kernels
 from longrnn.functional.gates import gate_with_derivative
 
 POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
@@ -187,28 +186,6 @@ def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
     return da, dh, dc, grad_weight, None, None
 
 
-def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
-    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: float32 or float64 on a
-    CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
-    another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
-    if dtype not in (torch.float32, torch.float64):
-        raise UsageError(f"engine 'triton' computes in float32 or float64, got {dtype}")
-    check_triton_device(device)
-    import importlib
-
-    return importlib.import_module(f"longrnn.kernels.{name}")
-
-
-def check_triton_device(device: torch.device | str) -> None:
-    """UsageError unless engine 'triton' can run on ``device`` (a CUDA device, or a CPU under Triton's
-    interpreter) with the ``gpu`` extra installed."""
-    kind = torch.device(device).type
-    if kind != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise UsageError(f"engine 'triton' runs on a CUDA device, not on {kind!r} (on a CPU only "
-                         "under Triton's interpreter, TRITON_INTERPRET=1, which is for tests); use engine 'auto'")
-    require_extra("triton", "gpu")
-
-
 def _add(a, b, like):
     """a + b where either may be None (an unused output's gradient); zeros if both are."""
     if a is None and b is None:
@@ -227,6 +204,6 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     ``engine``: "eager" runs the pointwise part of each step as separate torch ops, "compiled" (and
     "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside;
     "triton" the whole sequence as one Triton launch forward and one backward (float32 or float64 on a
-    CUDA device; UsageError elsewhere, see `triton_kernels`).
+    CUDA device; UsageError elsewhere, see `longrnn.cells.triton_sequences.triton_kernels`).
     """
     return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)

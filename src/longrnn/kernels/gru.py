@@ -1,7 +1,7 @@
 """The GRU's recurrence as two Triton kernels: the whole sequence forward in one launch, backward in one.
 
 The equations are `longrnn.cells.gated.GRUCell`'s (torch's GRU) with a single-input update gate φ
-(sigmoid, fast or softsign); `longrnn.cells.gru_sequence` wraps the launches in an autograd function
+(sigmoid, fast or softsign); `longrnn.cells.triton_sequences` wraps the launches in an autograd function
 for ``engine="triton"``. The step loop is the reference the tests compare with.
 
     forward, one program per block of BLOCK_B sequences, t = 1..T, with x_proj = W_ih x + b_ih + [b_hr, b_hz, 0]:

@@ -28,7 +28,7 @@ import torch
 
 from longrnn import runs
 from longrnn._version import __version__
-from longrnn.cells.lstm_sequence import check_triton_device
+from longrnn.cells.triton_sequences import check_triton_device
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics

@@ -1,0 +1,165 @@
+"""The cells' whole sequences as one Triton launch forward and one backward (``engine="triton"``): the
+autograd functions around the kernels of `longrnn.kernels`, whose docstrings hold the equations and
+their hand-written backward passes. The LSTM's is an engine of `longrnn.cells.lstm_sequence`; the GRU's,
+the bistable cells', the MGU's and the PLRNN's are here. Each is tested equal to its cell's step loop
+under autograd in outputs and every gradient, and passes gradcheck (`tests/test_triton_kernels.py`).
+
+Every function returns ``(outputs (batch, time, H), final state (batch, H))`` from ``x_proj`` (time,
+batch, ...) and an initial state (batch, H); each is differentiable once (the backward is hand-written)
+and runs float32 or float64 on a CUDA device, or on a CPU under Triton's interpreter (tests); anything
+else is a UsageError (`triton_kernels`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from longrnn.errors import UsageError, require_extra
+
+
+def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
+    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: float32 or float64 on a
+    CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
+    another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
+    if dtype not in (torch.float32, torch.float64):
+        raise UsageError(f"engine 'triton' computes in float32 or float64, got {dtype}")
+    check_triton_device(device)
+    return importlib.import_module(f"longrnn.kernels.{name}")
+
+
+def check_triton_device(device: torch.device | str) -> None:
+    """UsageError unless engine 'triton' can run on ``device`` (a CUDA device, or a CPU under Triton's
+    interpreter) with the ``gpu`` extra installed."""
+    kind = torch.device(device).type
+    if kind != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise UsageError(f"engine 'triton' runs on a CUDA device, not on {kind!r} (on a CPU only "
+                         "under Triton's interpreter, TRITON_INTERPRET=1, which is for tests); use engine 'auto'")
+    require_extra("triton", "gpu")
+
+
+def _prepared(name: str, *tensors: torch.Tensor):
+    """The kernels module ``name`` for these tensors, and the tensors detached and contiguous."""
+    kernels = triton_kernels(name, tensors[0].device, tensors[0].dtype)
+    return kernels, tuple(t.detach().contiguous() for t in tensors)
+
+
+def _sequence(hs: torch.Tensor):
+    """(outputs (batch, time, H), final state) from the states hs (T + 1, batch, H), h_0 first."""
+    return hs[1:].transpose(0, 1), hs[-1]
+
+
+def _incoming(hs: torch.Tensor, grad_outputs, grad_last):
+    """The gradients reaching the outputs (time-major) and the final state, zeros where unused."""
+    grad_steps = torch.zeros_like(hs[1:]) if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous()
+    return grad_steps, torch.zeros_like(hs[0]) if grad_last is None else grad_last.contiguous()
+
+
+class _GRUSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate):
+        ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = _prepared("gru", x_proj, h0, weight_hh, bias_hn)
+        hs, saved = ctx.kernels.gru_forward(x_proj, h0, weight_hh, bias_hn, gate)
+        ctx.gate = gate
+        ctx.save_for_backward(weight_hh, hs, saved)
+        return _sequence(hs)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_h):
+        weight_hh, hs, saved = ctx.saved_tensors
+        dx, dg, dh = ctx.kernels.gru_backward(saved, hs, weight_hh, *_incoming(hs, grad_outputs, grad_h), ctx.gate)
+        H = hs.shape[-1]
+        grad_weight = dg.reshape(-1, 3 * H).t() @ hs[:-1].reshape(-1, H)  # Σ_t [da_r, da_z, dm]_tᵀ h_{t-1}
+        return dx, dh, grad_weight, dg[..., 2 * H :].sum((0, 1)), None
+
+
+def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str):
+    """GRU (`longrnn.kernels.gru`) over ``x_proj`` (time, batch, 3H) = W_ih x + b_ih + [b_hr, b_hz, 0], with
+    ``weight_hh`` (3H, H), the bias ``bias_hn`` (H) that the reset gate scales, and the update gate
+    ``gate`` (sigmoid, fast or softsign)."""
+    return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate)
+
+
+class _BistableSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, recurrent, diagonal):
+        ctx.kernels, (x_proj, h0, recurrent) = _prepared("bistable", x_proj, h0, recurrent)
+        hs, saved = ctx.kernels.bistable_forward(x_proj, h0, recurrent, diagonal)
+        ctx.diagonal = diagonal
+        ctx.save_for_backward(recurrent, hs, saved)
+        return _sequence(hs)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_h):
+        recurrent, hs, saved = ctx.saved_tensors
+        dx, dh = ctx.kernels.bistable_backward(saved, hs, recurrent, *_incoming(hs, grad_outputs, grad_h),
+                                               ctx.diagonal)
+        H = hs.shape[-1]
+        dp, previous = dx[..., : 2 * H], hs[:-1]
+        if ctx.diagonal:  # ∂L/∂[w_c, w_a] = Σ_t [dp_c ⊙ h_{t-1}, dp_a ⊙ h_{t-1}]
+            grad_recurrent = (dp * previous.repeat(1, 1, 2)).sum((0, 1))
+        else:  # ∂L/∂W_hh = Σ_t [dp_c, dp_a]_tᵀ h_{t-1}
+            grad_recurrent = dp.reshape(-1, 2 * H).t() @ previous.reshape(-1, H)
+        return dx, dh, grad_recurrent, None
+
+
+def bistable_sequence(x_proj, h0, recurrent, diagonal: bool):
+    """BRC (``diagonal``: ``recurrent`` = [w_c, w_a], (2H,)) or nBRC (``recurrent`` = weight_hh, (2H, H))
+    (`longrnn.kernels.bistable`) over ``x_proj`` (time, batch, 3H) = U x + b."""
+    return _BistableSequence.apply(x_proj, h0, recurrent, diagonal)
+
+
+class _MGUSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, weight_hh):
+        ctx.kernels, (x_proj, h0, weight_hh) = _prepared("mgu", x_proj, h0, weight_hh)
+        hs, saved = ctx.kernels.mgu_forward(x_proj, h0, weight_hh)
+        ctx.save_for_backward(weight_hh, hs, saved)
+        return _sequence(hs)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_h):
+        weight_hh, hs, saved = ctx.saved_tensors
+        dx, dh = ctx.kernels.mgu_backward(saved, hs, weight_hh, *_incoming(hs, grad_outputs, grad_h))
+        H = hs.shape[-1]
+        previous = hs[:-1].reshape(-1, H)
+        gated = torch.sigmoid(saved[..., :H]).reshape(-1, H) * previous  # f ⊙ h_{t-1}, the candidate's input
+        grad_f = dx[..., :H].reshape(-1, H).t() @ previous  # Σ_t dp_fᵀ h_{t-1}
+        grad_candidate = dx[..., H:].reshape(-1, H).t() @ gated  # Σ_t duᵀ (f ⊙ h_{t-1})
+        return dx, dh, torch.cat([grad_f, grad_candidate])
+
+
+def mgu_sequence(x_proj, h0, weight_hh):
+    """MGU (`longrnn.kernels.mgu`) over ``x_proj`` (time, batch, 2H) = W x + b, with ``weight_hh`` (2H, H)
+    = [U_f; U_h]."""
+    return _MGUSequence.apply(x_proj, h0, weight_hh)
+
+
+class _PLRNNSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, z0, A, W, h):
+        ctx.kernels, (x_proj, z0, A, W, h) = _prepared("plrnn", x_proj, z0, A, W, h)
+        zs = ctx.kernels.plrnn_forward(x_proj, z0, A, W, h)
+        ctx.save_for_backward(A, W, zs)
+        return _sequence(zs)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_z):
+        A, W, zs = ctx.saved_tensors
+        dx, dz0 = ctx.kernels.plrnn_backward(zs, A, W, *_incoming(zs, grad_outputs, grad_z))
+        M, previous = zs.shape[-1], zs[:-1]
+        grad_W = dx.reshape(-1, M).t() @ torch.relu(previous).reshape(-1, M)  # Σ_t dz_tᵀ relu(z_{t-1})
+        return dx, dz0, (dx * previous).sum((0, 1)), grad_W, dx.sum((0, 1))
+
+
+def plrnn_sequence(x_proj, z0, A, W, h):
+    """PLRNN (`longrnn.kernels.plrnn`): z_t = A ⊙ z_{t-1} + relu(z_{t-1}) Wᵀ + h + x_proj_t over ``x_proj``
+    (time, batch, M) = C s, with A and h (M,) and the coupling W (M, M), its diagonal masked by the caller."""
+    return _PLRNNSequence.apply(x_proj, z0, A, W, h)
