@@ -73,10 +73,9 @@ def _bistable_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    sv_ptr += (T - 1) * B * 3 * H  # start at the last step and walk back
-    dx_ptr += (T - 1) * B * 3 * H
-    hs_ptr += (T - 1) * B * H  # h_{t-1}
-    gout_ptr += (T - 1) * B * H
+    # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
+    # (T - 1)·B·H may exceed 2^31) and walks back
+    # (hs_ptr: h_{t-1})
     for _ in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part (and the BRC's elementwise feedback)
             n = n0 + tile
@@ -152,6 +151,7 @@ def bistable_backward(saved, hs, recurrent, grad_outputs, grad_h, diagonal: bool
     dx = torch.empty_like(saved)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _bistable_backward_kernel[(triton.cdiv(B, block_b),)](saved, hs, recurrent, grad_outputs, dh, dx, T, B, H,
+    _bistable_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], recurrent, grad_outputs[T - 1],
+                                                          dh, dx[T - 1], T, B, H,
                                                           diagonal, block_b, block)
     return dx, dh

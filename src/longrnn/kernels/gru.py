@@ -73,11 +73,9 @@ def _gru_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, dg_ptr
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    sv_ptr += (T - 1) * B * 4 * H  # start at the last step and walk back
-    dx_ptr += (T - 1) * B * 3 * H
-    dg_ptr += (T - 1) * B * 3 * H
-    hs_ptr += (T - 1) * B * H  # h_{t-1}
-    gout_ptr += (T - 1) * B * H
+    # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
+    # (T - 1)·B·H may exceed 2^31) and walks back
+    # (hs_ptr: h_{t-1})
     for _ in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part, a tile of units at a time
             n = n0 + tile
@@ -157,6 +155,7 @@ def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: i
     dg = torch.empty_like(dx)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _gru_backward_kernel[(triton.cdiv(B, block_b),)](saved, hs, weight_hh, grad_outputs, dh, dx, dg, T, B, H,
+    _gru_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
+                                                     dx[T - 1], dg[T - 1], T, B, H,
                                                      GATE_CODES[gate], block_b, block)
     return dx, dg, dh

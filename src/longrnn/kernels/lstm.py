@@ -82,10 +82,9 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    a_ptr += (T - 1) * B * 4 * H  # start at the last step and walk back
-    da_ptr += (T - 1) * B * 4 * H
-    cs_ptr += (T - 1) * B * H  # cs_ptr: c_{t-1}; cs_ptr + B H: c_t
-    gout_ptr += (T - 1) * B * H
+    # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
+    # (T - 1)·B·H may exceed 2^31) and walks back
+    # (cs_ptr: c_{t-1}; cs_ptr + B H: c_t)
     for _ in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part, a tile of units at a time
             n = n0 + tile
@@ -161,6 +160,7 @@ def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, blo
     da = torch.empty_like(a)
     dh, dc = grad_h.clone(), grad_c.clone()  # overwritten with ∂L/∂h_0, ∂L/∂c_0
     block_b, block = tile_sizes(B, H, block)
-    _lstm_backward_kernel[(triton.cdiv(B, block_b),)](a, cs, weight_hh, grad_outputs, dh, dc, da, T, B, H,
+    _lstm_backward_kernel[(triton.cdiv(B, block_b),)](a[T - 1], cs[T - 1], weight_hh, grad_outputs[T - 1], dh, dc,
+                                                      da[T - 1], T, B, H,
                                                       GATE_CODES[gate], block_b, block)
     return da, dh, dc

@@ -88,10 +88,9 @@ def _mgu_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T, B, 
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    sv_ptr += (T - 1) * B * 2 * H  # start at the last step and walk back
-    dx_ptr += (T - 1) * B * 2 * H
-    hs_ptr += (T - 1) * B * H  # h_{t-1}
-    gout_ptr += (T - 1) * B * H
+    # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
+    # (T - 1)·B·H may exceed 2^31) and walks back
+    # (hs_ptr: h_{t-1})
     for _ in range(T):
         for n0 in range(0, H, BLOCK):  # du, the direct paths; dx's f block holds dh (n - h) until phase 2
             n = n0 + tile
@@ -159,6 +158,7 @@ def mgu_backward(saved, hs, weight_hh, grad_outputs, grad_h, block: int | None =
     dx = torch.empty_like(saved)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _mgu_backward_kernel[(triton.cdiv(B, block_b),)](saved, hs, weight_hh, grad_outputs, dh, dx, T, B, H,
+    _mgu_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
+                                                     dx[T - 1], T, B, H,
                                                      block_b, block)
     return dx, dh

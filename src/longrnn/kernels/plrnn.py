@@ -56,9 +56,9 @@ def _plrnn_backward_kernel(zs_ptr, a_ptr, w_ptr, gout_ptr, dz_ptr, dx_ptr, T, B,
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    dx_ptr += (T - 1) * B * M  # start at the last step and walk back
-    zs_ptr += (T - 1) * B * M  # z_{t-1}
-    gout_ptr += (T - 1) * B * M
+    # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
+    # (T - 1)·B·M may exceed 2^31) and walks back
+    # (zs_ptr: z_{t-1})
     for _ in range(T):
         for n0 in range(0, M, BLOCK):  # dz_t: the carried gradient plus the output's
             n = n0 + tile
@@ -111,5 +111,6 @@ def plrnn_backward(zs, A, W, grad_outputs, grad_z, block: int | None = None):
     dx = torch.empty_like(grad_outputs)
     dz = grad_z.clone()  # overwritten with ∂L/∂z_0
     block_b, block = tile_sizes(B, M, block)
-    _plrnn_backward_kernel[(triton.cdiv(B, block_b),)](zs, A, W, grad_outputs, dz, dx, T, B, M, block_b, block)
+    _plrnn_backward_kernel[(triton.cdiv(B, block_b),)](zs[T - 1], A, W, grad_outputs[T - 1], dz, dx[T - 1], T, B, M,
+                                                       block_b, block)
     return dx, dz
