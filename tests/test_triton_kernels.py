@@ -126,6 +126,37 @@ for name, options in variants:
 print(json.dumps(found))
 """
 
+# bfloat16 and float16 inputs are computed in float32: the same cell in bfloat16 gives the float32 run's
+# outputs and gradients on the same (bfloat16-representable) weights and inputs, rounded to bfloat16.
+HALF = """
+import json, sys, warnings
+import torch
+from longrnn.cells import make_cell
+from longrnn.models import Recurrent
+warnings.simplefilter("ignore", RuntimeWarning)
+device = sys.argv[1]
+found = {}
+for name, options in (("lstm", {"gate": "fast"}), ("gru", {"gate": "fast"}), ("nbrc", {}), ("mgu", {}),
+                      ("plrnn", {"init": "paper"})):
+    for half in (torch.bfloat16, torch.float16):
+        torch.manual_seed(3)
+        cell = make_cell(name, 4, 6, engine="triton", **options).to(device, half)
+        x = torch.randn(3, 7, 4, device=device).to(half)
+        results = []
+        for dtype in (half, torch.float32):
+            cell.to(dtype)
+            cell.zero_grad()
+            leaf = x.to(dtype, copy=True).requires_grad_()
+            out, _ = Recurrent(cell, fused=True)(leaf)
+            out.float().square().sum().backward()
+            results.append([out, leaf.grad, *(p.grad.clone() for p in cell.parameters())])  # before .to
+        found[f"{name} {str(half)[6:]}"] = {
+            "dtypes": [str(t.dtype)[6:] for t in results[0]],
+            "difference": max(((a.float() - b).abs().max() / b.abs().max().clamp(min=1)).item()
+                              for a, b in zip(*results))}
+print(json.dumps(found))
+"""
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -173,12 +204,21 @@ def test_the_triton_engine_on_a_cpu_without_the_interpreter_is_a_one_line_error(
         cell.fused_forward(x, cell.init_state(2))
 
 
-@pytest.mark.parametrize("name, options", [("lstm", {"gate": "fast"}), ("gru", {"gate": "fast"}), ("brc", {})])
-def test_the_triton_engine_refuses_half_precision(name, options):
-    cell = make_cell(name, 2, 3, engine="triton", **options).to(torch.bfloat16)
-    x = torch.randn(2, 4, 2, dtype=torch.bfloat16)
-    with pytest.raises(UsageError, match="computes in float32 or float64, got torch.bfloat16"):
-        cell.fused_forward(x, cell.init_state(2))
+@pytest.mark.parametrize("device", DEVICES)
+def test_half_precision_is_computed_in_float32_and_returned_in_its_own_dtype(device):
+    found = run_checks(HALF, device)
+    assert len(found) == 10
+    for case, result in found.items():
+        half = case.split()[-1]
+        assert set(result["dtypes"]) == {half}, (case, result)
+        assert result["difference"] < (2e-2 if half == "bfloat16" else 3e-3), (case, result)
+
+
+def test_the_triton_engine_refuses_integer_inputs():
+    from longrnn.cells.triton_sequences import triton_kernels
+
+    with pytest.raises(UsageError, match="computes in float32 or float64 .* got torch.int64"):
+        triton_kernels("gru", torch.device("cpu"), torch.int64)
 
 
 def test_an_unknown_gru_engine_names_the_allowed_ones():

@@ -33,7 +33,7 @@ import warnings
 
 import torch
 
-from longrnn.cells.triton_sequences import triton_kernels
+from longrnn.cells.triton_sequences import in_input_dtypes, incoming, prepared, triton_kernels
 from longrnn.functional.gates import gate_with_derivative
 
 POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
@@ -123,11 +123,10 @@ class _LSTMSequence(torch.autograd.Function):
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
         if engine == "triton":
-            kernels = triton_kernels("lstm", x_proj.device, x_proj.dtype)
-            x_proj, h0, c0, weight_hh = (t.contiguous() for t in (x_proj, h0, c0, weight_hh))
+            kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh)
             hs, cs, pre = kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
             ctx.save_for_backward(weight_hh, hs, cs, pre)
-            return hs[1:].transpose(0, 1), hs[-1], cs[-1]
+            return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1], cs[-1])
         step, ctx.step_back = pointwise_functions(engine)
         outputs, c, (ctx.factors, ctx.carry, ctx.forget) = _forward(x_proj, h0, c0, weight_hh, gate, step)
         outputs = torch.stack(outputs)  # time-major (T, B, H): outputs[:-1] are the states h_{t-1}
@@ -175,15 +174,11 @@ def _backward(ctx, grad_outputs, grad_h, grad_c):
 def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
     """The same backward as one Triton launch; ∂L/∂W_hh as one product, as in `_backward`."""
     weight_hh, hs, cs, pre = ctx.saved_tensors  # hs, cs: (T + 1, B, H), the initial state first
-    zeros = torch.zeros_like(hs[0])
-    grad_steps = torch.zeros_like(hs[1:]) if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous()
-    grad_h = zeros if grad_h is None else grad_h.contiguous()
-    grad_c = zeros if grad_c is None else grad_c.contiguous()
     kernels = triton_kernels("lstm", hs.device, hs.dtype)
-    da, dh, dc = kernels.lstm_backward(pre, cs, weight_hh, grad_steps, grad_h, grad_c, ctx.gate)
+    da, dh, dc = kernels.lstm_backward(pre, cs, weight_hh, *incoming(hs, grad_outputs, grad_h, grad_c), ctx.gate)
     H4 = da.shape[-1]
     grad_weight = da.reshape(-1, H4).t() @ hs[:-1].reshape(-1, H4 // 4)  # Σ_t da_tᵀ h_{t-1}
-    return da, dh, dc, grad_weight, None, None
+    return *in_input_dtypes(ctx, da, dh, dc, grad_weight), None, None
 
 
 def _add(a, b, like):
@@ -203,7 +198,7 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     the hand-written backward above. ``gate`` is the forget gate: sigmoid, fast or softsign.
     ``engine``: "eager" runs the pointwise part of each step as separate torch ops, "compiled" (and
     "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside;
-    "triton" the whole sequence as one Triton launch forward and one backward (float32 or float64 on a
-    CUDA device; UsageError elsewhere, see `longrnn.cells.triton_sequences.triton_kernels`).
+    "triton" the whole sequence as one Triton launch forward and one backward (on a CUDA device, half
+    precision computed in float32; UsageError elsewhere, see `longrnn.cells.triton_sequences`).
     """
     return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)

@@ -6,8 +6,9 @@ under autograd in outputs and every gradient, and passes gradcheck (`tests/test_
 
 Every function returns ``(outputs (batch, time, H), final state (batch, H))`` from ``x_proj`` (time,
 batch, ...) and an initial state (batch, H); each is differentiable once (the backward is hand-written)
-and runs float32 or float64 on a CUDA device, or on a CPU under Triton's interpreter (tests); anything
-else is a UsageError (`triton_kernels`).
+and runs float32 or float64 on a CUDA device, or on a CPU under Triton's interpreter (tests); float16
+and bfloat16 inputs are computed in float32 (states and gradients included) and the results returned
+in the inputs' dtypes. Anything else is a UsageError (`triton_kernels`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from torch.autograd.function import once_differentiable
 
 from longrnn.errors import UsageError, require_extra
 
+HALF = (torch.float16, torch.bfloat16)  # inputs computed in float32
+
 
 def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
-    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: float32 or float64 on a
+    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: a floating dtype on a
     CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
     another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
-    if dtype not in (torch.float32, torch.float64):
-        raise UsageError(f"engine 'triton' computes in float32 or float64, got {dtype}")
+    if dtype not in (torch.float32, torch.float64, *HALF):
+        raise UsageError(f"engine 'triton' computes in float32 or float64 (float16 and bfloat16 inputs in "
+                         f"float32), got {dtype}")
     check_triton_device(device)
     return importlib.import_module(f"longrnn.kernels.{name}")
 
@@ -41,40 +45,50 @@ def check_triton_device(device: torch.device | str) -> None:
     require_extra("triton", "gpu")
 
 
-def _prepared(name: str, *tensors: torch.Tensor):
-    """The kernels module ``name`` for these tensors, and the tensors detached and contiguous."""
+def prepared(ctx, name: str, *tensors: torch.Tensor):
+    """The kernels module ``name`` for these tensors, and the tensors detached, contiguous and in at least
+    float32; ``ctx.dtypes`` keeps their own dtypes (for `in_input_dtypes`)."""
+    ctx.dtypes = tuple(t.dtype for t in tensors)
     kernels = triton_kernels(name, tensors[0].device, tensors[0].dtype)
-    return kernels, tuple(t.detach().contiguous() for t in tensors)
+    return kernels, tuple((t.float() if t.dtype in HALF else t).detach().contiguous() for t in tensors)
 
 
-def _sequence(hs: torch.Tensor):
-    """(outputs (batch, time, H), final state) from the states hs (T + 1, batch, H), h_0 first."""
-    return hs[1:].transpose(0, 1), hs[-1]
+def in_input_dtypes(ctx, *tensors):
+    """Each tensor in the dtype of the input at its place (``ctx.dtypes``); None stays None."""
+    return tuple(None if t is None else t.to(dtype) for t, dtype in zip(tensors, ctx.dtypes))
 
 
-def _incoming(hs: torch.Tensor, grad_outputs, grad_last):
-    """The gradients reaching the outputs (time-major) and the final state, zeros where unused."""
-    grad_steps = torch.zeros_like(hs[1:]) if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous()
-    return grad_steps, torch.zeros_like(hs[0]) if grad_last is None else grad_last.contiguous()
+def _sequence(ctx, hs: torch.Tensor):
+    """(outputs (batch, time, H), final state) from the states hs (T + 1, batch, H), h_0 first, in the
+    dtype of x_proj."""
+    return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1])
+
+
+def incoming(hs: torch.Tensor, *grads):
+    """The gradients reaching every step's output (made time-major) and the final states, as the kernels
+    take them: contiguous, in hs's dtype, zeros where unused (None)."""
+    steps, *last = grads
+    steps = torch.zeros_like(hs[1:]) if steps is None else steps.transpose(0, 1).to(hs.dtype).contiguous()
+    return steps, *(torch.zeros_like(hs[0]) if g is None else g.to(hs.dtype).contiguous() for g in last)
 
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate):
-        ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = _prepared("gru", x_proj, h0, weight_hh, bias_hn)
+        ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = prepared(ctx, "gru", x_proj, h0, weight_hh, bias_hn)
         hs, saved = ctx.kernels.gru_forward(x_proj, h0, weight_hh, bias_hn, gate)
         ctx.gate = gate
         ctx.save_for_backward(weight_hh, hs, saved)
-        return _sequence(hs)
+        return _sequence(ctx, hs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_outputs, grad_h):
         weight_hh, hs, saved = ctx.saved_tensors
-        dx, dg, dh = ctx.kernels.gru_backward(saved, hs, weight_hh, *_incoming(hs, grad_outputs, grad_h), ctx.gate)
+        dx, dg, dh = ctx.kernels.gru_backward(saved, hs, weight_hh, *incoming(hs, grad_outputs, grad_h), ctx.gate)
         H = hs.shape[-1]
         grad_weight = dg.reshape(-1, 3 * H).t() @ hs[:-1].reshape(-1, H)  # Σ_t [da_r, da_z, dm]_tᵀ h_{t-1}
-        return dx, dh, grad_weight, dg[..., 2 * H :].sum((0, 1)), None
+        return *in_input_dtypes(ctx, dx, dh, grad_weight, dg[..., 2 * H :].sum((0, 1))), None
 
 
 def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str):
@@ -87,17 +101,17 @@ def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str):
 class _BistableSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, h0, recurrent, diagonal):
-        ctx.kernels, (x_proj, h0, recurrent) = _prepared("bistable", x_proj, h0, recurrent)
+        ctx.kernels, (x_proj, h0, recurrent) = prepared(ctx, "bistable", x_proj, h0, recurrent)
         hs, saved = ctx.kernels.bistable_forward(x_proj, h0, recurrent, diagonal)
         ctx.diagonal = diagonal
         ctx.save_for_backward(recurrent, hs, saved)
-        return _sequence(hs)
+        return _sequence(ctx, hs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_outputs, grad_h):
         recurrent, hs, saved = ctx.saved_tensors
-        dx, dh = ctx.kernels.bistable_backward(saved, hs, recurrent, *_incoming(hs, grad_outputs, grad_h),
+        dx, dh = ctx.kernels.bistable_backward(saved, hs, recurrent, *incoming(hs, grad_outputs, grad_h),
                                                ctx.diagonal)
         H = hs.shape[-1]
         dp, previous = dx[..., : 2 * H], hs[:-1]
@@ -105,7 +119,7 @@ class _BistableSequence(torch.autograd.Function):
             grad_recurrent = (dp * previous.repeat(1, 1, 2)).sum((0, 1))
         else:  # ∂L/∂W_hh = Σ_t [dp_c, dp_a]_tᵀ h_{t-1}
             grad_recurrent = dp.reshape(-1, 2 * H).t() @ previous.reshape(-1, H)
-        return dx, dh, grad_recurrent, None
+        return *in_input_dtypes(ctx, dx, dh, grad_recurrent), None
 
 
 def bistable_sequence(x_proj, h0, recurrent, diagonal: bool):
@@ -117,22 +131,22 @@ def bistable_sequence(x_proj, h0, recurrent, diagonal: bool):
 class _MGUSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, h0, weight_hh):
-        ctx.kernels, (x_proj, h0, weight_hh) = _prepared("mgu", x_proj, h0, weight_hh)
+        ctx.kernels, (x_proj, h0, weight_hh) = prepared(ctx, "mgu", x_proj, h0, weight_hh)
         hs, saved = ctx.kernels.mgu_forward(x_proj, h0, weight_hh)
         ctx.save_for_backward(weight_hh, hs, saved)
-        return _sequence(hs)
+        return _sequence(ctx, hs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_outputs, grad_h):
         weight_hh, hs, saved = ctx.saved_tensors
-        dx, dh = ctx.kernels.mgu_backward(saved, hs, weight_hh, *_incoming(hs, grad_outputs, grad_h))
+        dx, dh = ctx.kernels.mgu_backward(saved, hs, weight_hh, *incoming(hs, grad_outputs, grad_h))
         H = hs.shape[-1]
         previous = hs[:-1].reshape(-1, H)
         gated = torch.sigmoid(saved[..., :H]).reshape(-1, H) * previous  # f ⊙ h_{t-1}, the candidate's input
         grad_f = dx[..., :H].reshape(-1, H).t() @ previous  # Σ_t dp_fᵀ h_{t-1}
         grad_candidate = dx[..., H:].reshape(-1, H).t() @ gated  # Σ_t duᵀ (f ⊙ h_{t-1})
-        return dx, dh, torch.cat([grad_f, grad_candidate])
+        return in_input_dtypes(ctx, dx, dh, torch.cat([grad_f, grad_candidate]))
 
 
 def mgu_sequence(x_proj, h0, weight_hh):
@@ -144,19 +158,19 @@ def mgu_sequence(x_proj, h0, weight_hh):
 class _PLRNNSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_proj, z0, A, W, h):
-        ctx.kernels, (x_proj, z0, A, W, h) = _prepared("plrnn", x_proj, z0, A, W, h)
+        ctx.kernels, (x_proj, z0, A, W, h) = prepared(ctx, "plrnn", x_proj, z0, A, W, h)
         zs = ctx.kernels.plrnn_forward(x_proj, z0, A, W, h)
         ctx.save_for_backward(A, W, zs)
-        return _sequence(zs)
+        return _sequence(ctx, zs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_outputs, grad_z):
         A, W, zs = ctx.saved_tensors
-        dx, dz0 = ctx.kernels.plrnn_backward(zs, A, W, *_incoming(zs, grad_outputs, grad_z))
+        dx, dz0 = ctx.kernels.plrnn_backward(zs, A, W, *incoming(zs, grad_outputs, grad_z))
         M, previous = zs.shape[-1], zs[:-1]
         grad_W = dx.reshape(-1, M).t() @ torch.relu(previous).reshape(-1, M)  # Σ_t dz_tᵀ relu(z_{t-1})
-        return dx, dz0, (dx * previous).sum((0, 1)), grad_W, dx.sum((0, 1))
+        return in_input_dtypes(ctx, dx, dz0, (dx * previous).sum((0, 1)), grad_W, dx.sum((0, 1)))
 
 
 def plrnn_sequence(x_proj, z0, A, W, h):
