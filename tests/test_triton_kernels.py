@@ -157,6 +157,37 @@ for name, options in (("lstm", {"gate": "fast"}), ("gru", {"gate": "fast"}), ("n
 print(json.dumps(found))
 """
 
+# Every kernel compiled for an H100 (sm_90) on this CPU by Triton's own compiler, as a GPU would compile it,
+# with the launch's options, float64 (the largest tiles in bytes), 64 x 64 tiles: prints each kernel's
+# shared memory. The interpreter cannot see what only the compiler rejects (a loop variable reassigned to
+# another type, tiles that outgrow shared memory); ptxas, the last stage, is skipped (no CUDA here).
+COMPILE_FOR_SM90 = """
+import json
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.backends.nvidia.compiler import CUDABackend
+from triton.compiler import ASTSource
+from longrnn.kernels import bistable, common, gru, lstm, mgu, plrnn
+
+add_stages = CUDABackend.add_stages
+def without_ptxas(self, stages, options, *args, **kwargs):
+    add_stages(self, stages, options, *args, **kwargs)
+    stages["cubin"] = lambda src, metadata: b""
+CUDABackend.add_stages = without_ptxas
+found = {}
+for module in (lstm, gru, bistable, mgu, plrnn):
+    for name in (n for n in dir(module) if n.endswith("_kernel")):
+        fn = getattr(module, name)
+        signature = {arg: "*fp64" if arg.endswith("_ptr") else "i32" if arg in ("T", "B", "H", "M") else "constexpr"
+                     for arg in fn.arg_names}
+        constants = {arg: {"GATE": 1, "DIAGONAL": False, "BLOCK_B": 64, "BLOCK": 64}[arg]
+                     for arg, kind in signature.items() if kind == "constexpr"}
+        compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
+                                  target=GPUTarget("cuda", 90, 32), options=common.launch_options(64, 64))
+        found[name] = compiled.metadata.shared
+print(json.dumps(found))
+"""
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -224,6 +255,18 @@ def test_the_triton_engine_refuses_integer_inputs():
 def test_an_unknown_gru_engine_names_the_allowed_ones():
     with pytest.raises(UsageError, match="unknown engine 'eager'; allowed: auto, step, triton"):
         make_cell("gru", 2, 3, engine="eager")
+
+
+def test_every_kernel_compiles_for_a_gpu_within_its_shared_memory():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    env.pop("TRITON_INTERPRET", None)
+    done = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(shared) == 10
+    for kernel, size in shared.items():
+        assert size <= 166912, (kernel, size)  # an A100's most per block (an H100 has 232448)
 
 
 def test_the_kernels_clamp_the_fast_gate_where_the_gate_function_does():

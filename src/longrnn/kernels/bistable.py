@@ -23,7 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import tanh, tile_sizes
+from longrnn.kernels.common import launch, tanh, tile_sizes
 
 
 @triton.jit
@@ -33,7 +33,7 @@ def _bistable_forward_kernel(xp_ptr, w_ptr, hs_ptr, sv_ptr, T, B, H,
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # a tile of BLOCK units
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -76,7 +76,7 @@ def _bistable_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T
     # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
     # (T - 1)·B·H may exceed 2^31) and walks back
     # (hs_ptr: h_{t-1})
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part (and the BRC's elementwise feedback)
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -135,8 +135,7 @@ def bistable_forward(x_proj, h0, recurrent, diagonal: bool, block: int | None = 
     hs[0] = h0
     saved = torch.empty_like(x_proj)
     block_b, block = tile_sizes(B, H, block)
-    _bistable_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, recurrent, hs, saved, T, B, H, diagonal,
-                                                         block_b, block)
+    launch(_bistable_forward_kernel, B, block_b, block, x_proj, recurrent, hs, saved, T, B, H, diagonal)
     return hs, saved
 
 
@@ -151,7 +150,6 @@ def bistable_backward(saved, hs, recurrent, grad_outputs, grad_h, diagonal: bool
     dx = torch.empty_like(saved)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _bistable_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], recurrent, grad_outputs[T - 1],
-                                                          dh, dx[T - 1], T, B, H,
-                                                          diagonal, block_b, block)
+    launch(_bistable_backward_kernel, B, block_b, block, saved[T - 1], hs[T - 1], recurrent, grad_outputs[T - 1], dh,
+           dx[T - 1], T, B, H, diagonal)
     return dx, dh

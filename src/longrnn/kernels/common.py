@@ -1,9 +1,12 @@
 """What the fused kernels share: tanh and the single-input gates with their derivatives, in Triton (the
-closed forms of `longrnn.functional.gates.gate_with_derivative`, tested equal through the kernels), and
-the tile sizes."""
+closed forms of `longrnn.functional.gates.gate_with_derivative`, tested equal through the kernels), the
+tile sizes, and the launch."""
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
 import triton
 import triton.language as tl
 
@@ -42,3 +45,21 @@ def tile_sizes(batch: int, hidden: int, block: int | None) -> tuple[int, int]:
     tile) to 64; ``block`` overrides the second (tests use 16 to cross tile borders at small H)."""
     block = block or max(16, min(64, triton.next_power_of_2(hidden)))
     return max(16, min(64, triton.next_power_of_2(batch))), block
+
+
+def launch_options(block_b: int, block: int) -> dict:
+    """Compiler options of every launch. ``num_stages=1``: a step's loads are separated by barriers, so
+    there is nothing to pipeline, and the default 3 stages double-buffer every tile in shared memory (the
+    LSTM's backward asked 256 KB in float32 at 64 x 64 tiles, more than an H100 has: compiled for sm_90 on
+    a CPU by tests/test_triton_kernels.py). Eight warps for 64 x 64 tiles, four below (fewer registers
+    spilled)."""
+    return {"num_stages": 1, "num_warps": 8 if block_b * block >= 64 * 64 else 4}
+
+
+def launch(kernel, batch: int, block_b: int, block: int, *args) -> None:
+    """Run ``kernel`` with one program per ``block_b`` sequences on the device of ``args[0]`` (made the
+    current CUDA device for the launch), the tile sizes last in its arguments."""
+    device = args[0].device
+    guard = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    with guard:
+        kernel[(triton.cdiv(batch, block_b),)](*args, block_b, block, **launch_options(block_b, block))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, forget_gate, tanh, tile_sizes
+from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_sizes
 
 
 @triton.jit
@@ -33,7 +33,7 @@ def _gru_forward_kernel(xp_ptr, w_ptr, b_ptr, hs_ptr, sv_ptr, T, B, H,
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # a tile of BLOCK output units
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -50,7 +50,7 @@ def _gru_forward_kernel(xp_ptr, w_ptr, b_ptr, hs_ptr, sv_ptr, T, B, H,
                 a_z += tl.dot(h, tl.load(w_t + H * H, mask=w_mask, other=0.0), input_precision="ieee")
                 m += tl.dot(h, tl.load(w_t + 2 * H * H, mask=w_mask, other=0.0), input_precision="ieee")
             a_n = tl.load(xp_ptr + x + 2 * H, mask=mask, other=0.0) + tl.sigmoid(a_r) * m
-            z, _ = forget_gate(a_z, GATE)
+            z = forget_gate(a_z, GATE)[0]
             state = rows[:, None] * H + n[None, :]
             h_new = (1.0 - z) * tanh(a_n) + z * tl.load(hs_ptr + state, mask=mask, other=0.0)
             saved = rows[:, None] * (4 * H) + n[None, :]
@@ -76,7 +76,7 @@ def _gru_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, dg_ptr
     # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
     # (T - 1)·B·H may exceed 2^31) and walks back
     # (hs_ptr: h_{t-1})
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part, a tile of units at a time
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -138,8 +138,7 @@ def gru_forward(x_proj, h0, weight_hh, bias_hn, gate: str, block: int | None = N
     hs[0] = h0
     saved = torch.empty(T, B, 4 * H, device=x_proj.device, dtype=x_proj.dtype)
     block_b, block = tile_sizes(B, H, block)
-    _gru_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, weight_hh, bias_hn, hs, saved, T, B, H,
-                                                    GATE_CODES[gate], block_b, block)
+    launch(_gru_forward_kernel, B, block_b, block, x_proj, weight_hh, bias_hn, hs, saved, T, B, H, GATE_CODES[gate])
     return hs, saved
 
 
@@ -155,7 +154,6 @@ def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: i
     dg = torch.empty_like(dx)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _gru_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
-                                                     dx[T - 1], dg[T - 1], T, B, H,
-                                                     GATE_CODES[gate], block_b, block)
+    launch(_gru_backward_kernel, B, block_b, block, saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
+           dx[T - 1], dg[T - 1], T, B, H, GATE_CODES[gate])
     return dx, dg, dh

@@ -31,7 +31,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, forget_gate, tanh, tile_sizes
+from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_sizes
 
 
 @triton.jit
@@ -41,7 +41,7 @@ def _lstm_forward_kernel(xp_ptr, w_ptr, hs_ptr, cs_ptr, a_ptr, T, B, H,
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # a tile of BLOCK output units
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -64,7 +64,7 @@ def _lstm_forward_kernel(xp_ptr, w_ptr, hs_ptr, cs_ptr, a_ptr, T, B, H,
             tl.store(a_ptr + gates + 2 * H, a_g, mask=mask)
             tl.store(a_ptr + gates + 3 * H, a_o, mask=mask)
             state = rows[:, None] * H + n[None, :]
-            f, _ = forget_gate(a_f, GATE)
+            f = forget_gate(a_f, GATE)[0]
             c = f * tl.load(cs_ptr + state, mask=mask, other=0.0) + tl.sigmoid(a_i) * tanh(a_g)
             tl.store(cs_ptr + B * H + state, c, mask=mask)
             tl.store(hs_ptr + B * H + state, tl.sigmoid(a_o) * tanh(c), mask=mask)
@@ -85,7 +85,7 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
     # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
     # (T - 1)·B·H may exceed 2^31) and walks back
     # (cs_ptr: c_{t-1}; cs_ptr + B H: c_t)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # the pointwise part, a tile of units at a time
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -144,8 +144,7 @@ def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None)
     hs[0], cs[0] = h0, c0
     a = torch.empty_like(x_proj)
     block_b, block = tile_sizes(B, H, block)
-    _lstm_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, weight_hh, hs, cs, a, T, B, H,
-                                                     GATE_CODES[gate], block_b, block)
+    launch(_lstm_forward_kernel, B, block_b, block, x_proj, weight_hh, hs, cs, a, T, B, H, GATE_CODES[gate])
     return hs, cs, a
 
 
@@ -160,7 +159,6 @@ def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, blo
     da = torch.empty_like(a)
     dh, dc = grad_h.clone(), grad_c.clone()  # overwritten with ∂L/∂h_0, ∂L/∂c_0
     block_b, block = tile_sizes(B, H, block)
-    _lstm_backward_kernel[(triton.cdiv(B, block_b),)](a[T - 1], cs[T - 1], weight_hh, grad_outputs[T - 1], dh, dc,
-                                                      da[T - 1], T, B, H,
-                                                      GATE_CODES[gate], block_b, block)
+    launch(_lstm_backward_kernel, B, block_b, block, a[T - 1], cs[T - 1], weight_hh, grad_outputs[T - 1], dh, dc,
+           da[T - 1], T, B, H, GATE_CODES[gate])
     return da, dh, dc

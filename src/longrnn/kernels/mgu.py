@@ -25,7 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import tanh, tile_sizes
+from longrnn.kernels.common import launch, tanh, tile_sizes
 
 
 @triton.jit
@@ -53,7 +53,7 @@ def _mgu_forward_kernel(xp_ptr, w_ptr, hs_ptr, sv_ptr, g_ptr, T, B, H, BLOCK_B: 
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # the gate, and g = f ⊙ h for the candidate's product
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -91,7 +91,7 @@ def _mgu_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T, B, 
     # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
     # (T - 1)·B·H may exceed 2^31) and walks back
     # (hs_ptr: h_{t-1})
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, H, BLOCK):  # du, the direct paths; dx's f block holds dh (n - h) until phase 2
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
@@ -143,7 +143,7 @@ def mgu_forward(x_proj, h0, weight_hh, block: int | None = None):
     saved = torch.empty_like(x_proj)
     scratch = torch.empty(B, H, device=x_proj.device, dtype=x_proj.dtype)
     block_b, block = tile_sizes(B, H, block)
-    _mgu_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, weight_hh, hs, saved, scratch, T, B, H, block_b, block)
+    launch(_mgu_forward_kernel, B, block_b, block, x_proj, weight_hh, hs, saved, scratch, T, B, H)
     return hs, saved
 
 
@@ -158,7 +158,6 @@ def mgu_backward(saved, hs, weight_hh, grad_outputs, grad_h, block: int | None =
     dx = torch.empty_like(saved)
     dh = grad_h.clone()  # overwritten with ∂L/∂h_0
     block_b, block = tile_sizes(B, H, block)
-    _mgu_backward_kernel[(triton.cdiv(B, block_b),)](saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
-                                                     dx[T - 1], T, B, H,
-                                                     block_b, block)
+    launch(_mgu_backward_kernel, B, block_b, block, saved[T - 1], hs[T - 1], weight_hh, grad_outputs[T - 1], dh,
+           dx[T - 1], T, B, H)
     return dx, dh

@@ -19,7 +19,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import tile_sizes
+from longrnn.kernels.common import launch, tile_sizes
 
 
 @triton.jit
@@ -29,7 +29,7 @@ def _plrnn_forward_kernel(xp_ptr, a_ptr, w_ptr, h_ptr, zs_ptr, T, B, M,
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = (rows < B)[:, None]
     tile = tl.arange(0, BLOCK)
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, M, BLOCK):  # a tile of BLOCK units
             n = n0 + tile
             mask = row_ok & (n < M)[None, :]
@@ -59,7 +59,7 @@ def _plrnn_backward_kernel(zs_ptr, a_ptr, w_ptr, gout_ptr, dz_ptr, dx_ptr, T, B,
     # every per-step pointer arrives at the last step (the caller passes views of it, so the offset is 64-bit:
     # (T - 1)·B·M may exceed 2^31) and walks back
     # (zs_ptr: z_{t-1})
-    for _ in range(T):
+    for _step in range(T):
         for n0 in range(0, M, BLOCK):  # dz_t: the carried gradient plus the output's
             n = n0 + tile
             mask = row_ok & (n < M)[None, :]
@@ -97,7 +97,7 @@ def plrnn_forward(x_proj, z0, A, W, h, block: int | None = None):
     zs = torch.empty(T + 1, B, M, device=x_proj.device, dtype=x_proj.dtype)
     zs[0] = z0
     block_b, block = tile_sizes(B, M, block)
-    _plrnn_forward_kernel[(triton.cdiv(B, block_b),)](x_proj, A, W, h, zs, T, B, M, block_b, block)
+    launch(_plrnn_forward_kernel, B, block_b, block, x_proj, A, W, h, zs, T, B, M)
     return zs
 
 
@@ -111,6 +111,5 @@ def plrnn_backward(zs, A, W, grad_outputs, grad_z, block: int | None = None):
     dx = torch.empty_like(grad_outputs)
     dz = grad_z.clone()  # overwritten with ∂L/∂z_0
     block_b, block = tile_sizes(B, M, block)
-    _plrnn_backward_kernel[(triton.cdiv(B, block_b),)](zs[T - 1], A, W, grad_outputs[T - 1], dz, dx[T - 1], T, B, M,
-                                                       block_b, block)
+    launch(_plrnn_backward_kernel, B, block_b, block, zs[T - 1], A, W, grad_outputs[T - 1], dz, dx[T - 1], T, B, M)
     return dx, dz
