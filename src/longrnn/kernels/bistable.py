@@ -23,7 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import launch, tanh, tile_sizes
+from longrnn.kernels.common import launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit
@@ -105,16 +105,8 @@ def _bistable_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T
                 out = rows[:, None] * H + j[None, :]
                 out_mask = row_ok & (j < H)[None, :]
                 dh = tl.load(dh_ptr + out, mask=out_mask, other=0.0)
-                for n0 in range(0, H, BLOCK):
-                    n = n0 + tile
-                    dp = dx_ptr + rows[:, None] * (3 * H) + n[None, :]
-                    dp_mask = row_ok & (n < H)[None, :]
-                    w = w_ptr + n[:, None] * H + j[None, :]  # (BLOCK n, BLOCK j): W_hh[n, j] of block c
-                    w_mask = (n < H)[:, None] & (j < H)[None, :]
-                    dh += tl.dot(tl.load(dp, mask=dp_mask, other=0.0), tl.load(w, mask=w_mask, other=0.0),
-                                 input_precision="ieee")
-                    dh += tl.dot(tl.load(dp + H, mask=dp_mask, other=0.0),
-                                 tl.load(w + H * H, mask=w_mask, other=0.0), input_precision="ieee")
+                dh += tile_product(dx_ptr, 3 * H, w_ptr, rows, j, row_ok, H, False, BLOCK_B, BLOCK)
+                dh += tile_product(dx_ptr + H, 3 * H, w_ptr + H * H, rows, j, row_ok, H, False, BLOCK_B, BLOCK)
                 tl.store(dh_ptr + out, dh, mask=out_mask)
         tl.debug_barrier()  # dh_{t-1} is written before the next step's pointwise part reads it
         sv_ptr -= B * 3 * H

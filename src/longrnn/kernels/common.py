@@ -40,6 +40,25 @@ def forget_gate(z, GATE: tl.constexpr):
     return f, df
 
 
+@triton.jit
+def tile_product(a_ptr, a_stride, w_ptr, rows, n, row_ok, H, TRANSPOSED: tl.constexpr, BLOCK_B: tl.constexpr,
+             BLOCK: tl.constexpr):
+    """Σ_k a[:, k] Wᵀ[k, n] (TRANSPOSED: W[n, k], the forward's) or Σ_k a[:, k] W[k, n] (the backward's)
+    for an (H, H) block W and rows of a read with ``a_stride`` between them, over tiles of k."""
+    tile = tl.arange(0, BLOCK)
+    acc = tl.zeros((BLOCK_B, BLOCK), dtype=w_ptr.dtype.element_ty)
+    for k0 in range(0, H, BLOCK):
+        k = k0 + tile
+        a = tl.load(a_ptr + rows[:, None] * a_stride + k[None, :], mask=row_ok & (k < H)[None, :], other=0.0)
+        w_mask = (k < H)[:, None] & (n < H)[None, :]
+        if TRANSPOSED:
+            w = tl.load(w_ptr + n[None, :] * H + k[:, None], mask=w_mask, other=0.0)
+        else:
+            w = tl.load(w_ptr + k[:, None] * H + n[None, :], mask=w_mask, other=0.0)
+        acc += tl.dot(a, w, input_precision="ieee")
+    return acc
+
+
 def tile_sizes(batch: int, hidden: int, block: int | None) -> tuple[int, int]:
     """(BLOCK_B sequences per program, BLOCK units per tile): powers of two from 16 (tl.dot's smallest
     tile) to 64; ``block`` overrides the second (tests use 16 to cross tile borders at small H)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_sizes
+from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit
@@ -104,18 +104,8 @@ def _gru_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, dg_ptr
             out = rows[:, None] * H + j[None, :]
             out_mask = row_ok & (j < H)[None, :]
             dh = tl.load(dh_ptr + out, mask=out_mask, other=0.0)
-            for n0 in range(0, H, BLOCK):
-                n = n0 + tile
-                dg = dg_ptr + rows[:, None] * (3 * H) + n[None, :]
-                dg_mask = row_ok & (n < H)[None, :]
-                w = w_ptr + n[:, None] * H + j[None, :]  # (BLOCK n, BLOCK j): W_hh[n, j] of block r
-                w_mask = (n < H)[:, None] & (j < H)[None, :]
-                dh += tl.dot(tl.load(dg, mask=dg_mask, other=0.0), tl.load(w, mask=w_mask, other=0.0),
-                             input_precision="ieee")
-                dh += tl.dot(tl.load(dg + H, mask=dg_mask, other=0.0), tl.load(w + H * H, mask=w_mask, other=0.0),
-                             input_precision="ieee")
-                dh += tl.dot(tl.load(dg + 2 * H, mask=dg_mask, other=0.0),
-                             tl.load(w + 2 * H * H, mask=w_mask, other=0.0), input_precision="ieee")
+            for q in tl.static_range(3):
+                dh += tile_product(dg_ptr + q * H, 3 * H, w_ptr + q * H * H, rows, j, row_ok, H, False, BLOCK_B, BLOCK)
             tl.store(dh_ptr + out, dh, mask=out_mask)
         tl.debug_barrier()  # dh_{t-1} is written before the next step's pointwise part reads it
         sv_ptr -= B * 4 * H

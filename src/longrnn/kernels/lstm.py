@@ -31,7 +31,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_sizes
+from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit
@@ -107,21 +107,9 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
         tl.debug_barrier()  # every da_t is written before the product reads it
         for j0 in range(0, H, BLOCK):  # dh_{t-1}[:, j] = Σ_q Σ_n da_q[:, n] W_q[n, j], a tile of j at a time
             j = j0 + tile
-            dh = tl.zeros((BLOCK_B, BLOCK), dtype=dh_ptr.dtype.element_ty)
-            for n0 in range(0, H, BLOCK):
-                n = n0 + tile
-                da = da_ptr + rows[:, None] * (4 * H) + n[None, :]
-                da_mask = row_ok & (n < H)[None, :]
-                w = w_ptr + n[:, None] * H + j[None, :]  # (BLOCK n, BLOCK j): W_hh[n, j] of block i
-                w_mask = (n < H)[:, None] & (j < H)[None, :]
-                dh += tl.dot(tl.load(da, mask=da_mask, other=0.0), tl.load(w, mask=w_mask, other=0.0),
-                             input_precision="ieee")
-                dh += tl.dot(tl.load(da + H, mask=da_mask, other=0.0), tl.load(w + H * H, mask=w_mask, other=0.0),
-                             input_precision="ieee")
-                dh += tl.dot(tl.load(da + 2 * H, mask=da_mask, other=0.0),
-                             tl.load(w + 2 * H * H, mask=w_mask, other=0.0), input_precision="ieee")
-                dh += tl.dot(tl.load(da + 3 * H, mask=da_mask, other=0.0),
-                             tl.load(w + 3 * H * H, mask=w_mask, other=0.0), input_precision="ieee")
+            dh = tile_product(da_ptr, 4 * H, w_ptr, rows, j, row_ok, H, False, BLOCK_B, BLOCK)
+            for q in tl.static_range(1, 4):
+                dh += tile_product(da_ptr + q * H, 4 * H, w_ptr + q * H * H, rows, j, row_ok, H, False, BLOCK_B, BLOCK)
             tl.store(dh_ptr + rows[:, None] * H + j[None, :], dh, mask=row_ok & (j < H)[None, :])
         tl.debug_barrier()  # dh_{t-1} is written before the next step's pointwise part reads it
         a_ptr -= B * 4 * H

@@ -25,26 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import launch, tanh, tile_sizes
-
-
-@triton.jit
-def _product(a_ptr, a_stride, w_ptr, rows, n, row_ok, H, TRANSPOSED: tl.constexpr, BLOCK_B: tl.constexpr,
-             BLOCK: tl.constexpr):
-    """Σ_k a[:, k] Wᵀ[k, n] (TRANSPOSED: W[n, k], the forward's) or Σ_k a[:, k] W[k, n] (the backward's)
-    for an (H, H) block W and rows of a read with ``a_stride`` between them, over tiles of k."""
-    tile = tl.arange(0, BLOCK)
-    acc = tl.zeros((BLOCK_B, BLOCK), dtype=w_ptr.dtype.element_ty)
-    for k0 in range(0, H, BLOCK):
-        k = k0 + tile
-        a = tl.load(a_ptr + rows[:, None] * a_stride + k[None, :], mask=row_ok & (k < H)[None, :], other=0.0)
-        w_mask = (k < H)[:, None] & (n < H)[None, :]
-        if TRANSPOSED:
-            w = tl.load(w_ptr + n[None, :] * H + k[:, None], mask=w_mask, other=0.0)
-        else:
-            w = tl.load(w_ptr + k[:, None] * H + n[None, :], mask=w_mask, other=0.0)
-        acc += tl.dot(a, w, input_precision="ieee")
-    return acc
+from longrnn.kernels.common import launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit
@@ -59,7 +40,7 @@ def _mgu_forward_kernel(xp_ptr, w_ptr, hs_ptr, sv_ptr, g_ptr, T, B, H, BLOCK_B: 
             mask = row_ok & (n < H)[None, :]
             x = rows[:, None] * (2 * H) + n[None, :]
             state = rows[:, None] * H + n[None, :]
-            p_f = tl.load(xp_ptr + x, mask=mask, other=0.0) + _product(hs_ptr, H, w_ptr, rows, n, row_ok, H, True,
+            p_f = tl.load(xp_ptr + x, mask=mask, other=0.0) + tile_product(hs_ptr, H, w_ptr, rows, n, row_ok, H, True,
                                                                        BLOCK_B, BLOCK)
             tl.store(sv_ptr + x, p_f, mask=mask)
             tl.store(g_ptr + state, tl.sigmoid(p_f) * tl.load(hs_ptr + state, mask=mask, other=0.0), mask=mask)
@@ -69,7 +50,7 @@ def _mgu_forward_kernel(xp_ptr, w_ptr, hs_ptr, sv_ptr, g_ptr, T, B, H, BLOCK_B: 
             mask = row_ok & (n < H)[None, :]
             x = rows[:, None] * (2 * H) + n[None, :]
             state = rows[:, None] * H + n[None, :]
-            u = tl.load(xp_ptr + x + H, mask=mask, other=0.0) + _product(g_ptr, H, w_ptr + H * H, rows, n, row_ok,
+            u = tl.load(xp_ptr + x + H, mask=mask, other=0.0) + tile_product(g_ptr, H, w_ptr + H * H, rows, n, row_ok,
                                                                          H, True, BLOCK_B, BLOCK)
             f = tl.sigmoid(tl.load(sv_ptr + x, mask=mask, other=0.0))
             h = tl.load(hs_ptr + state, mask=mask, other=0.0)
@@ -110,7 +91,7 @@ def _mgu_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T, B, 
             mask = row_ok & (n < H)[None, :]
             x = rows[:, None] * (2 * H) + n[None, :]
             state = rows[:, None] * H + n[None, :]
-            dg = _product(dx_ptr + H, 2 * H, w_ptr + H * H, rows, n, row_ok, H, False, BLOCK_B, BLOCK)
+            dg = tile_product(dx_ptr + H, 2 * H, w_ptr + H * H, rows, n, row_ok, H, False, BLOCK_B, BLOCK)
             f = tl.sigmoid(tl.load(sv_ptr + x, mask=mask, other=0.0))
             h = tl.load(hs_ptr + state, mask=mask, other=0.0)
             dp_f = (tl.load(dx_ptr + x, mask=mask, other=0.0) + dg * h) * f * (1.0 - f)
@@ -121,7 +102,7 @@ def _mgu_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, T, B, 
             n = n0 + tile
             mask = row_ok & (n < H)[None, :]
             state = rows[:, None] * H + n[None, :]
-            through_gate = _product(dx_ptr, 2 * H, w_ptr, rows, n, row_ok, H, False, BLOCK_B, BLOCK)
+            through_gate = tile_product(dx_ptr, 2 * H, w_ptr, rows, n, row_ok, H, False, BLOCK_B, BLOCK)
             tl.store(dh_ptr + state, tl.load(dh_ptr + state, mask=mask, other=0.0) + through_gate, mask=mask)
         tl.debug_barrier()  # dh_{t-1} is written before the next step's first phase reads it
         sv_ptr -= B * 2 * H

@@ -19,7 +19,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import launch, tile_sizes
+from longrnn.kernels.common import launch, tile_product, tile_sizes
 
 
 @triton.jit
@@ -71,13 +71,7 @@ def _plrnn_backward_kernel(zs_ptr, a_ptr, w_ptr, gout_ptr, dz_ptr, dx_ptr, T, B,
             j = j0 + tile
             out = rows[:, None] * M + j[None, :]
             out_mask = row_ok & (j < M)[None, :]
-            coupled = tl.zeros((BLOCK_B, BLOCK), dtype=dz_ptr.dtype.element_ty)
-            for n0 in range(0, M, BLOCK):
-                n = n0 + tile
-                dz = tl.load(dx_ptr + rows[:, None] * M + n[None, :], mask=row_ok & (n < M)[None, :], other=0.0)
-                w = tl.load(w_ptr + n[:, None] * M + j[None, :], mask=(n < M)[:, None] & (j < M)[None, :],
-                            other=0.0)  # (BLOCK n, BLOCK j): W[n, j]
-                coupled += tl.dot(dz, w, input_precision="ieee")
+            coupled = tile_product(dx_ptr, M, w_ptr, rows, j, row_ok, M, False, BLOCK_B, BLOCK)  # Σ_n dz[:, n] W[n, j]
             active = tl.load(zs_ptr + out, mask=out_mask, other=0.0) > 0.0
             a = tl.load(a_ptr + j, mask=j < M, other=0.0)[None, :]
             direct = tl.load(dx_ptr + out, mask=out_mask, other=0.0) * a
