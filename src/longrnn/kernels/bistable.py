@@ -20,6 +20,7 @@ A program owns its sequences and walks their units in tiles, as `longrnn.kernels
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -119,8 +120,6 @@ def bistable_forward(x_proj, h0, recurrent, diagonal: bool, block: int | None = 
     """Forward launch. x_proj (T, B, 3H) = U x + b, h0 (B, H), ``recurrent`` the BRC's memory vectors
     [w_c, w_a] (2H) with ``diagonal``, else the nBRC's weight_hh (2H, H); all contiguous, of one dtype
     (float32 or float64) and device. Returns (hs (T + 1, B, H): h_0..h_T, saved (T, B, 3H))."""
-    import torch
-
     T, B, G = x_proj.shape
     H = G // 3
     hs = torch.empty(T + 1, B, H, device=x_proj.device, dtype=x_proj.dtype)
@@ -135,8 +134,6 @@ def bistable_backward(saved, hs, recurrent, grad_outputs, grad_h, diagonal: bool
     """Backward launch, from the forward's saved and hs, the recurrent parameter, and the gradients of
     every step's output (T, B, H) and of h_T (B, H) — zeros for unused ones, all contiguous. Returns
     (∂L/∂x_proj = [dp_c, dp_a, du] (T, B, 3H), ∂L/∂h_0)."""
-    import torch
-
     T, B, G = saved.shape
     H = G // 3
     dx = torch.empty_like(saved)

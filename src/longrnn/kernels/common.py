@@ -42,7 +42,7 @@ def forget_gate(z, GATE: tl.constexpr):
 
 @triton.jit
 def tile_product(a_ptr, a_stride, w_ptr, rows, n, row_ok, H, TRANSPOSED: tl.constexpr, BLOCK_B: tl.constexpr,
-             BLOCK: tl.constexpr):
+                 BLOCK: tl.constexpr):
     """Σ_k a[:, k] Wᵀ[k, n] (TRANSPOSED: W[n, k], the forward's) or Σ_k a[:, k] W[k, n] (the backward's)
     for an (H, H) block W and rows of a read with ``a_stride`` between them, over tiles of k."""
     tile = tl.arange(0, BLOCK)
@@ -61,7 +61,7 @@ def tile_product(a_ptr, a_stride, w_ptr, rows, n, row_ok, H, TRANSPOSED: tl.cons
 
 def tile_sizes(batch: int, hidden: int, block: int | None) -> tuple[int, int]:
     """(BLOCK_B sequences per program, BLOCK units per tile): powers of two from 16 (tl.dot's smallest
-    tile) to 64; ``block`` overrides the second (tests use 16 to cross tile borders at small H)."""
+    tile) to 64; ``block`` overrides the second."""
     block = block or max(16, min(64, triton.next_power_of_2(hidden)))
     return max(16, min(64, triton.next_power_of_2(batch))), block
 

@@ -20,6 +20,7 @@ A program owns its sequences and walks their units in tiles (any H), as `longrnn
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -115,13 +116,10 @@ def _gru_backward_kernel(sv_ptr, hs_ptr, w_ptr, gout_ptr, dh_ptr, dx_ptr, dg_ptr
         gout_ptr -= B * H
 
 
-
 def gru_forward(x_proj, h0, weight_hh, bias_hn, gate: str, block: int | None = None):
     """Forward launch. x_proj (T, B, 3H) = W_ih x + b_ih + [b_hr, b_hz, 0], h0 (B, H), weight_hh (3H, H),
     bias_hn (H), all contiguous, of one dtype (float32 or float64) and device; ``block`` as in
     `longrnn.kernels.lstm.lstm_forward`. Returns (hs (T + 1, B, H): h_0..h_T, saved (T, B, 4H))."""
-    import torch
-
     T, B, G = x_proj.shape
     H = G // 3
     hs = torch.empty(T + 1, B, H, device=x_proj.device, dtype=x_proj.dtype)
@@ -136,8 +134,6 @@ def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: i
     """Backward launch, from the forward's saved and hs and weight_hh, and the gradients of every step's
     output (T, B, H) and of h_T (B, H) — zeros for unused ones, all contiguous. Returns (∂L/∂x_proj,
     [da_r, da_z, dm] (both (T, B, 3H)), ∂L/∂h_0)."""
-    import torch
-
     T, B, G = saved.shape
     H = G // 4
     dx = torch.empty(T, B, 3 * H, device=saved.device, dtype=saved.dtype)

@@ -28,6 +28,7 @@ arithmetic without a GPU.
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -118,14 +119,11 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
         gout_ptr -= B * H
 
 
-
 def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None):
     """Forward launch. x_proj (T, B, 4H) = W_ih x + b_ih + b_hh, h0 and c0 (B, H), weight_hh (4H, H), all
     contiguous, of one dtype (float32 or float64) and device; ``block``: units per tile (a power of two
     >= 16; default min(64, H rounded up)). Returns (hs, cs (T + 1, B, H), a (T, B, 4H)): the states h_t
     and c_t, t = 0..T (h0 and c0 first), and every step's pre-activations."""
-    import torch
-
     T, B, G = x_proj.shape
     H = G // 4
     hs, cs = (torch.empty(T + 1, B, H, device=x_proj.device, dtype=x_proj.dtype) for _ in range(2))
@@ -140,8 +138,6 @@ def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, blo
     """Backward launch, from the forward's a and cs and weight_hh, and the gradients of every step's
     output (T, B, H), of h_T and of c_T (B, H) — zeros for unused ones, all contiguous. Returns
     (∂L/∂x_proj (T, B, 4H), ∂L/∂h_0, ∂L/∂c_0); ∂L/∂W_hh is left to the caller (one matrix product)."""
-    import torch
-
     T, B, G = a.shape
     H = G // 4
     da = torch.empty_like(a)

@@ -22,6 +22,7 @@ The candidate's product reads f ⊙ h of every unit, so each step has a barrier 
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -115,8 +116,6 @@ def mgu_forward(x_proj, h0, weight_hh, block: int | None = None):
     """Forward launch. x_proj (T, B, 2H) = W x + b, h0 (B, H), weight_hh (2H, H) = [U_f; U_h], all
     contiguous, of one dtype (float32 or float64) and device. Returns (hs (T + 1, B, H): h_0..h_T,
     saved (T, B, 2H): (p_f, u))."""
-    import torch
-
     T, B, G = x_proj.shape
     H = G // 2
     hs = torch.empty(T + 1, B, H, device=x_proj.device, dtype=x_proj.dtype)
@@ -132,8 +131,6 @@ def mgu_backward(saved, hs, weight_hh, grad_outputs, grad_h, block: int | None =
     """Backward launch, from the forward's saved and hs and weight_hh, and the gradients of every step's
     output (T, B, H) and of h_T (B, H) — zeros for unused ones, all contiguous. Returns (∂L/∂x_proj =
     [dp_f, du] (T, B, 2H), ∂L/∂h_0)."""
-    import torch
-
     T, B, G = saved.shape
     H = G // 2
     dx = torch.empty_like(saved)

@@ -16,6 +16,7 @@ A program owns its sequences and walks their units in tiles, as `longrnn.kernels
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -85,8 +86,6 @@ def _plrnn_backward_kernel(zs_ptr, a_ptr, w_ptr, gout_ptr, dz_ptr, dx_ptr, T, B,
 def plrnn_forward(x_proj, z0, A, W, h, block: int | None = None):
     """Forward launch. x_proj (T, B, M) = C s, z0 (B, M), A (M,), W (M, M) with its diagonal masked, h (M,);
     all contiguous, of one dtype (float32 or float64) and device. Returns zs (T + 1, B, M): z_0..z_T."""
-    import torch
-
     T, B, M = x_proj.shape
     zs = torch.empty(T + 1, B, M, device=x_proj.device, dtype=x_proj.dtype)
     zs[0] = z0
@@ -99,8 +98,6 @@ def plrnn_backward(zs, A, W, grad_outputs, grad_z, block: int | None = None):
     """Backward launch, from the forward's zs, A and W, and the gradients of every z_t (T, B, M) and of
     the final state (B, M) — zeros for unused ones, all contiguous. Returns (∂L/∂x_proj (T, B, M),
     ∂L/∂z_0)."""
-    import torch
-
     T, B, M = grad_outputs.shape
     dx = torch.empty_like(grad_outputs)
     dz = grad_z.clone()  # overwritten with ∂L/∂z_0
