@@ -1,5 +1,5 @@
 """The Triton kernels (longrnn.kernels: the LSTM, the GRU, the BRC, the nBRC, the MGU and the PLRNN,
-engine="triton") equal the hand-written sequence and the step loops in outputs and gradients.
+engine="triton") equal the cells' step loops in outputs and gradients, pass gradcheck, and compile for a GPU.
 
 Without a GPU they run under Triton's interpreter, which must be switched on before Triton compiles
 anything, so each check runs in a child process with ``TRITON_INTERPRET=1`` (the arithmetic is the
@@ -23,34 +23,6 @@ from longrnn.errors import UsageError
 pytest.importorskip("triton", reason="the gpu extra (triton) is not installed")
 
 SRC = str(Path(__file__).parents[1] / "src")
-
-# Prints {"gate dtype B H": [max |difference| / max(1, max |value|) of outputs, h_T, c_T and every
-# gradient]} between the triton engine and the eager hand-written sequence (itself tested equal to the
-# step loop).
-AGAINST_EAGER = """
-import json, sys, warnings
-import torch
-from longrnn.cells.lstm_sequence import lstm_sequence
-warnings.simplefilter("ignore", RuntimeWarning)  # the interpreter's exp overflows to inf, as the GPU's does
-device = sys.argv[1]
-found = {}
-# (70, 80): two programs of 64 sequences, two tiles of 64 units (the second padded)
-for dtype, B, H in ((torch.float64, 3, 5), (torch.float32, 3, 5), (torch.float64, 70, 80)):
-    for gate in ("sigmoid", "fast", "softsign"):
-        torch.manual_seed(0)
-        T = 7
-        args = [torch.randn(T, B, 4 * H, dtype=dtype) * 3, torch.randn(B, H, dtype=dtype),
-                torch.randn(B, H, dtype=dtype), torch.randn(4 * H, H, dtype=dtype) * 0.5]
-        results = []
-        for engine in ("eager", "triton"):
-            leaves = [a.to(device, copy=True).requires_grad_() for a in args]  # fresh leaves per engine
-            out, h, c = lstm_sequence(*leaves, gate, engine)
-            (out.square().sum() + 0.5 * h.sum() + c.sin().sum()).backward()
-            results.append([out, h, c, *(leaf.grad for leaf in leaves)])
-        found[f"{gate} {str(dtype)[6:]} {B} {H}"] = [((a - b).abs().max() / b.abs().max().clamp(min=1)).item()
-                                                    for a, b in zip(*results)]
-print(json.dumps(found))
-"""
 
 GRADCHECK = """
 import json, sys, warnings
@@ -199,15 +171,6 @@ def run_checks(code: str, device: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code, device], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.parametrize("device", DEVICES)
-def test_triton_lstm_equals_the_hand_written_sequence(device):
-    found = run_checks(AGAINST_EAGER, device)
-    assert len(found) == 9
-    for case, differences in found.items():
-        tolerance = 1e-12 if "float64" in case else 1e-5  # float32: sums of hundreds of rounded terms
-        assert max(differences) < tolerance, (case, differences)
 
 
 @pytest.mark.parametrize("device", DEVICES)
