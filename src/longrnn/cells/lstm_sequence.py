@@ -33,7 +33,7 @@ import warnings
 
 import torch
 
-from longrnn.cells.triton_sequences import in_input_dtypes, incoming, prepared, triton_kernels
+from longrnn.cells.triton_sequences import in_input_dtypes, incoming, prepared
 from longrnn.functional.gates import gate_with_derivative
 
 POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
@@ -123,8 +123,8 @@ class _LSTMSequence(torch.autograd.Function):
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
         if engine == "triton":
-            kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh)
-            hs, cs, pre = kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
+            ctx.kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh)
+            hs, cs, pre = ctx.kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
             ctx.save_for_backward(weight_hh, hs, cs, pre)
             return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1], cs[-1])
         step, ctx.step_back = pointwise_functions(engine)
@@ -174,8 +174,7 @@ def _backward(ctx, grad_outputs, grad_h, grad_c):
 def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
     """The same backward as one Triton launch; ∂L/∂W_hh as one product, as in `_backward`."""
     weight_hh, hs, cs, pre = ctx.saved_tensors  # hs, cs: (T + 1, B, H), the initial state first
-    kernels = triton_kernels("lstm", hs.device, hs.dtype)
-    da, dh, dc = kernels.lstm_backward(pre, cs, weight_hh, *incoming(hs, grad_outputs, grad_h, grad_c), ctx.gate)
+    da, dh, dc = ctx.kernels.lstm_backward(pre, cs, weight_hh, *incoming(hs, grad_outputs, grad_h, grad_c), ctx.gate)
     H4 = da.shape[-1]
     grad_weight = da.reshape(-1, H4).t() @ hs[:-1].reshape(-1, H4 // 4)  # Σ_t da_tᵀ h_{t-1}
     return *in_input_dtypes(ctx, da, dh, dc, grad_weight), None, None

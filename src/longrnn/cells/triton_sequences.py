@@ -19,16 +19,15 @@ import os
 import torch
 from torch.autograd.function import once_differentiable
 
+from longrnn.cells.base import at_least_float32
 from longrnn.errors import UsageError, require_extra
-
-HALF = (torch.float16, torch.bfloat16)  # inputs computed in float32
 
 
 def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
     """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: a floating dtype on a
     CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
     another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
-    if dtype not in (torch.float32, torch.float64, *HALF):
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         raise UsageError(f"engine 'triton' computes in float32 or float64 (float16 and bfloat16 inputs in "
                          f"float32), got {dtype}")
     check_triton_device(device)
@@ -50,7 +49,7 @@ def prepared(ctx, name: str, *tensors: torch.Tensor):
     float32; ``ctx.dtypes`` keeps their own dtypes (for `in_input_dtypes`)."""
     ctx.dtypes = tuple(t.dtype for t in tensors)
     kernels = triton_kernels(name, tensors[0].device, tensors[0].dtype)
-    return kernels, tuple((t.float() if t.dtype in HALF else t).detach().contiguous() for t in tensors)
+    return kernels, tuple(at_least_float32(t).detach().contiguous() for t in tensors)
 
 
 def in_input_dtypes(ctx, *tensors):
