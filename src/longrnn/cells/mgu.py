@@ -33,6 +33,9 @@ ENGINES = ("auto", "triton")  # auto: the step loop; triton: one Triton launch f
 
 @register("mgu", "minimal gated unit, one gate (Zhou et al. 2016); warm-up paper init")
 class MGUCell(Cell):
+    """One MGU step (the module docstring's equations): state and output (batch, H); ``engine`` auto or
+    triton."""
+
     def __init__(self, input_size: int, hidden_size: int, engine: str = "auto"):
         super().__init__()
         if engine not in ENGINES:
