@@ -17,7 +17,7 @@ from longrnn.models import Recurrent
 PATHS = [("lstm", "sigmoid", "auto"), ("lstm", "fast", "eager"), ("lstm", "fast", "compiled"),
          ("lstm", "softsign", "compiled"), ("gru", "sigmoid", "auto")]
 if importlib.util.find_spec("triton") is not None:
-    PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign")]
+    PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign", "refine")]
     PATHS += [(name, None, "triton") for name in ("brc", "nbrc", "mgu", "plrnn")]
 
 

@@ -32,16 +32,17 @@ from longrnn.cells.triton_sequences import bistable_sequence, gru_sequence, mgu_
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 ok = {}
-for gate in ("sigmoid", "fast", "softsign"):
+for gate in ("sigmoid", "fast", "softsign", "refine"):
     torch.manual_seed(1)
     T, B, H = 3, 2, 3
+    NB = 4 if gate == "refine" else 3  # the GRU's gate blocks
     lstm = tuple(a.to(device).requires_grad_() for a in (
         torch.randn(T, B, 4 * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
         torch.randn(B, H, dtype=torch.float64), torch.randn(4 * H, H, dtype=torch.float64)))
     ok[f"lstm {gate}"] = torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, gate, "triton"), lstm, fast_mode=True)
     gru = tuple(a.to(device).requires_grad_() for a in (
-        torch.randn(T, B, 3 * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
-        torch.randn(3 * H, H, dtype=torch.float64), torch.randn(H, dtype=torch.float64)))
+        torch.randn(T, B, NB * H, dtype=torch.float64) * 2, torch.randn(B, H, dtype=torch.float64),
+        torch.randn(NB * H, H, dtype=torch.float64), torch.randn(H, dtype=torch.float64)))
     ok[f"gru {gate}"] = torch.autograd.gradcheck(lambda *a: gru_sequence(*a, gate), gru, fast_mode=True)
 for diagonal in (True, False):
     torch.manual_seed(1)
@@ -75,7 +76,7 @@ warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 found = {}
 variants = [(name, {"gate": gate, "forget_init": "chrono:50"}) for name in ("lstm", "gru")
-            for gate in ("sigmoid", "fast", "softsign")] + [("brc", {}), ("nbrc", {}), ("mgu", {})] + [
+            for gate in ("sigmoid", "fast", "softsign", "refine")] + [("brc", {}), ("nbrc", {}), ("mgu", {})] + [
     ("plrnn", {"init": "identity", "integrators": 0.5, "initial_state": "learned", "output": "relu"}),
     ("plrnn", {"init": "paper"})]
 for name, options in variants:
@@ -152,11 +153,12 @@ for module in (lstm, gru, bistable, mgu, plrnn):
         fn = getattr(module, name)
         signature = {arg: "*fp64" if arg.endswith("_ptr") else "i32" if arg in ("T", "B", "H", "M") else "constexpr"
                      for arg in fn.arg_names}
-        constants = {arg: {"GATE": 1, "DIAGONAL": False, "BLOCK_B": 64, "BLOCK": 64}[arg]
-                     for arg, kind in signature.items() if kind == "constexpr"}
-        compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
-                                  target=GPUTarget("cuda", 90, 32), options=common.launch_options(64, 64))
-        found[name] = compiled.metadata.shared
+        for gate in (1, 3) if "GATE" in signature else (None,):  # the fast gate and the refine gate
+            constants = {arg: {"GATE": gate, "DIAGONAL": False, "BLOCK_B": 64, "BLOCK": 64}[arg]
+                         for arg, kind in signature.items() if kind == "constexpr"}
+            compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
+                                      target=GPUTarget("cuda", 90, 32), options=common.launch_options(64, 64))
+            found[name if gate is None else f"{name} GATE={gate}"] = compiled.metadata.shared
 print(json.dumps(found))
 """
 
@@ -176,14 +178,15 @@ def run_checks(code: str, device: str) -> dict:
 @pytest.mark.parametrize("device", DEVICES)
 def test_triton_sequences_pass_gradcheck_in_float64(device):
     found = run_checks(GRADCHECK, device)
-    expected = {f"{name} {gate}": True for gate in ("sigmoid", "fast", "softsign") for name in ("lstm", "gru")}
+    gates = ("sigmoid", "fast", "softsign", "refine")
+    expected = {f"{name} {gate}": True for gate in gates for name in ("lstm", "gru")}
     assert found == {**expected, "brc": True, "nbrc": True, "plrnn": True, "mgu": True}
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_the_cells_with_the_triton_engine_equal_their_step_loop(device):
     found = run_checks(CELL, device)
-    assert len(found) == 44
+    assert len(found) == 52
     for case, difference in found.items():
         assert difference < (1e-12 if "float64" in case else 1e-5), (case, difference)
 
@@ -227,7 +230,7 @@ def test_every_kernel_compiles_for_a_gpu_within_its_shared_memory():
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     shared = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(shared) == 10
+    assert len(shared) == 14  # ten kernels, the LSTM's and GRU's with two gates each
     for kernel, size in shared.items():
         assert size <= 166912, (kernel, size)  # an A100's most per block (an H100 has 232448)
 
@@ -249,3 +252,13 @@ def test_train_with_the_triton_engine_on_a_cpu_exits_2_before_making_a_run_direc
     assert code == 2
     assert "engine 'triton' runs on a CUDA device, not on 'cpu'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_refine_gates_hand_written_sequence_is_the_triton_engine_only():
+    from longrnn.cells.lstm_sequence import lstm_sequence
+
+    x_proj, h0, weight_hh = torch.randn(3, 2, 8), torch.zeros(2, 2), torch.randn(8, 2)
+    with pytest.raises(ValueError, match="refine gate's hand-written sequence is engine 'triton' only, not 'eager'"):
+        lstm_sequence(x_proj, h0, h0, weight_hh, "refine", "eager")
+    cell = make_cell("lstm", 2, 3, gate="refine", engine="compiled")  # the step loop runs instead
+    assert cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2)) is None

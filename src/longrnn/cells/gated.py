@@ -174,8 +174,8 @@ class LSTMCell(_GatedCell):
     (gradient penalties) with the fast and softsign gates. ``eager`` / ``compiled``: the
     hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
     compared on the same code path). ``triton``: that sequence as one Triton launch forward and one
-    backward, for every single-input gate (`longrnn.kernels.lstm`; float32/float64 on a CUDA device, the
-    ``gpu`` extra).
+    backward, for every gate, refine included (`longrnn.kernels.lstm`; float32/float64 on a CUDA device,
+    the ``gpu`` extra). The refine gate runs the step loop under every other engine.
     """
 
     base_blocks = 4
@@ -231,8 +231,9 @@ class LSTMCell(_GatedCell):
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
         hand-written sequence of `longrnn.cells.lstm_sequence` (other single-input gates, or an explicit
-        engine), or None (refine gate, autocast; engine auto without autograd, where the step loop is
-        faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs. Also None while
+        engine; the refine gate only with engine triton), or None (the refine gate with another engine,
+        autocast; engine auto without autograd, where the step loop is faster: 189 against 247 ms in
+        docs/benchmarks.md) so that the step loop runs. Also None while
         ``torch.compile`` traces the model: neither kernel traces, and the step loop gives the same numbers."""
         if torch.compiler.is_compiling() or self.engine == "step":
             return None
@@ -241,7 +242,8 @@ class LSTMCell(_GatedCell):
             return outputs, (h_n, c_n)
         if self.engine == "auto" and not torch.is_grad_enabled():
             return None
-        if self.gate in ("sigmoid", "fast", "softsign") and not autocast_enabled(x.device):
+        single_input = self.gate in ("sigmoid", "fast", "softsign")
+        if (single_input or self.engine == "triton") and not autocast_enabled(x.device):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
             outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
             return outputs, (h_n, c_n)
@@ -263,7 +265,7 @@ class GRUCell(_GatedCell):
 
     ``engine`` (auto | triton | step) chooses how a whole sequence runs; it changes speed only. ``auto``:
     torch's GRU kernel for the sigmoid gate, the step loop for the others; ``triton``: one Triton launch
-    forward and one backward for every single-input gate (`longrnn.cells.triton_sequences`; float32/float64
+    forward and one backward for every gate, refine included (`longrnn.cells.triton_sequences`; float32/float64
     on a CUDA device, the ``gpu`` extra); ``step``: always the step loop.
     """
 
@@ -314,14 +316,14 @@ class GRUCell(_GatedCell):
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
         """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
-        sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, a single-input gate, outside autocast
-        and torch.compile's tracing), or None when neither applies (the step loop runs)."""
-        if self.engine == "triton" and self.gate != "refine" and not autocast_enabled(x.device) \
-                and not torch.compiler.is_compiling():
+        sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, every gate, outside autocast and
+        torch.compile's tracing), or None when neither applies (the step loop runs)."""
+        if self.engine == "triton" and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
             H = self.hidden_size
-            b_rz = torch.cat([self.bias_hh[: 2 * H], torch.zeros_like(self.bias_hh[2 * H :])])
-            x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H)
-            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H :], self.gate)
+            b_rz = self.bias_hh.clone()
+            b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
+            x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
+            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate)
         if self.engine != "auto" or not self.has_fused_kernel:
             return None
         outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)

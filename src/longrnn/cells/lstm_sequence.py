@@ -194,10 +194,13 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     ``x_proj`` is time-major so that every step reads a contiguous slice.
 
     Returns ``(outputs (batch, time, H), h_T, c_T)``; differentiable in every tensor argument through
-    the hand-written backward above. ``gate`` is the forget gate: sigmoid, fast or softsign.
+    the hand-written backward above. ``gate`` is the forget gate: sigmoid, fast or softsign, or refine
+    with engine "triton" only (``x_proj``'s block i then holds the refine gate's input; ValueError otherwise).
     ``engine``: "eager" runs the pointwise part of each step as separate torch ops, "compiled" (and
     "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside;
     "triton" the whole sequence as one Triton launch forward and one backward (on a CUDA device, half
     precision computed in float32; UsageError elsewhere, see `longrnn.cells.triton_sequences`).
     """
+    if gate == "refine" and engine != "triton":
+        raise ValueError(f"the refine gate's hand-written sequence is engine 'triton' only, not {engine!r}")
     return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)

@@ -86,14 +86,16 @@ class _GRUSequence(torch.autograd.Function):
         weight_hh, hs, saved = ctx.saved_tensors
         dx, dg, dh = ctx.kernels.gru_backward(saved, hs, weight_hh, *incoming(hs, grad_outputs, grad_h), ctx.gate)
         H = hs.shape[-1]
-        grad_weight = dg.reshape(-1, 3 * H).t() @ hs[:-1].reshape(-1, H)  # Σ_t [da_r, da_z, dm]_tᵀ h_{t-1}
-        return *in_input_dtypes(ctx, dx, dh, grad_weight, dg[..., 2 * H :].sum((0, 1))), None
+        # Σ_t [da_r, da_z, dm(, da_q)]_tᵀ h_{t-1}
+        grad_weight = dg.reshape(-1, dg.shape[-1]).t() @ hs[:-1].reshape(-1, H)
+        return *in_input_dtypes(ctx, dx, dh, grad_weight, dg[..., 2 * H : 3 * H].sum((0, 1))), None
 
 
 def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str):
     """GRU (`longrnn.kernels.gru`) over ``x_proj`` (time, batch, 3H) = W_ih x + b_ih + [b_hr, b_hz, 0], with
     ``weight_hh`` (3H, H), the bias ``bias_hn`` (H) that the reset gate scales, and the update gate
-    ``gate`` (sigmoid, fast or softsign)."""
+    ``gate`` (sigmoid, fast or softsign); with ``gate="refine"`` x_proj and weight_hh have a fourth block,
+    the refine gate's (x_proj's with its b_hq)."""
     return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate)
 
 

@@ -10,7 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
-GATE_CODES = {"sigmoid": 0, "fast": 1, "softsign": 2}  # the forget gates with a closed-form derivative
+# the forget gates: three single-input ones with a closed-form derivative, and the refine gate (two inputs)
+GATE_CODES = {"sigmoid": 0, "fast": 1, "softsign": 2, "refine": 3}
 # functional.gates.FAST_GATE_CLAMP (a test holds them equal; functional is this room's neighbour, not below)
 FAST_GATE_CLAMP = tl.constexpr(20.0)  # σ(sinh z) is exactly 0 or 1 beyond it
 
@@ -38,6 +39,24 @@ def forget_gate(z, GATE: tl.constexpr):
         f = 0.5 * (1.0 + z * d)
         df = 0.5 * d * d
     return f, df
+
+
+@triton.jit
+def keep_gate(z, z_refine, GATE: tl.constexpr):
+    """(g, ∂g/∂z, ∂g/∂z_refine): for GATE 3 the refine gate of Gu et al. (ICML 2020;
+    `longrnn.functional.gates.refine_gate`) with f = σ(z), r = σ(z_refine),
+        g = r(1 - (1 - f)²) + (1 - r)f²    ∂g/∂f = 2r(1 - f) + 2(1 - r)f    ∂g/∂r = 2f(1 - f);
+    for the others `forget_gate`'s (φ(z), φ'(z)) and 0 (z_refine unused)."""
+    if GATE == 3:
+        f = tl.sigmoid(z)
+        r = tl.sigmoid(z_refine)
+        g = r * (1.0 - (1.0 - f) * (1.0 - f)) + (1.0 - r) * f * f
+        dg = (2.0 * r * (1.0 - f) + 2.0 * (1.0 - r) * f) * f * (1.0 - f)
+        dg_refine = 2.0 * f * (1.0 - f) * r * (1.0 - r)
+    else:
+        g, dg = forget_gate(z, GATE)
+        dg_refine = tl.zeros_like(g)
+    return g, dg, dg_refine
 
 
 @triton.jit

@@ -1,8 +1,10 @@
 """The LSTM's recurrence as two Triton kernels: the whole sequence forward in one launch, backward in one.
 
 The equations are `longrnn.cells.gated.LSTMCell`'s, with a single-input forget gate φ (sigmoid, fast or
-softsign, `longrnn.functional.gates`); the backward is the one written out in
-`longrnn.cells.lstm_sequence`, whose autograd function calls these two launches for ``engine="triton"``.
+softsign, `longrnn.functional.gates`) or the refine gate (block i then holds the refine gate's input a_r,
+f = refine(σ(a_f), σ(a_r)) and i = 1 - f, so da_i and da_f both carry dc (c_{t-1} - g)); the backward
+is the one written out in `longrnn.cells.lstm_sequence`, whose autograd function calls these two
+launches for ``engine="triton"``.
 The step loop stays the reference: tests compare outputs and gradients with it.
 
     forward, one program per block of BLOCK_B sequences, t = 1..T:
@@ -32,7 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, forget_gate, launch, tanh, tile_product, tile_sizes
+from longrnn.kernels.common import GATE_CODES, keep_gate, launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit
@@ -65,8 +67,9 @@ def _lstm_forward_kernel(xp_ptr, w_ptr, hs_ptr, cs_ptr, a_ptr, T, B, H,
             tl.store(a_ptr + gates + 2 * H, a_g, mask=mask)
             tl.store(a_ptr + gates + 3 * H, a_o, mask=mask)
             state = rows[:, None] * H + n[None, :]
-            f = forget_gate(a_f, GATE)[0]
-            c = f * tl.load(cs_ptr + state, mask=mask, other=0.0) + tl.sigmoid(a_i) * tanh(a_g)
+            f = keep_gate(a_f, a_i, GATE)[0]
+            i = 1.0 - f if GATE == 3 else tl.sigmoid(a_i)  # refine: block i holds the refine gate's input
+            c = f * tl.load(cs_ptr + state, mask=mask, other=0.0) + i * tanh(a_g)
             tl.store(cs_ptr + B * H + state, c, mask=mask)
             tl.store(hs_ptr + B * H + state, tl.sigmoid(a_o) * tanh(c), mask=mask)
         xp_ptr += B * 4 * H  # pointers advance (64-bit), so T·B·H may exceed 2^31
@@ -94,14 +97,22 @@ def _lstm_backward_kernel(a_ptr, cs_ptr, w_ptr, gout_ptr, dh_ptr, dc_ptr, da_ptr
             gates = rows[:, None] * (4 * H) + n[None, :]
             dh = tl.load(dh_ptr + state, mask=mask, other=0.0) + tl.load(gout_ptr + state, mask=mask, other=0.0)
             dc = tl.load(dc_ptr + state, mask=mask, other=0.0)
-            i = tl.sigmoid(tl.load(a_ptr + gates, mask=mask, other=0.0))
-            f, df = forget_gate(tl.load(a_ptr + gates + H, mask=mask, other=0.0), GATE)
+            a_i = tl.load(a_ptr + gates, mask=mask, other=0.0)
+            f, df, df_refine = keep_gate(tl.load(a_ptr + gates + H, mask=mask, other=0.0), a_i, GATE)
             g = tanh(tl.load(a_ptr + gates + 2 * H, mask=mask, other=0.0))
             o = tl.sigmoid(tl.load(a_ptr + gates + 3 * H, mask=mask, other=0.0))
             tc = tanh(tl.load(cs_ptr + B * H + state, mask=mask, other=0.0))
             dc += dh * o * (1.0 - tc * tc)
-            tl.store(da_ptr + gates, dc * g * i * (1.0 - i), mask=mask)
-            tl.store(da_ptr + gates + H, dc * tl.load(cs_ptr + state, mask=mask, other=0.0) * df, mask=mask)
+            c_prev = tl.load(cs_ptr + state, mask=mask, other=0.0)
+            if GATE == 3:  # i = 1 - f: ∂L/∂f = dc (c_{t-1} - g), through both of f's inputs
+                i = 1.0 - f
+                df_total = dc * (c_prev - g)
+                tl.store(da_ptr + gates, df_total * df_refine, mask=mask)
+                tl.store(da_ptr + gates + H, df_total * df, mask=mask)
+            else:
+                i = tl.sigmoid(a_i)
+                tl.store(da_ptr + gates, dc * g * i * (1.0 - i), mask=mask)
+                tl.store(da_ptr + gates + H, dc * c_prev * df, mask=mask)
             tl.store(da_ptr + gates + 2 * H, dc * i * (1.0 - g * g), mask=mask)
             tl.store(da_ptr + gates + 3 * H, dh * tc * o * (1.0 - o), mask=mask)
             tl.store(dc_ptr + state, dc * f, mask=mask)
