@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[data,plot,dev,ray,ts,dysts,tensorboard,mlflow,wandb,torchrecurrent,gpu]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[data,plot,dev,ray,ts,dysts,tensorboard,mlflow,wandb,torchrecurrent,gpu,cpp]'
 	@$(MAKE) --no-print-directory browser
 	touch $@
 

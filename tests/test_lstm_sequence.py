@@ -80,7 +80,7 @@ def test_compile_failure_falls_back_to_eager_with_one_warning():
 
 
 def test_unknown_engine_is_a_usage_error():
-    with pytest.raises(UsageError, match="unknown engine .fastest.; allowed: auto, compiled, eager"):
+    with pytest.raises(UsageError, match="unknown engine .fastest.; allowed: auto, compiled, cpp, eager, step, triton"):
         make_cell("lstm", 2, 3, engine="fastest")
 
 

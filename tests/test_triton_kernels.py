@@ -28,7 +28,7 @@ GRADCHECK = """
 import json, sys, warnings
 import torch
 from longrnn.cells.lstm_sequence import lstm_sequence
-from longrnn.cells.triton_sequences import bistable_sequence, gru_sequence, mgu_sequence, plrnn_sequence
+from longrnn.cells.kernel_sequences import bistable_sequence, gru_sequence, mgu_sequence, plrnn_sequence
 warnings.simplefilter("ignore", RuntimeWarning)
 device = sys.argv[1]
 ok = {}
@@ -212,14 +212,14 @@ def test_half_precision_is_computed_in_float32_and_returned_in_its_own_dtype(dev
 
 
 def test_the_triton_engine_refuses_integer_inputs():
-    from longrnn.cells.triton_sequences import triton_kernels
+    from longrnn.cells.kernel_sequences import triton_kernels
 
     with pytest.raises(UsageError, match="computes in float32 or float64 .* got torch.int64"):
         triton_kernels("gru", torch.device("cpu"), torch.int64)
 
 
 def test_an_unknown_gru_engine_names_the_allowed_ones():
-    with pytest.raises(UsageError, match="unknown engine 'eager'; allowed: auto, step, triton"):
+    with pytest.raises(UsageError, match="unknown engine 'eager'; allowed: auto, cpp, step, triton"):
         make_cell("gru", 2, 3, engine="eager")
 
 
@@ -258,7 +258,7 @@ def test_the_refine_gates_hand_written_sequence_is_the_triton_engine_only():
     from longrnn.cells.lstm_sequence import lstm_sequence
 
     x_proj, h0, weight_hh = torch.randn(3, 2, 8), torch.zeros(2, 2), torch.randn(8, 2)
-    with pytest.raises(ValueError, match="refine gate's hand-written sequence is engine 'triton' only, not 'eager'"):
+    with pytest.raises(ValueError, match="refine gate's hand-written sequence is engine 'triton' or 'cpp' only, not 'eager'"):
         lstm_sequence(x_proj, h0, h0, weight_hh, "refine", "eager")
     cell = make_cell("lstm", 2, 3, gate="refine", engine="compiled")  # the step loop runs instead
     assert cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2)) is None

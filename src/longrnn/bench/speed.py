@@ -27,6 +27,7 @@ import torch
 from longrnn.cells import available, make_cell
 from longrnn.console import track
 from longrnn.errors import UsageError, check_positive, unknown
+from longrnn.kernels import cpu as cpu_kernels
 from longrnn.models import Recurrent
 
 
@@ -48,16 +49,18 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def default_variants(device: str = "cpu") -> list[str]:
     """Every registered cell, the gated cells once more with each non-sigmoid gate, and the LSTM's
-    hand-written sequence with each explicit engine (``auto`` is what the plain rows run); on a CUDA
-    device with Triton installed, also the Triton kernels: the LSTM's and the GRU's for each single-input
-    gate, the BRC's, the nBRC's, the MGU's and the PLRNN's."""
+    hand-written sequence with each explicit engine (``auto`` is what the plain rows run); on the CPU the
+    C++ loops of the LSTM and the GRU for every gate; on a CUDA device with Triton installed, the Triton
+    kernels: the LSTM's and the GRU's for every gate, the BRC's, the nBRC's, the MGU's and the PLRNN's."""
     variants = list(available())
+    gates = ("sigmoid", "fast", "softsign", "refine")
     for name in ("lstm", "gru"):
-        variants += [f"{name}:gate={gate}" for gate in ("fast", "softsign", "refine")]
+        variants += [f"{name}:gate={gate}" for gate in gates[1:]]
     variants += ["lstm:engine=eager", "lstm:engine=compiled", "lstm:gate=fast,engine=eager"]
+    if device == "cpu" and cpu_kernels.available():  # builds the C++ extension on first use
+        variants += [f"{name}:gate={gate},engine=cpp" for name in ("lstm", "gru") for gate in gates]
     if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-        variants += [f"{name}:gate={gate},engine=triton" for name in ("lstm", "gru")
-                     for gate in ("sigmoid", "fast", "softsign")]
+        variants += [f"{name}:gate={gate},engine=triton" for name in ("lstm", "gru") for gate in gates]
         variants += [f"{name}:engine=triton" for name in ("brc", "nbrc", "mgu", "plrnn")]
     return variants
 

@@ -22,7 +22,7 @@ Parameters: ``weight_ih`` (3H, I) with blocks c, a, h; ``bias`` (3H); the BRC ha
 which is also the output. ``forget_gate_values`` returns c, so the gate diagnostics apply.
 
 ``engine`` (auto | triton): how a whole sequence runs, speed only. ``auto`` runs the step loop;
-``triton`` one Triton launch forward and one backward (`longrnn.cells.triton_sequences`;
+``triton`` one Triton launch forward and one backward (`longrnn.cells.kernel_sequences`;
 float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
@@ -34,8 +34,8 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import xavier_uniform_blocks
+from longrnn.cells.kernel_sequences import bistable_sequence
 from longrnn.cells.registry import register
-from longrnn.cells.triton_sequences import bistable_sequence
 from longrnn.errors import unknown
 
 ENGINES = ("auto", "triton")

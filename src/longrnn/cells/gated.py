@@ -44,9 +44,9 @@ from longrnn.cells.init import (
     write_keep_gate_bias,
     xavier_uniform_blocks,
 )
+from longrnn.cells.kernel_sequences import KERNEL_ENGINES, gru_sequence
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
-from longrnn.cells.triton_sequences import gru_sequence
 from longrnn.errors import check_bool, unknown
 from longrnn.functional.gates import GATES, gate_bias, refine_gate
 
@@ -55,7 +55,7 @@ GATE_CHOICES = (*GATES, "refine")
 # paper's official code (glambrechts/warmup, models_pytorch/cells.py) initialises its GRU
 WEIGHT_INITS = ("default", "xavier_orthogonal")
 LSTM_ENGINES = (*ENGINES, "step")  # step: the step loop under autograd, never a whole-sequence kernel
-GRU_ENGINES = ("auto", "triton", "step")  # auto: torch's kernel for the sigmoid gate, else the step loop
+GRU_ENGINES = ("auto", "triton", "cpp", "step")  # auto: torch's kernel for the sigmoid gate, else the step loop
 
 
 class _GatedCell(Cell):
@@ -243,7 +243,7 @@ class LSTMCell(_GatedCell):
         if self.engine == "auto" and not torch.is_grad_enabled():
             return None
         single_input = self.gate in ("sigmoid", "fast", "softsign")
-        if (single_input or self.engine == "triton") and not autocast_enabled(x.device):
+        if (single_input or self.engine in KERNEL_ENGINES) and not autocast_enabled(x.device):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
             outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
             return outputs, (h_n, c_n)
@@ -265,7 +265,7 @@ class GRUCell(_GatedCell):
 
     ``engine`` (auto | triton | step) chooses how a whole sequence runs; it changes speed only. ``auto``:
     torch's GRU kernel for the sigmoid gate, the step loop for the others; ``triton``: one Triton launch
-    forward and one backward for every gate, refine included (`longrnn.cells.triton_sequences`; float32/float64
+    forward and one backward for every gate, refine included (`longrnn.cells.kernel_sequences`; float32/float64
     on a CUDA device, the ``gpu`` extra); ``step``: always the step loop.
     """
 
@@ -318,12 +318,12 @@ class GRUCell(_GatedCell):
         """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
         sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, every gate, outside autocast and
         torch.compile's tracing), or None when neither applies (the step loop runs)."""
-        if self.engine == "triton" and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
+        if self.engine in KERNEL_ENGINES and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
             H = self.hidden_size
             b_rz = self.bias_hh.clone()
             b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
             x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
-            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate)
+            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, self.engine)
         if self.engine != "auto" or not self.has_fused_kernel:
             return None
         outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)

@@ -23,7 +23,9 @@ of a step except its matrix product lives in two functions, `pointwise_forward` 
 stays in Python, as it must), the ``eager`` engine as plain torch ops. The ``triton`` engine runs the
 whole loop, forward and backward, as one Triton launch each (`longrnn.kernels.lstm`; CUDA, or a CPU
 under ``TRITON_INTERPRET=1``); it saves every step's pre-activations and cell state instead of the
-factors and recomputes the gates. All equal the step loop in outputs and gradients (float64 tests,
+factors and recomputes the gates. The ``cpp`` engine does the same on the CPU with the loop in C++
+(`longrnn.kernels.cpu`: one BLAS product and one element-wise loop a step, nothing dispatched per
+operation). All equal the step loop in outputs and gradients (float64 tests,
 `tests/test_lstm_sequence.py`, `tests/test_triton_kernels.py`); speed in docs/benchmarks.md.
 """
 
@@ -33,11 +35,11 @@ import warnings
 
 import torch
 
-from longrnn.cells.triton_sequences import in_input_dtypes, incoming, prepared
+from longrnn.cells.kernel_sequences import KERNEL_ENGINES, in_input_dtypes, incoming, prepared
 from longrnn.functional.gates import gate_with_derivative
 
 POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
-ENGINES = (*POINTWISE_ENGINES, "triton")
+ENGINES = (*POINTWISE_ENGINES, *KERNEL_ENGINES)
 
 
 def pointwise_forward(a: torch.Tensor, c: torch.Tensor, gate: str):
@@ -122,8 +124,8 @@ class _LSTMSequence(torch.autograd.Function):
         ctx.gate, ctx.engine = gate, engine
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
         x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
-        if engine == "triton":
-            ctx.kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh)
+        if engine in KERNEL_ENGINES:
+            ctx.kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh, engine=engine)
             hs, cs, pre = ctx.kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
             ctx.save_for_backward(weight_hh, hs, cs, pre)
             return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1], cs[-1])
@@ -136,7 +138,7 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_outputs, grad_h, grad_c):
         with torch.no_grad():
-            backward = _backward_triton if ctx.engine == "triton" else _backward
+            backward = _backward_kernels if ctx.engine in KERNEL_ENGINES else _backward
             grads = backward(ctx, grad_outputs, grad_h, grad_c)
         if not torch.is_grad_enabled():  # the usual case; True under backward(create_graph=True)
             return grads
@@ -171,8 +173,8 @@ def _backward(ctx, grad_outputs, grad_h, grad_c):
     return da, dh, dc, grad_weight, None, None
 
 
-def _backward_triton(ctx, grad_outputs, grad_h, grad_c):
-    """The same backward as one Triton launch; ∂L/∂W_hh as one product, as in `_backward`."""
+def _backward_kernels(ctx, grad_outputs, grad_h, grad_c):
+    """The same backward as one kernel call (Triton or C++); ∂L/∂W_hh as one product, as in `_backward`."""
     weight_hh, hs, cs, pre = ctx.saved_tensors  # hs, cs: (T + 1, B, H), the initial state first
     da, dh, dc = ctx.kernels.lstm_backward(pre, cs, weight_hh, *incoming(hs, grad_outputs, grad_h, grad_c), ctx.gate)
     H4 = da.shape[-1]
@@ -195,12 +197,14 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
 
     Returns ``(outputs (batch, time, H), h_T, c_T)``; differentiable in every tensor argument through
     the hand-written backward above. ``gate`` is the forget gate: sigmoid, fast or softsign, or refine
-    with engine "triton" only (``x_proj``'s block i then holds the refine gate's input; ValueError otherwise).
+    with engine "triton" or "cpp" only (``x_proj``'s block i then holds the refine gate's input; ValueError
+    otherwise).
     ``engine``: "eager" runs the pointwise part of each step as separate torch ops, "compiled" (and
     "auto") as one `torch.compile`d function per step and direction — the matrix products stay outside;
-    "triton" the whole sequence as one Triton launch forward and one backward (on a CUDA device, half
-    precision computed in float32; UsageError elsewhere, see `longrnn.cells.triton_sequences`).
+    "triton" the whole sequence as one Triton launch forward and one backward (on a CUDA device), "cpp"
+    as one C++ loop each (on the CPU; `longrnn.kernels.cpu`); for these two half precision is computed in
+    float32, and another device is a UsageError (`longrnn.cells.kernel_sequences`).
     """
-    if gate == "refine" and engine != "triton":
-        raise ValueError(f"the refine gate's hand-written sequence is engine 'triton' only, not {engine!r}")
+    if gate == "refine" and engine not in KERNEL_ENGINES:
+        raise ValueError(f"the refine gate's hand-written sequence is engine 'triton' or 'cpp' only, not {engine!r}")
     return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)

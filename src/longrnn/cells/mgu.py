@@ -13,7 +13,7 @@ on every matrix (here each gate block on its own), zero biases. Parameters: ``we
 ``weight_hh`` (2H, H) with blocks f, h; ``bias`` (2H). State: a (batch, H) tensor, also the output.
 
 ``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
-`longrnn.cells.triton_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
+`longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import xavier_uniform_blocks
+from longrnn.cells.kernel_sequences import mgu_sequence
 from longrnn.cells.registry import register
-from longrnn.cells.triton_sequences import mgu_sequence
 from longrnn.errors import unknown
 
 ENGINES = ("auto", "triton")  # auto: the step loop; triton: one Triton launch forward and one backward

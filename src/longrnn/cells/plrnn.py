@@ -51,8 +51,8 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import np_input_scale
+from longrnn.cells.kernel_sequences import plrnn_sequence
 from longrnn.cells.registry import register
-from longrnn.cells.triton_sequences import plrnn_sequence
 from longrnn.errors import UsageError, unknown
 
 INITS = ("plain", "paper", "identity", "l2", "orthogonal")
@@ -97,7 +97,7 @@ class PLRNNCell(Cell):
 
     State: z, a (batch, M) tensor. Output: z (``output="z"``) or relu(z) (``output="relu"``).
     ``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
-    `longrnn.cells.triton_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
+    `longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
     """
 
     def __init__(
@@ -193,7 +193,7 @@ class PLRNNCell(Cell):
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
         """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
-        Triton launch forward and one backward (`longrnn.cells.triton_sequences`); otherwise None."""
+        Triton launch forward and one backward (`longrnn.cells.kernel_sequences`); otherwise None."""
         if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
             return None
         z, z_n = plrnn_sequence(self.project_input(x.transpose(0, 1)), state, self.A, self.coupling(), self.h)

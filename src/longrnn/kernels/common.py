@@ -10,8 +10,6 @@ import torch
 import triton
 import triton.language as tl
 
-# the forget gates: three single-input ones with a closed-form derivative, and the refine gate (two inputs)
-GATE_CODES = {"sigmoid": 0, "fast": 1, "softsign": 2, "refine": 3}
 # functional.gates.FAST_GATE_CLAMP (a test holds them equal; functional is this room's neighbour, not below)
 FAST_GATE_CLAMP = tl.constexpr(20.0)  # σ(sinh z) is exactly 0 or 1 beyond it
 

@@ -3,7 +3,7 @@
 The equations are `longrnn.cells.gated.GRUCell`'s (torch's GRU) with a single-input update gate φ
 (sigmoid, fast or softsign) or the refine gate (a fourth block q: z = refine(σ(a_z), σ(a_q)), a_q = x_q +
 h W_hqᵀ, stored after m; its gradient da_q = dh (h_{t-1} - n) ∂z/∂a_q joins dx and dg as a fourth block,
-and the update gate's φ'(a_z) below becomes ∂z/∂a_z); `longrnn.cells.triton_sequences` wraps the
+and the update gate's φ'(a_z) below becomes ∂z/∂a_z); `longrnn.cells.kernel_sequences` wraps the
 launches in an autograd function for ``engine="triton"``. The step loop is the reference the tests
 compare with.
 
@@ -27,7 +27,8 @@ import torch
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, keep_gate, launch, tanh, tile_product, tile_sizes
+from longrnn.kernels import GATE_CODES
+from longrnn.kernels.common import keep_gate, launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit

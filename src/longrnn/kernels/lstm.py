@@ -34,7 +34,8 @@ import torch
 import triton
 import triton.language as tl
 
-from longrnn.kernels.common import GATE_CODES, keep_gate, launch, tanh, tile_product, tile_sizes
+from longrnn.kernels import GATE_CODES
+from longrnn.kernels.common import keep_gate, launch, tanh, tile_product, tile_sizes
 
 
 @triton.jit

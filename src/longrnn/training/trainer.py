@@ -28,7 +28,7 @@ import torch
 
 from longrnn import runs
 from longrnn._version import __version__
-from longrnn.cells.triton_sequences import check_triton_device
+from longrnn.cells.kernel_sequences import KERNEL_ENGINES, check_kernel_device
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
 from longrnn.methods.diagnostics import gate_statistics
@@ -86,8 +86,8 @@ def _check(config: RunConfig, resume: bool = False) -> None:
     parse_curriculum(t.curriculum)
     check_test_lengths(config)
     check_options(config)  # task and cell options, before anything is built
-    if config.model.engine == "triton":  # the kernels' device and extra, before the run directory is made
-        check_triton_device(config.train.device)
+    if config.model.engine in KERNEL_ENGINES:  # the kernels' device and needs, before the run directory is made
+        check_kernel_device(config.model.engine, config.train.device)
     defaults = TrainConfig()
     for key, used, where in (("momentum", t.optimizer == "sgd", f"optimizer 'sgd'; this run's is {t.optimizer!r}"),
                              ("tf_interval", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this "

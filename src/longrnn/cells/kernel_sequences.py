@@ -1,14 +1,17 @@
-"""The cells' whole sequences as one Triton launch forward and one backward (``engine="triton"``): the
-autograd functions around the kernels of `longrnn.kernels`, whose docstrings hold the equations and
-their hand-written backward passes. The LSTM's is an engine of `longrnn.cells.lstm_sequence`; the GRU's,
-the bistable cells', the MGU's and the PLRNN's are here. Each is tested equal to its cell's step loop
-under autograd in outputs and every gradient, and passes gradcheck (`tests/test_triton_kernels.py`).
+"""The cells' whole sequences as one kernel call forward and one backward: the autograd functions around
+the kernels of `longrnn.kernels`, whose docstrings hold the equations and their hand-written backward
+passes. ``engine="triton"``: one Triton launch each (a CUDA device); ``engine="cpp"``: the time loop in
+C++ (the CPU; the LSTM and the GRU, `longrnn.kernels.cpu`, whose functions have the Triton ones'
+signatures, so one autograd function serves both). The LSTM's is an engine of
+`longrnn.cells.lstm_sequence`; the GRU's, the bistable cells', the MGU's and the PLRNN's are here. Each
+is tested equal to its cell's step loop under autograd in outputs and every gradient, and passes
+gradcheck (`tests/test_triton_kernels.py`, `tests/test_cpu_kernels.py`).
 
 Every function returns ``(outputs (batch, time, H), final state (batch, H))`` from ``x_proj`` (time,
 batch, ...) and an initial state (batch, H); each is differentiable once (the backward is hand-written)
-and runs float32 or float64 on a CUDA device, or on a CPU under Triton's interpreter (tests); float16
-and bfloat16 inputs are computed in float32 (states and gradients included) and the results returned
-in the inputs' dtypes. Anything else is a UsageError (`triton_kernels`).
+and runs float32 or float64 (Triton: on a CUDA device, or on a CPU under Triton's interpreter, for tests;
+C++: on the CPU); float16 and bfloat16 inputs are computed in float32 (states and gradients included)
+and the results returned in the inputs' dtypes. Anything else is a UsageError (`sequence_kernels`).
 """
 
 from __future__ import annotations
@@ -22,16 +25,40 @@ from torch.autograd.function import once_differentiable
 from longrnn.cells.base import at_least_float32
 from longrnn.errors import UsageError, require_extra
 
+KERNEL_ENGINES = ("triton", "cpp")
+
+
+def sequence_kernels(engine: str, name: str, device: torch.device, dtype: torch.dtype):
+    """The kernels of cell ``name`` (lstm, gru, bistable, mgu, plrnn) for ``engine`` and tensors of ``dtype``
+    on ``device``: `longrnn.kernels.NAME` for "triton", `longrnn.kernels.cpu` for "cpp". UsageError for
+    a dtype other than a floating one, on a device the engine does not run on (`check_kernel_device`),
+    or without what it needs (the ``gpu`` extra; a C++ compiler)."""
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise UsageError(f"engine {engine!r} computes in float32 or float64 (float16 and bfloat16 inputs in "
+                         f"float32), got {dtype}")
+    check_kernel_device(engine, device)
+    return importlib.import_module("longrnn.kernels.cpu" if engine == "cpp" else f"longrnn.kernels.{name}")
+
 
 def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
-    """The module `longrnn.kernels.NAME` for tensors of ``dtype`` on ``device``: a floating dtype on a
-    CUDA device, or on a CPU under Triton's interpreter. UsageError without the ``gpu`` extra, for
-    another dtype, or on a CPU without ``TRITON_INTERPRET=1``."""
-    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise UsageError(f"engine 'triton' computes in float32 or float64 (float16 and bfloat16 inputs in "
-                         f"float32), got {dtype}")
-    check_triton_device(device)
-    return importlib.import_module(f"longrnn.kernels.{name}")
+    """`sequence_kernels` for engine "triton"."""
+    return sequence_kernels("triton", name, device, dtype)
+
+
+def check_kernel_device(engine: str, device: torch.device | str) -> None:
+    """UsageError unless ``engine`` can run on ``device``: "triton" as `check_triton_device`; "cpp" on the CPU,
+    once its extension builds (`longrnn.kernels.cpu`; the first call builds it)."""
+    if engine == "triton":
+        check_triton_device(device)
+        return
+    kind = torch.device(device).type
+    if kind != "cpu":
+        raise UsageError(f"engine 'cpp' runs on the CPU, not on {kind!r}; use engine 'auto' (or 'triton' on CUDA)")
+    from longrnn.kernels import cpu
+
+    if not cpu.available():
+        raise UsageError(f"engine 'cpp' needs its C++ extension, which could not be built here ({cpu.build_error()});"
+                         " use engine 'auto'")
 
 
 def check_triton_device(device: torch.device | str) -> None:
@@ -44,11 +71,11 @@ def check_triton_device(device: torch.device | str) -> None:
     require_extra("triton", "gpu")
 
 
-def prepared(ctx, name: str, *tensors: torch.Tensor):
-    """The kernels module ``name`` for these tensors, and the tensors detached, contiguous and in at least
-    float32; ``ctx.dtypes`` keeps their own dtypes (for `in_input_dtypes`)."""
+def prepared(ctx, name: str, *tensors: torch.Tensor, engine: str = "triton"):
+    """The kernels module ``name`` of ``engine`` for these tensors, and the tensors detached, contiguous and in
+    at least float32; ``ctx.dtypes`` keeps their own dtypes (for `in_input_dtypes`)."""
     ctx.dtypes = tuple(t.dtype for t in tensors)
-    kernels = triton_kernels(name, tensors[0].device, tensors[0].dtype)
+    kernels = sequence_kernels(engine, name, tensors[0].device, tensors[0].dtype)
     return kernels, tuple(at_least_float32(t).detach().contiguous() for t in tensors)
 
 
@@ -73,8 +100,9 @@ def incoming(hs: torch.Tensor, *grads):
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate):
-        ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = prepared(ctx, "gru", x_proj, h0, weight_hh, bias_hn)
+    def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate, engine):
+        ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = prepared(ctx, "gru", x_proj, h0, weight_hh, bias_hn,
+                                                                 engine=engine)
         hs, saved = ctx.kernels.gru_forward(x_proj, h0, weight_hh, bias_hn, gate)
         ctx.gate = gate
         ctx.save_for_backward(weight_hh, hs, saved)
@@ -88,15 +116,15 @@ class _GRUSequence(torch.autograd.Function):
         H = hs.shape[-1]
         # Σ_t [da_r, da_z, dm(, da_q)]_tᵀ h_{t-1}
         grad_weight = dg.reshape(-1, dg.shape[-1]).t() @ hs[:-1].reshape(-1, H)
-        return *in_input_dtypes(ctx, dx, dh, grad_weight, dg[..., 2 * H : 3 * H].sum((0, 1))), None
+        return *in_input_dtypes(ctx, dx, dh, grad_weight, dg[..., 2 * H : 3 * H].sum((0, 1))), None, None
 
 
-def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str):
+def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str, engine: str = "triton"):
     """GRU (`longrnn.kernels.gru`) over ``x_proj`` (time, batch, 3H) = W_ih x + b_ih + [b_hr, b_hz, 0], with
     ``weight_hh`` (3H, H), the bias ``bias_hn`` (H) that the reset gate scales, and the update gate
     ``gate`` (sigmoid, fast or softsign); with ``gate="refine"`` x_proj and weight_hh have a fourth block,
-    the refine gate's (x_proj's with its b_hq)."""
-    return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate)
+    the refine gate's (x_proj's with its b_hq). ``engine``: "triton" or "cpp" (`sequence_kernels`)."""
+    return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate, engine)
 
 
 class _BistableSequence(torch.autograd.Function):

@@ -1,0 +1,123 @@
+"""The C++ time loops of the LSTM and the GRU (engine="cpp", longrnn.kernels.cpu) equal the cells' step
+loops in outputs and every gradient for every gate, pass gradcheck, keep half-precision inputs' dtypes,
+learn, and fail with one line where they cannot run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from longrnn.cells import make_cell
+from longrnn.cells.kernel_sequences import check_kernel_device, gru_sequence
+from longrnn.cells.lstm_sequence import lstm_sequence
+from longrnn.errors import UsageError
+from longrnn.kernels import cpu
+from longrnn.models import Recurrent, SequenceModel
+from longrnn.tasks import make_task
+
+GATES = ("sigmoid", "fast", "softsign", "refine")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    if not cpu.available():
+        pytest.skip(f"the C++ extension cannot be built here: {cpu.build_error()}")
+
+
+def run(cell, x, fused: bool):
+    """Outputs, the final (cell) state, and the gradients of the input and of every parameter."""
+    cell.zero_grad()
+    leaf = x.clone().requires_grad_()
+    out, state = Recurrent(cell, fused=fused)(leaf)
+    last = state[1] if isinstance(state, tuple) else state  # c_T for the LSTM, h_T for the GRU
+    (out.square().sum() + last.sin().sum()).backward()
+    return [out, last, leaf.grad, *(p.grad.clone() for p in cell.parameters())]
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("gate", GATES)
+def test_the_cpp_engine_equals_the_step_loop(name, gate):
+    for dtype, B, H, T in ((torch.float64, 3, 5, 9), (torch.float32, 7, 33, 20), (torch.float64, 1, 5, 1)):
+        torch.manual_seed(2)
+        cell = make_cell(name, 4, H, engine="cpp", gate=gate, forget_init="chrono:50").to(dtype)
+        x = torch.randn(B, T, 4, dtype=dtype)
+        for a, b in zip(run(cell, x, fused=True), run(cell, x, fused=False)):
+            difference = ((a - b).abs().max() / b.abs().max().clamp(min=1)).item()
+            assert difference < (1e-12 if dtype == torch.float64 else 1e-5), (dtype, B, H, T, difference)
+
+
+def test_the_cpp_engine_is_the_path_taken():
+    cell = make_cell("gru", 2, 3, gate="fast", engine="cpp")
+    outputs, h_n = cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2))
+    assert outputs.shape == (2, 4, 3) and h_n.shape == (2, 3)
+    assert outputs.grad_fn is not None and "GRUSequence" in type(outputs.grad_fn).__name__
+
+
+@pytest.mark.parametrize("gate", GATES)
+def test_the_cpp_sequences_pass_gradcheck(gate):
+    torch.manual_seed(1)
+    T, B, H = 3, 2, 3
+    f64 = torch.float64
+    lstm = tuple(torch.randn(*shape, dtype=f64, requires_grad=True) for shape in
+                 ((T, B, 4 * H), (B, H), (B, H), (4 * H, H)))
+    assert torch.autograd.gradcheck(lambda *a: lstm_sequence(*a, gate, "cpp"), lstm, fast_mode=True)
+    blocks = 4 if gate == "refine" else 3
+    gru = tuple(torch.randn(*shape, dtype=f64, requires_grad=True) for shape in
+                ((T, B, blocks * H), (B, H), (blocks * H, H), (H,)))
+    assert torch.autograd.gradcheck(lambda *a: gru_sequence(*a, gate, "cpp"), gru, fast_mode=True)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_half_precision_is_computed_in_float32_and_returned_in_its_own_dtype(name):
+    torch.manual_seed(3)
+    cell = make_cell(name, 4, 6, gate="fast", engine="cpp").to(torch.bfloat16)
+    x = torch.randn(3, 7, 4).to(torch.bfloat16)
+    half = run(cell, x, fused=True)
+    full = run(cell.float(), x.float(), fused=True)
+    assert {t.dtype for t in half} == {torch.bfloat16}
+    for a, b in zip(half, full):
+        assert ((a.float() - b).abs().max() / b.abs().max().clamp(min=1)).item() < 2e-2
+
+
+def test_the_fast_gate_lstm_learns_copy_first_with_the_cpp_engine():
+    torch.manual_seed(5)
+    task = make_task("copy_first", seq_len=4, validation_size=200)
+    model = SequenceModel("lstm", task.input_size, 8, task.output_size, gate="fast", engine="cpp")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    generator = torch.Generator().manual_seed(0)
+    x_val, y_val = task.validation_set()
+    with torch.no_grad():
+        before = task.loss(model(x_val)[0], y_val).item()
+    for _ in range(60):
+        x, y = task.sample(32, generator)
+        loss = task.loss(model(x)[0], y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = task.loss(model(x_val)[0], y_val).item()
+    assert after < 0.5 * before
+
+
+def test_the_cpp_engine_off_the_cpu_is_a_one_line_error():
+    with pytest.raises(UsageError, match="engine 'cpp' runs on the CPU, not on 'cuda'; use engine 'auto'"):
+        check_kernel_device("cpp", "cuda")
+
+
+def test_without_its_extension_the_cpp_engine_says_why(monkeypatch):
+    monkeypatch.setattr(cpu, "_BUILT", {"error": "RuntimeError: ninja is not installed; install the extra: "
+                                                 "pip install 'longrnn[cpp]'"})
+    cell = make_cell("lstm", 2, 3, gate="fast", engine="cpp")
+    with pytest.raises(UsageError, match=r"could not be built here \(RuntimeError: ninja is not installed; install the "
+                                         r"extra: pip install 'longrnn\[cpp\]'\); use engine 'auto'"):
+        cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2))
+
+
+def test_train_with_the_cpp_engine_off_the_cpu_exits_2_before_making_a_run_directory(tmp_path, capsys):
+    from longrnn.cli import main
+
+    code = main(["train", "--task", "adding", "--seq-len", "10", "--cell", "gru", "--gate", "fast", "--engine",
+                 "cpp", "--device", "meta", "--steps", "1", "--out", str(tmp_path / "runs")])
+    assert code == 2
+    assert "engine 'cpp' runs on the CPU, not on 'meta'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
