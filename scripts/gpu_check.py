@@ -1,9 +1,9 @@
-"""GPU check: every whole-sequence path of the LSTM and the GRU equals the step loop on CUDA (outputs and
-gradients), then the speed of the Triton kernels against cuDNN's LSTM.
+"""GPU check: every whole-sequence path (Triton kernels, CUDA graphs) equals the step loop on CUDA (outputs
+and gradients), then their speed against cuDNN's LSTM.
 
 Run on a machine with a GPU (and the gpu extra): `python scripts/gpu_check.py`. Prints the largest
-differences and two speed tables (`longrnn bench speed --device cuda`); `pytest tests/test_triton_kernels.py`
-runs the kernels' own equality tests on the GPU as well.
+differences and two speed tables (`longrnn bench speed --device cuda`); `pytest tests/test_triton_kernels.py
+tests/test_graphs.py` runs the kernels' and the graphs' own equality tests on the GPU as well.
 """
 
 import importlib.util
@@ -19,6 +19,7 @@ PATHS = [("lstm", "sigmoid", "auto"), ("lstm", "fast", "eager"), ("lstm", "fast"
 if importlib.util.find_spec("triton") is not None:
     PATHS += [(name, gate, "triton") for name in ("lstm", "gru") for gate in ("sigmoid", "fast", "softsign", "refine")]
     PATHS += [(name, None, "triton") for name in ("brc", "nbrc", "mgu", "plrnn")]
+PATHS += [(name, None, "graph") for name in ("orthogonal", "conv_unitary")]  # CUDA graphs of the step loop
 
 
 def max_differences(name: str, gate: str | None, engine: str, dtype: torch.dtype) -> tuple[float, float]:
@@ -43,9 +44,9 @@ if __name__ == "__main__":
             out, grad = max_differences(name, gate, engine, dtype)
             print(f"{dtype!s:14s} {name:4s} {gate or '':8s} {engine:8s} max |output diff| {out:.2e}  "
                   f"max |grad diff| {grad:.2e}")
-    triton = [f"{name}:gate={gate},engine=triton" if gate else f"{name}:engine=triton"
-              for name, gate, engine in PATHS if engine == "triton"]
-    variants = ["lstm:gate=fast,engine=compiled", "gru", *triton]
+    fused = [f"{name}:gate={gate},engine={engine}" if gate else f"{name}:engine={engine}"
+             for name, gate, engine in PATHS if engine in ("triton", "graph")]
+    variants = ["lstm:gate=fast,engine=compiled", "gru", "orthogonal", "conv_unitary", *fused]
     for B, H in ((32, 128), (256, 512)):
         rows = speed(variants, batch_size=B, seq_len=1000, hidden_size=H, device="cuda", quiet=True)
         print(speed_table(rows, f"B={B}, T=1000, H={H}, I=32, fwd+bwd, cuda, against cuDNN's torch.nn.LSTM"))

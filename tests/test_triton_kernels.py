@@ -258,7 +258,7 @@ def test_the_refine_gates_hand_written_sequence_is_the_triton_engine_only():
     from longrnn.cells.lstm_sequence import lstm_sequence
 
     x_proj, h0, weight_hh = torch.randn(3, 2, 8), torch.zeros(2, 2), torch.randn(8, 2)
-    with pytest.raises(ValueError, match="refine gate's hand-written sequence is engine 'triton' or 'cpp' only, not 'eager'"):
+    with pytest.raises(ValueError, match="hand-written sequence is engine 'triton' or 'cpp' only, not 'eager'"):
         lstm_sequence(x_proj, h0, h0, weight_hh, "refine", "eager")
     cell = make_cell("lstm", 2, 3, gate="refine", engine="compiled")  # the step loop runs instead
     assert cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2)) is None

@@ -51,7 +51,8 @@ def default_variants(device: str = "cpu") -> list[str]:
     """Every registered cell, the gated cells once more with each non-sigmoid gate, and the LSTM's
     hand-written sequence with each explicit engine (``auto`` is what the plain rows run); on the CPU the
     C++ loops of the LSTM and the GRU for every gate; on a CUDA device with Triton installed, the Triton
-    kernels: the LSTM's and the GRU's for every gate, the BRC's, the nBRC's, the MGU's and the PLRNN's."""
+    kernels: the LSTM's and the GRU's for every gate, the BRC's, the nBRC's, the MGU's and the PLRNN's;
+    on a CUDA device the orthogonal and convolutional cells replayed from CUDA graphs."""
     variants = list(available())
     gates = ("sigmoid", "fast", "softsign", "refine")
     for name in ("lstm", "gru"):
@@ -62,6 +63,8 @@ def default_variants(device: str = "cpu") -> list[str]:
     if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
         variants += [f"{name}:gate={gate},engine=triton" for name in ("lstm", "gru") for gate in gates]
         variants += [f"{name}:engine=triton" for name in ("brc", "nbrc", "mgu", "plrnn")]
+    if device.startswith("cuda"):
+        variants += [f"{name}:engine=graph" for name in ("orthogonal", "conv_unitary")]
     return variants
 
 

@@ -49,9 +49,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from longrnn.cells.base import Cell, at_least_float32
+from longrnn.cells.graphs import GRAPH_ENGINES, graphed_sequence
 from longrnn.cells.modrelu import ModReLU
 from longrnn.cells.registry import register
-from longrnn.errors import UsageError, check_bool, check_choice, check_positive
+from longrnn.errors import UsageError, check_bool, check_choice, check_positive, unknown
 from longrnn.functional.convexp import (
     apply_spectrum,
     conv_exp_spectrum,
@@ -123,8 +124,12 @@ class ConvUnitaryCell(Cell):
         input_stencil: int = 3,
         init_scale: float = 0.3,
         constrained: bool | None = None,
+        engine: str = "auto",
     ):
         super().__init__()
+        if engine not in GRAPH_ENGINES:
+            raise unknown("engine", engine, GRAPH_ENGINES)
+        self.engine = engine
         self.complex_state = check_bool("complex_state", complex_state)
         self.constrained = check_bool("constrained", self.default_constrained if constrained is None else constrained)
         self.lattice, channels = self._lattice(lattice, hidden_size, channels)
@@ -270,6 +275,10 @@ class ConvUnitaryCell(Cell):
         h = magnasco(z) if self.activation is None else self.activation(z)
         out = torch.cat([h.real, h.imag], dim=-1) if self.complex_state else h
         return out, h
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """With engine graph, the step loop replayed from CUDA graphs (`graphed_sequence`); else None."""
+        return graphed_sequence(self, x, state) if self.engine == "graph" else None
 
     def extra_repr(self) -> str:
         return (

@@ -17,9 +17,10 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from longrnn.cells.base import Cell, zero_state
+from longrnn.cells.graphs import GRAPH_ENGINES, graphed_sequence
 from longrnn.cells.modrelu import ModReLU
 from longrnn.cells.registry import register
-from longrnn.errors import check_choice
+from longrnn.errors import check_choice, unknown
 
 ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
 NONLINEARITIES = ("modrelu", "tanh")
@@ -38,8 +39,9 @@ class OrthogonalRNNCell(Cell):
 
     Where b lives: with ``nonlinearity="modrelu"`` it is the modReLU bias (``activation.bias``) and the
     input projection has no bias, as in expRNN; with ``"tanh"`` it is ``input_kernel.bias``.
-    No fused kernel. State: a (batch, H) tensor, which is also the output. In a ``.half()`` module W
-    stays float32 (see `_apply`).
+    No fused kernel; ``engine="graph"`` replays the step loop from CUDA graphs (`longrnn.cells.graphs`; a
+    CUDA device; ``auto``, the default, runs the step loop). State: a (batch, H) tensor, which is also
+    the output. In a ``.half()`` module W stays float32 (see `_apply`).
     """
 
     def __init__(
@@ -48,8 +50,12 @@ class OrthogonalRNNCell(Cell):
         hidden_size: int,
         nonlinearity: str = "modrelu",
         orthogonal_map: str = "matrix_exp",
+        engine: str = "auto",
     ):
         super().__init__()
+        if engine not in GRAPH_ENGINES:
+            raise unknown("engine", engine, GRAPH_ENGINES)
+        self.engine = engine
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -77,6 +83,10 @@ class OrthogonalRNNCell(Cell):
         recurrent = self.recurrent_kernel(state.to(self.recurrent_weight.dtype))
         h = self.activation(x_proj + recurrent)
         return h, h
+
+    def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
+        """With engine graph, the step loop replayed from CUDA graphs (`graphed_sequence`); else None."""
+        return graphed_sequence(self, x, state) if self.engine == "graph" else None
 
     def _apply(self, fn, recurse=True):
         """``.half()`` / ``.bfloat16()`` leave the orthogonal matrix in float32: torch's matrix_exp has no

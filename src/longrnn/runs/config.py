@@ -46,7 +46,7 @@ class ModelConfig:
     fused: bool = True  # use a cell's fused whole-sequence kernel where it has one
     gate: str | None = None  # lstm/gru forget/update gate: sigmoid, fast, softsign, refine (None: sigmoid)
     forget_init: str | None = None  # lstm/gru: default, constant:V, chrono:T_MAX, uniform (None: default)
-    engine: str | None = None  # lstm: auto eager compiled triton cpp step; gru: auto triton cpp step (None: auto)
+    engine: str | None = None  # speed only: lstm/gru cpp|triton, brc/nbrc/mgu/plrnn triton, conv/orthogonal graph
     lattice: str | None = None  # conv cells and spatial tasks: "32x32" or "64" (None: the cell's / task's own)
     channels: int | None = None  # conv cells: channels per lattice site (None: hidden_size / sites; 1 without lattice)
     double: bool = False  # every layer two cells of half the width on the same input (warm-up's double layer)

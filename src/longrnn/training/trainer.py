@@ -28,6 +28,7 @@ import torch
 
 from longrnn import runs
 from longrnn._version import __version__
+from longrnn.cells.graphs import check_graph_device
 from longrnn.cells.kernel_sequences import KERNEL_ENGINES, check_kernel_device
 from longrnn.console import progress as progress_bar
 from longrnn.errors import UsageError, unknown
@@ -88,6 +89,8 @@ def _check(config: RunConfig, resume: bool = False) -> None:
     check_options(config)  # task and cell options, before anything is built
     if config.model.engine in KERNEL_ENGINES:  # the kernels' device and needs, before the run directory is made
         check_kernel_device(config.model.engine, config.train.device)
+    if config.model.engine == "graph":
+        check_graph_device(config.train.device)
     defaults = TrainConfig()
     for key, used, where in (("momentum", t.optimizer == "sgd", f"optimizer 'sgd'; this run's is {t.optimizer!r}"),
                              ("tf_interval", t.trainer == "teacher_forcing", f"trainer 'teacher_forcing'; this "
