@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from learning import copy_first_losses
 from longrnn.cells import make_cell
 from longrnn.cells.kernel_sequences import check_kernel_device, gru_sequence
 from longrnn.cells.lstm_sequence import lstm_sequence
 from longrnn.errors import UsageError
 from longrnn.kernels import cpu
 from longrnn.models import Recurrent, SequenceModel
-from longrnn.tasks import make_task
 
 GATES = ("sigmoid", "fast", "softsign", "refine")
 
@@ -79,23 +79,10 @@ def test_half_precision_is_computed_in_float32_and_returned_in_its_own_dtype(nam
         assert ((a.float() - b).abs().max() / b.abs().max().clamp(min=1)).item() < 2e-2
 
 
-def test_the_fast_gate_lstm_learns_copy_first_with_the_cpp_engine():
-    torch.manual_seed(5)
-    task = make_task("copy_first", seq_len=4, validation_size=200)
-    model = SequenceModel("lstm", task.input_size, 8, task.output_size, gate="fast", engine="cpp")
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
-    generator = torch.Generator().manual_seed(0)
-    x_val, y_val = task.validation_set()
-    with torch.no_grad():
-        before = task.loss(model(x_val)[0], y_val).item()
-    for _ in range(60):
-        x, y = task.sample(32, generator)
-        loss = task.loss(model(x)[0], y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        after = task.loss(model(x_val)[0], y_val).item()
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_the_fast_gate_cells_learn_copy_first_with_the_cpp_engine(name):
+    before, after = copy_first_losses(
+        lambda task: SequenceModel(name, task.input_size, 8, task.output_size, gate="fast", engine="cpp"))
     assert after < 0.5 * before
 
 
