@@ -46,6 +46,22 @@ def test_the_cpp_engine_equals_the_step_loop(name, gate):
             assert difference < (1e-12 if dtype == torch.float64 else 1e-5), (dtype, B, H, T, difference)
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("gate", GATES)
+def test_saturated_gates_and_huge_inputs_stay_finite_and_equal_the_step_loop(name, gate):
+    # a closed (or open) keep gate far into saturation, and inputs 1e3 times too large: the sigmoid's
+    # exp(-z) overflows in float32 here, which the kernels must not turn into NaN
+    for dtype, bias, scale in ((torch.float32, -6.0, 1.0), (torch.float32, 6.0, 1e3), (torch.float64, -30.0, 1e3)):
+        torch.manual_seed(4)
+        cell = make_cell(name, 4, 8, engine="cpp", gate=gate).to(dtype)
+        with torch.no_grad():
+            cell.bias_hh[8:16] = bias  # the keep gate's block (the LSTM's f, the GRU's z)
+        x = torch.randn(2, 6, 4, dtype=dtype) * scale
+        for a, b in zip(run(cell, x, fused=True), run(cell, x, fused=False)):
+            assert torch.isfinite(a).all() and torch.isfinite(b).all(), (dtype, bias, scale)
+            assert ((a - b).abs().max() / b.abs().max().clamp(min=1)).item() < 1e-4, (dtype, bias, scale)
+
+
 def test_the_cpp_engine_is_the_path_taken():
     cell = make_cell("gru", 2, 3, gate="fast", engine="cpp")
     outputs, h_n = cell.fused_forward(torch.randn(2, 4, 2), cell.init_state(2))

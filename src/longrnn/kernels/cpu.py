@@ -13,6 +13,7 @@ the ``cpp`` extra's; about half a minute, then cached in torch's extensions dire
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import threading
 from pathlib import Path
@@ -42,10 +43,17 @@ def extension():
 
 def build_flags() -> tuple[str, list[str]]:
     """(extension name, compiler flags). -ffast-math lets GCC call glibc's vector exp, tanh, sinh and cosh
-    in the element-wise loops (within a few ulp of the scalar ones: the tests hold float64 to 1e-12);
-    AVX2 and FMA where this CPU has them, with their own extension name, so that a cache shared by
-    machines of other kinds never loads code their CPU lacks."""
+    in the element-wise loops (within a few ulp of the scalar ones: the tests hold float64 to 1e-12).
+    On x86 -mrecip=!div,!vec-div keeps its divisions exact (its reciprocal estimate made σ(z) = 1 - 2^-24
+    where it is 1, which the fast gate's cosh(z) then multiplied into gradients 10^8 times too large), and
+    the kernels keep exp's argument finite (an infinite exp gave NaN for saturated gates); a test holds
+    saturated gates to the step loop. AVX2 and FMA where this CPU has them, with their own extension name,
+    so that a cache shared by machines of other kinds never loads code their CPU lacks. What -ffast-math
+    still changes: a NaN pre-activation of the fast gate alone may read as a saturated gate (its clamp);
+    NaN inputs reach every gate through the product, so the outputs are NaN as in the step loop."""
     flags = ["-O3", "-ffast-math"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        flags.append("-mrecip=!div,!vec-div")
     try:
         cpu_flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:

@@ -20,8 +20,13 @@ namespace {
 
 constexpr double kFastGateClamp = 20.0;  // longrnn.functional.gates.FAST_GATE_CLAMP
 
+// σ(z) with z kept where exp(-z) is finite: under -ffast-math (cpu.py's flags) an infinite exp(-z) is
+// not guaranteed to give 1/(1 + inf) = 0 (it gave NaN). σ(±88) is within 1e-38 of 0 and 1 in float32, as
+// σ(±708) is in float64, so no value moves by more than that.
 template <typename T>
 inline T sigmoid(T z) {
+  constexpr T limit = std::is_same_v<T, float> ? T(88) : T(708);
+  z = std::min(std::max(z, -limit), limit);
   return T(1) / (T(1) + std::exp(-z));
 }
 
