@@ -140,7 +140,7 @@ def test_the_manifold_attractor_penalty_composes_with_the_plrnn_and_names_the_ot
     ({"cell": "rnn", "gate": "fast"}, "option 'gate'"),
     ({"cell": "lstm", "gate": "slow"}, "unknown gate 'slow'"),
     ({"cell": "gru", "forget_init": "chrono:-1"}, "chrono"),
-    ({"cell": "gru", "engine": "compiled"}, "unknown engine 'compiled'; allowed: auto, step, triton"),
+    ({"cell": "gru", "engine": "compiled"}, "unknown engine 'compiled'; allowed: auto, cpp, step, triton"),
     ({"cell": "rnn", "engine": "triton"}, "option 'engine'"),
 ])
 def test_invalid_combinations_name_the_bad_value(settings, match):

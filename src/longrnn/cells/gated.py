@@ -167,15 +167,17 @@ class LSTMCell(_GatedCell):
     refine gate r, f becomes g_eff = r(1-(1-σ(a_f))²) + (1-r)σ(a_f)², and i = 1 - g_eff.
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
 
-    ``engine`` (eager | compiled | auto | step | triton) chooses how a whole sequence runs; it changes speed only,
-    never a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
-    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates (its first call compiles: seconds).
+    ``engine`` (eager | compiled | auto | step | triton | cpp) chooses how a whole sequence runs; it changes
+    speed only, never a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
+    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates (its first call compiles: seconds),
+    the step loop for refine.
     ``step``: the step loop under autograd, the one engine whose gradients can be differentiated again
     (gradient penalties) with the fast and softsign gates. ``eager`` / ``compiled``: the
     hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
     compared on the same code path). ``triton``: that sequence as one Triton launch forward and one
     backward, for every gate, refine included (`longrnn.kernels.lstm`; float32/float64 on a CUDA device,
-    the ``gpu`` extra). The refine gate runs the step loop under every other engine.
+    the ``gpu`` extra); ``cpp``: the same on the CPU with the loop in C++ (`longrnn.kernels.cpu`). The
+    refine gate runs the step loop under every other engine.
     """
 
     base_blocks = 4
@@ -230,10 +232,10 @@ class LSTMCell(_GatedCell):
 
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
-        hand-written sequence of `longrnn.cells.lstm_sequence` (other single-input gates, or an explicit
-        engine; the refine gate only with engine triton), or None (the refine gate with another engine,
-        autocast; engine auto without autograd, where the step loop is faster: 189 against 247 ms in
-        docs/benchmarks.md) so that the step loop runs. Also None while
+        hand-written sequence of `longrnn.cells.lstm_sequence` (other gates, or an explicit
+        engine; the refine gate only with engine triton or cpp), or None
+        (the refine gate with another engine, autocast; engine auto without autograd, where the step loop
+        is faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs. Also None while
         ``torch.compile`` traces the model: neither kernel traces, and the step loop gives the same numbers."""
         if torch.compiler.is_compiling() or self.engine == "step":
             return None
@@ -242,10 +244,11 @@ class LSTMCell(_GatedCell):
             return outputs, (h_n, c_n)
         if self.engine == "auto" and not torch.is_grad_enabled():
             return None
+        engine = self.engine
         single_input = self.gate in ("sigmoid", "fast", "softsign")
-        if (single_input or self.engine in KERNEL_ENGINES) and not autocast_enabled(x.device):
+        if (single_input or engine in KERNEL_ENGINES) and not autocast_enabled(x.device):
             x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
-            outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, self.engine)
+            outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, engine)
             return outputs, (h_n, c_n)
         return None
 
@@ -263,9 +266,11 @@ class GRUCell(_GatedCell):
     ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H), blocks r, z, n; with ``gate="refine"`` a fourth
     block holds the refine gate of z. State: a (batch, H) tensor, which is also the output.
 
-    ``engine`` (auto | triton | step) chooses how a whole sequence runs; it changes speed only. ``auto``:
-    torch's GRU kernel for the sigmoid gate, the step loop for the others; ``triton``: one Triton launch
-    forward and one backward for every gate, refine included (`longrnn.cells.kernel_sequences`; float32/float64
+    ``engine`` (auto | triton | cpp | step) chooses how a whole sequence runs; it changes speed only.
+    ``auto``: torch's GRU kernel for the sigmoid gate, else the step loop; ``cpp``: the C++ loop
+    (`longrnn.kernels.cpu`, built on first use) for every gate (the CPU);
+    ``triton``: one Triton launch forward and one backward for every gate,
+    refine included (`longrnn.cells.kernel_sequences`; float32/float64
     on a CUDA device, the ``gpu`` extra); ``step``: always the step loop.
     """
 
@@ -318,12 +323,13 @@ class GRUCell(_GatedCell):
         """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
         sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, every gate, outside autocast and
         torch.compile's tracing), or None when neither applies (the step loop runs)."""
-        if self.engine in KERNEL_ENGINES and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
+        engine = self.engine
+        if engine in KERNEL_ENGINES and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
             H = self.hidden_size
             b_rz = self.bias_hh.clone()
             b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
             x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
-            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, self.engine)
+            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, engine)
         if self.engine != "auto" or not self.has_fused_kernel:
             return None
         outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)

@@ -18,6 +18,8 @@ import shutil
 import threading
 from pathlib import Path
 
+import torch
+
 from longrnn.kernels import GATE_CODES
 
 SOURCE = Path(__file__).parent / "csrc" / "sequences.cpp"
@@ -35,6 +37,7 @@ def extension():
 
                 _find_ninja()
                 name, flags = build_flags()
+                _say_if_building(name)
                 _BUILT["module"] = load(name=name, sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
             except Exception as e:  # noqa: BLE001 - no compiler, no ninja, a failed build: all mean "not here"
                 _BUILT["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
@@ -63,6 +66,21 @@ def build_flags() -> tuple[str, list[str]]:
     return "longrnn_cpu_sequences", flags
 
 
+def _say_if_building(name: str) -> None:
+    """One line on stderr when the extension is about to be compiled (not when it is only loaded)."""
+    import sys
+
+    from torch.utils.cpp_extension import _get_build_directory
+
+    try:
+        built = (Path(_get_build_directory(name, verbose=False)) / f"{name}.so").exists()
+    except Exception:  # noqa: BLE001 - a private helper of torch's; saying nothing is the safe failure
+        return
+    if not built:
+        print("longrnn: building the C++ kernels of engine 'cpp' (once per machine, about half a minute)",
+              file=sys.stderr, flush=True)
+
+
 def _find_ninja() -> None:
     """Put the ``cpp`` extra's ninja on PATH when the system has none (torch's build calls ``ninja``);
     RuntimeError naming the extra when there is neither."""
@@ -80,26 +98,36 @@ def build_error() -> str | None:
     return _BUILT.get("error")
 
 
+def packed(weight, batch: int):
+    """``weight`` (N, K) in oneDNN's layout for products x Wᵀ with ``batch`` rows (float32, where torch has
+    oneDNN), which the kernels then use instead of BLAS; else None."""
+    if weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return None
+    return torch.ops.mkldnn._reorder_linear_weight(weight, batch)
+
+
 def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None):
     """As `longrnn.kernels.lstm.lstm_forward` (``block`` is ignored): x_proj (T, B, 4H), h0 and c0 (B, H),
     weight_hh (4H, H), contiguous, float32 or float64, on the CPU. Returns (hs, cs (T + 1, B, H), a (T, B, 4H))."""
-    return extension().lstm_forward(x_proj, h0, c0, weight_hh, GATE_CODES[gate])
+    return extension().lstm_forward(x_proj, h0, c0, weight_hh, GATE_CODES[gate], packed(weight_hh, h0.shape[0]))
 
 
 def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, block: int | None = None):
     """As `longrnn.kernels.lstm.lstm_backward`: returns (∂L/∂x_proj (T, B, 4H), ∂L/∂h_0, ∂L/∂c_0)."""
-    return extension().lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, GATE_CODES[gate])
+    transposed = packed(weight_hh.t().contiguous(), grad_h.shape[0])
+    return extension().lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, GATE_CODES[gate], transposed)
 
 
 def gru_forward(x_proj, h0, weight_hh, bias_hn, gate: str, block: int | None = None):
     """As `longrnn.kernels.gru.gru_forward`: x_proj (T, B, NB H), h0 (B, H), weight_hh (NB H, H), bias_hn (H);
     NB = 4 for the refine gate, else 3. Returns (hs (T + 1, B, H), saved (T, B, (NB + 1)H))."""
-    return extension().gru_forward(x_proj, h0, weight_hh, bias_hn, GATE_CODES[gate])
+    return extension().gru_forward(x_proj, h0, weight_hh, bias_hn, GATE_CODES[gate], packed(weight_hh, h0.shape[0]))
 
 
 def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: int | None = None):
     """As `longrnn.kernels.gru.gru_backward`: returns (∂L/∂x_proj, [da_r, da_z, dm(, da_q)], ∂L/∂h_0)."""
-    return extension().gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, GATE_CODES[gate])
+    transposed = packed(weight_hh.t().contiguous(), grad_h.shape[0])
+    return extension().gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, GATE_CODES[gate], transposed)
 
 
 def available() -> bool:
