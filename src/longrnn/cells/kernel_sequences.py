@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import warnings
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from longrnn.cells.base import at_least_float32, autocast_enabled
+from longrnn.cells.base import at_least_float32
 from longrnn.errors import UsageError, require_extra
 
 KERNEL_ENGINES = ("triton", "cpp")
@@ -39,28 +38,6 @@ def sequence_kernels(engine: str, name: str, device: torch.device, dtype: torch.
                          f"float32), got {dtype}")
     check_kernel_device(engine, device)
     return importlib.import_module("longrnn.kernels.cpu" if engine == "cpp" else f"longrnn.kernels.{name}")
-
-
-def auto_uses_cpp(x: torch.Tensor) -> bool:
-    """Whether engine "auto" of the LSTM and the GRU (other than torch's sigmoid kernels) runs the C++ loops
-    for the input ``x``: under autograd, on the CPU, a floating dtype, outside autocast and torch.compile's
-    tracing, once the extension is built here (the first call builds it, `longrnn.kernels.cpu`). Where it
-    cannot be built: False, with one warning naming the reason (the Python engines run, as before)."""
-    if (x.device.type != "cpu" or not torch.is_grad_enabled() or autocast_enabled(x.device)
-            or torch.compiler.is_compiling() or not x.dtype.is_floating_point):
-        return False
-    from longrnn.kernels import cpu
-
-    if cpu.available():
-        return True
-    if not _WARNED:
-        _WARNED.append(True)
-        warnings.warn(f"engine 'auto': the C++ kernels could not be built ({cpu.build_error()}); the LSTM's and GRU's "
-                      "custom gates run their Python engines", stacklevel=3)
-    return False
-
-
-_WARNED: list[bool] = []
 
 
 def triton_kernels(name: str, device: torch.device, dtype: torch.dtype):
