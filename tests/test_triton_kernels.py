@@ -52,6 +52,9 @@ for diagonal in (True, False):
         torch.randn(T, B, 3 * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64), recurrent))
     ok["brc" if diagonal else "nbrc"] = torch.autograd.gradcheck(
         lambda *a: bistable_sequence(*a, diagonal), args, fast_mode=True)
+    # engine auto's form: second derivatives recomputed through the step-loop reference
+    ok[("brc" if diagonal else "nbrc") + " twice"] = torch.autograd.gradgradcheck(
+        lambda *a: bistable_sequence(*a, diagonal, twice_differentiable=True), args, fast_mode=True)
 torch.manual_seed(1)
 T, B, M = 3, 2, 4
 f64 = torch.float64
@@ -59,9 +62,13 @@ args = tuple(a.to(device).requires_grad_() for a in (
     torch.randn(T, B, M, dtype=f64), torch.randn(B, M, dtype=f64), torch.rand(M, dtype=f64),
     torch.randn(M, M, dtype=f64) * 0.5, torch.randn(M, dtype=f64)))
 ok["plrnn"] = torch.autograd.gradcheck(lambda *a: plrnn_sequence(*a), args, fast_mode=True)
+ok["plrnn twice"] = torch.autograd.gradgradcheck(lambda *a: plrnn_sequence(*a, twice_differentiable=True), args,
+                                                 fast_mode=True)
 args = tuple(a.to(device).requires_grad_() for a in (
     torch.randn(T, B, 2 * M, dtype=f64), torch.randn(B, M, dtype=f64), torch.randn(2 * M, M, dtype=f64)))
 ok["mgu"] = torch.autograd.gradcheck(lambda *a: mgu_sequence(*a), args, fast_mode=True)
+ok["mgu twice"] = torch.autograd.gradgradcheck(lambda *a: mgu_sequence(*a, twice_differentiable=True), args,
+                                               fast_mode=True)
 print(json.dumps(ok))
 """
 
@@ -180,7 +187,8 @@ def test_triton_sequences_pass_gradcheck_in_float64(device):
     found = run_checks(GRADCHECK, device)
     gates = ("sigmoid", "fast", "softsign", "refine")
     expected = {f"{name} {gate}": True for gate in gates for name in ("lstm", "gru")}
-    assert found == {**expected, "brc": True, "nbrc": True, "plrnn": True, "mgu": True}
+    others = {name + twice: True for name in ("brc", "nbrc", "plrnn", "mgu") for twice in ("", " twice")}
+    assert found == {**expected, **others}
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -21,8 +21,9 @@ Parameters: ``weight_ih`` (3H, I) with blocks c, a, h; ``bias`` (3H); the BRC ha
 ``memory_a`` (H); the nBRC has ``weight_hh`` (2H, H) with blocks c, a. State: a (batch, H) tensor,
 which is also the output. ``forget_gate_values`` returns c, so the gate diagnostics apply.
 
-``engine`` (auto | triton): how a whole sequence runs, speed only. ``auto`` runs the step loop;
-``triton`` one Triton launch forward and one backward (`longrnn.cells.kernel_sequences`;
+``engine`` (auto | triton): how a whole sequence runs, speed only. ``auto`` runs the Triton kernels on a
+CUDA device where the ``gpu`` extra is installed (with gradients that can be differentiated again) and
+the step loop elsewhere; ``triton`` one Triton launch forward and one backward (`longrnn.cells.kernel_sequences`;
 float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
@@ -34,7 +35,7 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import xavier_uniform_blocks
-from longrnn.cells.kernel_sequences import bistable_sequence
+from longrnn.cells.kernel_sequences import bistable_sequence, kernel_engine
 from longrnn.cells.registry import register
 from longrnn.errors import unknown
 
@@ -90,11 +91,14 @@ class _BistableCell(Cell):
         raise NotImplementedError
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
-        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
-        Triton launch forward and one backward; otherwise None, and the step loop runs."""
-        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+        """With engine triton, or auto on a CUDA device (`kernel_engine`), outside autocast and torch.compile's
+        tracing: the whole sequence as one Triton launch forward and one backward; otherwise None, and the
+        step loop runs."""
+        engine = kernel_engine(self.engine, x.device, cpp=False)
+        if engine is None or autocast_enabled(x.device) or torch.compiler.is_compiling():
             return None
-        return bistable_sequence(self.project_input(x.transpose(0, 1)), state, *self.recurrent_parameter())
+        return bistable_sequence(self.project_input(x.transpose(0, 1)), state, *self.recurrent_parameter(),
+                                 twice_differentiable=self.engine == "auto")
 
 
 @register("brc", "bistable recurrent cell, elementwise feedback (Vecoven et al. 2021); warm-up paper init")

@@ -44,7 +44,7 @@ from longrnn.cells.init import (
     write_keep_gate_bias,
     xavier_uniform_blocks,
 )
-from longrnn.cells.kernel_sequences import KERNEL_ENGINES, gru_sequence
+from longrnn.cells.kernel_sequences import KERNEL_ENGINES, gru_sequence, kernel_engine
 from longrnn.cells.lstm_sequence import ENGINES, lstm_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import check_bool, unknown
@@ -55,7 +55,7 @@ GATE_CHOICES = (*GATES, "refine")
 # paper's official code (glambrechts/warmup, models_pytorch/cells.py) initialises its GRU
 WEIGHT_INITS = ("default", "xavier_orthogonal")
 LSTM_ENGINES = (*ENGINES, "step")  # step: the step loop under autograd, never a whole-sequence kernel
-GRU_ENGINES = ("auto", "triton", "cpp", "step")  # auto: torch's kernel for the sigmoid gate, else the step loop
+GRU_ENGINES = ("auto", "triton", "cpp", "step")  # auto: torch's kernel for the sigmoid gate, else a kernel engine
 
 
 class _GatedCell(Cell):
@@ -168,11 +168,11 @@ class LSTMCell(_GatedCell):
     State: the tuple ``(h, c)`` of (batch, H) tensors; output h.
 
     ``engine`` (eager | compiled | auto | step | triton | cpp) chooses how a whole sequence runs; it changes
-    speed only, never a value. ``auto``: torch's kernel for the sigmoid gate, the compiled hand-written sequence
-    (`longrnn.cells.lstm_sequence`) for the fast and softsign gates (its first call compiles: seconds),
-    the step loop for refine.
-    ``step``: the step loop under autograd, the one engine whose gradients can be differentiated again
-    (gradient penalties) with the fast and softsign gates. ``eager`` / ``compiled``: the
+    speed only, never a value. ``auto``: torch's kernel for the sigmoid gate; for the other gates the
+    ``cpp`` kernel on the CPU and the ``triton`` one on a CUDA device (`kernel_engine`; where neither is
+    at hand, with a warning, the compiled hand-written sequence for fast and softsign and the step loop
+    for refine); its gradients can be differentiated again (gradient penalties: the sequence is then
+    recomputed under autograd). ``step``: the step loop under autograd. ``eager`` / ``compiled``: the
     hand-written sequence for every single-input gate, the sigmoid one included (so gates can be
     compared on the same code path). ``triton``: that sequence as one Triton launch forward and one
     backward, for every gate, refine included (`longrnn.kernels.lstm`; float32/float64 on a CUDA device,
@@ -232,25 +232,29 @@ class LSTMCell(_GatedCell):
 
     def fused_forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """The whole sequence at once: torch's `torch.nn.LSTM` kernel (sigmoid gate, engine auto), the
-        hand-written sequence of `longrnn.cells.lstm_sequence` (other gates, or an explicit
-        engine; the refine gate only with engine triton or cpp), or None
-        (the refine gate with another engine, autocast; engine auto without autograd, where the step loop
-        is faster: 189 against 247 ms in docs/benchmarks.md) so that the step loop runs. Also None while
-        ``torch.compile`` traces the model: neither kernel traces, and the step loop gives the same numbers."""
+        hand-written sequence of `longrnn.cells.lstm_sequence` (the engine's kernel: with engine auto the
+        C++ or Triton one of `kernel_engine`, else the compiled one for the single-input gates while
+        autograd records), or None (autocast; the refine gate without a kernel; engine auto without
+        autograd and without a kernel, where the step loop is faster than the compiled sequence: 189
+        against 247 ms in docs/benchmarks.md) so that the step loop runs. Also None while
+        ``torch.compile`` traces the model: neither kernel traces, and the step loop gives the same numbers.
+        With engine auto the gradients can be differentiated again (``twice_differentiable``)."""
         if torch.compiler.is_compiling() or self.engine == "step":
             return None
         if self.has_fused_kernel and self.engine == "auto":
             outputs, h_n, c_n = fused_sequence(torch.lstm, x, tuple(state), self.weights(), True, self.training)
             return outputs, (h_n, c_n)
-        if self.engine == "auto" and not torch.is_grad_enabled():
+        if autocast_enabled(x.device):
             return None
-        engine = self.engine
-        single_input = self.gate in ("sigmoid", "fast", "softsign")
-        if (single_input or engine in KERNEL_ENGINES) and not autocast_enabled(x.device):
-            x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
-            outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, engine)
-            return outputs, (h_n, c_n)
-        return None
+        engine = kernel_engine(self.engine, x.device) or self.engine
+        if engine == "auto":
+            engine = "compiled" if torch.is_grad_enabled() else None
+        if engine is None or (self.gate == "refine" and engine not in KERNEL_ENGINES):
+            return None
+        x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
+        outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, engine,
+                                          twice_differentiable=self.engine == "auto")
+        return outputs, (h_n, c_n)
 
 
 @register("gru", "GRU, PyTorch's equations; options gate (sigmoid|fast|softsign|refine), forget_init, weight_init")
@@ -267,7 +271,9 @@ class GRUCell(_GatedCell):
     block holds the refine gate of z. State: a (batch, H) tensor, which is also the output.
 
     ``engine`` (auto | triton | cpp | step) chooses how a whole sequence runs; it changes speed only.
-    ``auto``: torch's GRU kernel for the sigmoid gate, else the step loop; ``cpp``: the C++ loop
+    ``auto``: torch's GRU kernel for the sigmoid gate; for the other gates the ``cpp`` kernel on the CPU
+    and the ``triton`` one on a CUDA device (`kernel_engine`; else, with a warning, the step loop), with
+    gradients that can be differentiated again; ``cpp``: the C++ loop
     (`longrnn.kernels.cpu`, built on first use) for every gate (the CPU);
     ``triton``: one Triton launch forward and one backward for every gate,
     refine included (`longrnn.cells.kernel_sequences`; float32/float64
@@ -321,16 +327,18 @@ class GRUCell(_GatedCell):
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
         """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
-        sigmoid gate), `gru_sequence`'s Triton kernels (engine triton, every gate, outside autocast and
-        torch.compile's tracing), or None when neither applies (the step loop runs)."""
-        engine = self.engine
-        if engine in KERNEL_ENGINES and not autocast_enabled(x.device) and not torch.compiler.is_compiling():
-            H = self.hidden_size
-            b_rz = self.bias_hh.clone()
-            b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
-            x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
-            return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, engine)
-        if self.engine != "auto" or not self.has_fused_kernel:
+        sigmoid gate), `gru_sequence`'s kernels (engine triton or cpp, or with engine auto the kernel of
+        `kernel_engine`, for every gate; outside autocast and torch.compile's tracing), or None when
+        neither applies (the step loop runs). With engine auto the gradients can be differentiated again."""
+        if self.engine == "auto" and self.has_fused_kernel:
+            outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)
+            return outputs, h_n
+        engine = kernel_engine(self.engine, x.device)
+        if engine is None or autocast_enabled(x.device) or torch.compiler.is_compiling():
             return None
-        outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)
-        return outputs, h_n
+        H = self.hidden_size
+        b_rz = self.bias_hh.clone()
+        b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
+        x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
+        return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, engine,
+                            twice_differentiable=self.engine == "auto")

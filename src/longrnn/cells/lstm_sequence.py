@@ -32,10 +32,20 @@ operation). All equal the step loop in outputs and gradients (float64 tests,
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import torch
 
-from longrnn.cells.kernel_sequences import KERNEL_ENGINES, in_input_dtypes, incoming, prepared
+from longrnn.cells.kernel_sequences import (
+    KERNEL_ENGINES,
+    differentiated,
+    in_input_dtypes,
+    incoming,
+    keep_for_backward,
+    kernel_saved,
+    prepared,
+)
+from longrnn.cells.sequence_references import lstm_reference
 from longrnn.functional.gates import gate_with_derivative
 
 POINTWISE_ENGINES = ("eager", "compiled", "auto")  # the loop in Python, the step's pointwise part as named
@@ -120,42 +130,32 @@ class _LSTMSequence(torch.autograd.Function):
     # The per-step tensors stay in lists on ctx: stacking them would copy them into fresh buffers of
     # tens of MB, which on the CPU costs more page faults than the whole recurrence costs arithmetic.
     @staticmethod
-    def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine):
+    def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine, twice):
         ctx.gate, ctx.engine = gate, engine
+        inputs = (x_proj, h0, c0, weight_hh)
+        reference = twice and partial(lstm_reference, gate=gate)
+        what = f"the LSTM with gate {gate!r} and engine {engine!r}"
         # detached: a compiled step would otherwise be specialised on each input's requires_grad flag
-        x_proj, h0, c0, weight_hh = (t.detach() for t in (x_proj, h0, c0, weight_hh))
+        x_proj, h0, c0, weight_hh = (t.detach() for t in inputs)
         if engine in KERNEL_ENGINES:
             ctx.kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh, engine=engine)
             hs, cs, pre = ctx.kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
-            ctx.save_for_backward(weight_hh, hs, cs, pre)
+            keep_for_backward(ctx, (weight_hh, hs, cs, pre), inputs, reference, what)
             return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1], cs[-1])
         step, ctx.step_back = pointwise_functions(engine)
         outputs, c, (ctx.factors, ctx.carry, ctx.forget) = _forward(x_proj, h0, c0, weight_hh, gate, step)
         outputs = torch.stack(outputs)  # time-major (T, B, H): outputs[:-1] are the states h_{t-1}
-        ctx.save_for_backward(weight_hh, h0, outputs)
+        keep_for_backward(ctx, (weight_hh, h0, outputs), inputs, reference, what)
         return outputs.transpose(0, 1), outputs[-1], c
 
     @staticmethod
-    def backward(ctx, grad_outputs, grad_h, grad_c):
-        with torch.no_grad():
-            backward = _backward_kernels if ctx.engine in KERNEL_ENGINES else _backward
-            grads = backward(ctx, grad_outputs, grad_h, grad_c)
-        if not torch.is_grad_enabled():  # the usual case; True under backward(create_graph=True)
-            return grads
-        # As torch's once_differentiable, with a message that names the way out: these gradients carry
-        # a node that raises if anything differentiates them again (a gradient penalty, say).
-        message = (f"the LSTM with gate {ctx.gate!r} and engine {ctx.engine!r} runs a hand-written backward, whose "
-                   "gradients cannot be differentiated again; build it with engine='step' for second derivatives")
-        tensors = [g for g in grads if g is not None]
-        raising = torch._C._functions.DelayedError(message.encode(), len(tensors))(
-            *[g.detach().requires_grad_() for g in tensors])
-        raising = iter(raising if isinstance(raising, tuple) else (raising,))
-        return tuple(None if g is None else next(raising) for g in grads)
+    def backward(ctx, *grads):
+        return differentiated(ctx, grads, _backward_kernels if ctx.engine in KERNEL_ENGINES else _backward, options=3)
 
 
 def _backward(ctx, grad_outputs, grad_h, grad_c):
     """The hand-written backward of the module docstring."""
-    weight_hh, h0, outputs = ctx.saved_tensors
+    weight_hh, h0, outputs = kernel_saved(ctx)
     T = outputs.shape[0]
     # one contiguous copy, so that each step reads a contiguous slice (strided ones cost a copy each)
     grad_steps = [None] * T if grad_outputs is None else grad_outputs.transpose(0, 1).contiguous().unbind(0)
@@ -170,16 +170,16 @@ def _backward(ctx, grad_outputs, grad_h, grad_c):
     da = torch.stack(da_all)  # (T, B, 4H): the gradient of x_proj
     H4 = da.shape[-1]
     grad_weight = da[0].t() @ h0 + da[1:].reshape(-1, H4).t() @ outputs[:-1].reshape(-1, H4 // 4)
-    return da, dh, dc, grad_weight, None, None
+    return da, dh, dc, grad_weight
 
 
 def _backward_kernels(ctx, grad_outputs, grad_h, grad_c):
     """The same backward as one kernel call (Triton or C++); ∂L/∂W_hh as one product, as in `_backward`."""
-    weight_hh, hs, cs, pre = ctx.saved_tensors  # hs, cs: (T + 1, B, H), the initial state first
+    weight_hh, hs, cs, pre = kernel_saved(ctx)  # hs, cs: (T + 1, B, H), the initial state first
     da, dh, dc = ctx.kernels.lstm_backward(pre, cs, weight_hh, *incoming(hs, grad_outputs, grad_h, grad_c), ctx.gate)
     H4 = da.shape[-1]
     grad_weight = da.reshape(-1, H4).t() @ hs[:-1].reshape(-1, H4 // 4)  # Σ_t da_tᵀ h_{t-1}
-    return *in_input_dtypes(ctx, da, dh, dc, grad_weight), None, None
+    return in_input_dtypes(ctx, da, dh, dc, grad_weight)
 
 
 def _add(a, b, like):
@@ -190,7 +190,7 @@ def _add(a, b, like):
 
 
 def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weight_hh: torch.Tensor,
-                  gate: str, engine: str = "auto"):
+                  gate: str, engine: str = "auto", twice_differentiable: bool = False):
     """LSTM over ``x_proj`` (time, batch, 4H) = W_ih x + b_ih + b_hh, from state (h0, c0).
 
     ``x_proj`` is time-major so that every step reads a contiguous slice.
@@ -204,7 +204,10 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     "triton" the whole sequence as one Triton launch forward and one backward (on a CUDA device), "cpp"
     as one C++ loop each (on the CPU; `longrnn.kernels.cpu`); for these two half precision is computed in
     float32, and another device is a UsageError (`longrnn.cells.kernel_sequences`).
+    ``twice_differentiable``: the gradients can be differentiated again (`backward(create_graph=True)`:
+    the sequence is then recomputed by `longrnn.cells.sequence_references.lstm_reference` under autograd),
+    at the cost of keeping ``x_proj`` until the backward; without it they raise if differentiated again.
     """
     if gate == "refine" and engine not in KERNEL_ENGINES:
         raise ValueError(f"the refine gate's hand-written sequence is engine 'triton' or 'cpp' only, not {engine!r}")
-    return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine)
+    return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine, twice_differentiable)

@@ -12,8 +12,9 @@ Initialisation as in the warm-up paper's code (Lambrechts et al. 2023, glambrech
 on every matrix (here each gate block on its own), zero biases. Parameters: ``weight_ih`` (2H, I) and
 ``weight_hh`` (2H, H) with blocks f, h; ``bias`` (2H). State: a (batch, H) tensor, also the output.
 
-``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
-`longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
+``engine``: auto (the Triton kernels on a CUDA device where the ``gpu`` extra is installed, with gradients
+that can be differentiated again; the step loop elsewhere) or triton (one Triton launch forward and one
+backward, `longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import xavier_uniform_blocks
-from longrnn.cells.kernel_sequences import mgu_sequence
+from longrnn.cells.kernel_sequences import kernel_engine, mgu_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import unknown
 
@@ -74,8 +75,11 @@ class MGUCell(Cell):
         return h, h
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
-        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
-        Triton launch forward and one backward; otherwise None, and the step loop runs."""
-        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+        """With engine triton, or auto on a CUDA device (`kernel_engine`), outside autocast and torch.compile's
+        tracing: the whole sequence as one Triton launch forward and one backward; otherwise None, and the
+        step loop runs."""
+        engine = kernel_engine(self.engine, x.device, cpp=False)
+        if engine is None or autocast_enabled(x.device) or torch.compiler.is_compiling():
             return None
-        return mgu_sequence(self.project_input(x.transpose(0, 1)), state, self.weight_hh)
+        return mgu_sequence(self.project_input(x.transpose(0, 1)), state, self.weight_hh,
+                            twice_differentiable=self.engine == "auto")

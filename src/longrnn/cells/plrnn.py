@@ -51,7 +51,7 @@ from torch import nn
 
 from longrnn.cells.base import Cell, autocast_enabled, zero_state
 from longrnn.cells.init import np_input_scale
-from longrnn.cells.kernel_sequences import plrnn_sequence
+from longrnn.cells.kernel_sequences import kernel_engine, plrnn_sequence
 from longrnn.cells.registry import register
 from longrnn.errors import UsageError, unknown
 
@@ -96,8 +96,10 @@ class PLRNNCell(Cell):
     """One step of the PLRNN; see the module docstring for the equation, parameters and options.
 
     State: z, a (batch, M) tensor. Output: z (``output="z"``) or relu(z) (``output="relu"``).
-    ``engine``: auto (the step loop) or triton (one Triton launch forward and one backward,
-    `longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the ``gpu`` extra).
+    ``engine``: auto (the Triton kernels on a CUDA device where the ``gpu`` extra is installed, with
+    gradients that can be differentiated again; the step loop elsewhere) or triton (one Triton launch
+    forward and one backward, `longrnn.cells.kernel_sequences`; float32/float64 on a CUDA device, the
+    ``gpu`` extra).
     """
 
     def __init__(
@@ -192,11 +194,14 @@ class PLRNNCell(Cell):
         return (torch.relu(z) if self.output == "relu" else z), z
 
     def fused_forward(self, x: torch.Tensor, state: torch.Tensor):
-        """With engine triton (outside autocast and torch.compile's tracing): the whole sequence as one
-        Triton launch forward and one backward (`longrnn.cells.kernel_sequences`); otherwise None."""
-        if self.engine != "triton" or autocast_enabled(x.device) or torch.compiler.is_compiling():
+        """With engine triton, or auto on a CUDA device (`kernel_engine`), outside autocast and torch.compile's
+        tracing: the whole sequence as one Triton launch forward and one backward
+        (`longrnn.cells.kernel_sequences`); otherwise None."""
+        engine = kernel_engine(self.engine, x.device, cpp=False)
+        if engine is None or autocast_enabled(x.device) or torch.compiler.is_compiling():
             return None
-        z, z_n = plrnn_sequence(self.project_input(x.transpose(0, 1)), state, self.A, self.coupling(), self.h)
+        z, z_n = plrnn_sequence(self.project_input(x.transpose(0, 1)), state, self.A, self.coupling(), self.h,
+                                twice_differentiable=self.engine == "auto")
         return (torch.relu(z) if self.output == "relu" else z), z_n
 
     def extra_repr(self) -> str:
