@@ -124,3 +124,33 @@ def test_train_with_the_cpp_engine_off_the_cpu_exits_2_before_making_a_run_direc
     assert code == 2
     assert "engine 'cpp' runs on the CPU, not on 'meta'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("gate", ["fast", "refine"])
+def test_without_autograd_the_cpp_forward_keeps_one_step_and_gives_the_same_outputs(name, gate):
+    torch.manual_seed(4)
+    cell = make_cell(name, 3, 6, gate=gate, engine="cpp").double()
+    x = torch.randn(2, 11, 3, dtype=torch.float64)
+    state = cell.init_state(2, dtype=torch.float64)
+    recorded = cell.fused_forward(x, state)
+    with torch.no_grad():
+        inferred = cell.fused_forward(x, state)
+    for a, b in zip(torch.utils._pytree.tree_leaves(inferred), torch.utils._pytree.tree_leaves(recorded)):
+        torch.testing.assert_close(a, b.detach(), rtol=0, atol=0)
+    T, B, H = 11, 2, 6
+    blocks = 4 if name == "lstm" or gate == "refine" else 3
+    x_proj, h0 = torch.randn(T, B, blocks * H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    weight = torch.randn(blocks * H, H, dtype=torch.float64)
+    if name == "lstm":
+        hs, cs, a = cpu.lstm_forward(x_proj, h0, h0, weight, gate, keep=False)
+        kept = cpu.lstm_forward(x_proj, h0, h0, weight, gate)
+        assert cs.shape == (1, B, H) and a.shape == (1, B, blocks * H)
+        torch.testing.assert_close(cs[-1], kept[1][-1], rtol=0, atol=0)
+    else:
+        bias_hn = torch.randn(H, dtype=torch.float64)
+        hs, saved = cpu.gru_forward(x_proj, h0, weight, bias_hn, gate, keep=False)
+        kept = cpu.gru_forward(x_proj, h0, weight, bias_hn, gate)
+        assert saved.shape == (1, B, (blocks + 1) * H)
+    assert hs.shape == (T + 1, B, H)
+    torch.testing.assert_close(hs, kept[0], rtol=0, atol=0)

@@ -140,6 +140,18 @@ def incoming(hs: torch.Tensor, *grads):
     return steps, *(torch.zeros_like(hs[0]) if g is None else g.to(hs.dtype).contiguous() for g in last)
 
 
+def recording(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records an operation on ``tensors``, so that a backward may follow (decided before
+    an autograd function runs: inside its forward, recording is off)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def inference_only(engine: str, keep: bool) -> dict:
+    """The keyword that tells a C++ forward no backward follows (``keep=False``: it then keeps one step's
+    buffers instead of every step's); the Triton kernels always keep every step."""
+    return {"keep": False} if engine == "cpp" and not keep else {}
+
+
 def keep_for_backward(ctx, saved, inputs, reference, what: str) -> None:
     """Save what the kernel's backward reads (``saved``) and, where ``reference`` is given (a function of
     ``inputs`` from `longrnn.cells.sequence_references`: the sequences' twice-differentiable form), the
@@ -201,10 +213,10 @@ def _raising_if_differentiated(grads, message: str):
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate, engine, twice):
+    def forward(ctx, x_proj, h0, weight_hh, bias_hn, gate, engine, twice, keep):
         inputs = (x_proj, h0, weight_hh, bias_hn)
         ctx.kernels, (x_proj, h0, weight_hh, bias_hn) = prepared(ctx, "gru", *inputs, engine=engine)
-        hs, saved = ctx.kernels.gru_forward(x_proj, h0, weight_hh, bias_hn, gate)
+        hs, saved = ctx.kernels.gru_forward(x_proj, h0, weight_hh, bias_hn, gate, **inference_only(engine, keep))
         ctx.gate = gate
         keep_for_backward(ctx, (weight_hh, hs, saved), inputs, twice and partial(gru_reference, gate=gate),
                           f"the GRU with gate {gate!r} and engine {engine!r}")
@@ -212,7 +224,7 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return differentiated(ctx, grads, _gru_backward, options=3)
+        return differentiated(ctx, grads, _gru_backward, options=4)
 
 
 def _gru_backward(ctx, grad_outputs, grad_h):
@@ -229,7 +241,8 @@ def gru_sequence(x_proj, h0, weight_hh, bias_hn, gate: str, engine: str = "trito
     ``gate`` (sigmoid, fast or softsign); with ``gate="refine"`` x_proj and weight_hh have a fourth block,
     the refine gate's (x_proj's with its b_hq). ``engine``: "triton" or "cpp" (`sequence_kernels`);
     ``twice_differentiable`` as `keep_for_backward`."""
-    return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate, engine, twice_differentiable)
+    keep = recording(x_proj, h0, weight_hh, bias_hn)
+    return _GRUSequence.apply(x_proj, h0, weight_hh, bias_hn, gate, engine, twice_differentiable, keep)
 
 
 class _BistableSequence(torch.autograd.Function):

@@ -41,9 +41,11 @@ from longrnn.cells.kernel_sequences import (
     differentiated,
     in_input_dtypes,
     incoming,
+    inference_only,
     keep_for_backward,
     kernel_saved,
     prepared,
+    recording,
 )
 from longrnn.cells.sequence_references import lstm_reference
 from longrnn.functional.gates import gate_with_derivative
@@ -130,7 +132,7 @@ class _LSTMSequence(torch.autograd.Function):
     # The per-step tensors stay in lists on ctx: stacking them would copy them into fresh buffers of
     # tens of MB, which on the CPU costs more page faults than the whole recurrence costs arithmetic.
     @staticmethod
-    def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine, twice):
+    def forward(ctx, x_proj, h0, c0, weight_hh, gate, engine, twice, keep):
         ctx.gate, ctx.engine = gate, engine
         inputs = (x_proj, h0, c0, weight_hh)
         reference = twice and partial(lstm_reference, gate=gate)
@@ -139,7 +141,7 @@ class _LSTMSequence(torch.autograd.Function):
         x_proj, h0, c0, weight_hh = (t.detach() for t in inputs)
         if engine in KERNEL_ENGINES:
             ctx.kernels, (x_proj, h0, c0, weight_hh) = prepared(ctx, "lstm", x_proj, h0, c0, weight_hh, engine=engine)
-            hs, cs, pre = ctx.kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate)
+            hs, cs, pre = ctx.kernels.lstm_forward(x_proj, h0, c0, weight_hh, gate, **inference_only(engine, keep))
             keep_for_backward(ctx, (weight_hh, hs, cs, pre), inputs, reference, what)
             return in_input_dtypes(ctx, hs[1:].transpose(0, 1), hs[-1], cs[-1])
         step, ctx.step_back = pointwise_functions(engine)
@@ -150,7 +152,7 @@ class _LSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        return differentiated(ctx, grads, _backward_kernels if ctx.engine in KERNEL_ENGINES else _backward, options=3)
+        return differentiated(ctx, grads, _backward_kernels if ctx.engine in KERNEL_ENGINES else _backward, options=4)
 
 
 def _backward(ctx, grad_outputs, grad_h, grad_c):
@@ -210,4 +212,5 @@ def lstm_sequence(x_proj: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, weig
     """
     if gate == "refine" and engine not in KERNEL_ENGINES:
         raise ValueError(f"the refine gate's hand-written sequence is engine 'triton' or 'cpp' only, not {engine!r}")
-    return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine, twice_differentiable)
+    keep = recording(x_proj, h0, c0, weight_hh)
+    return _LSTMSequence.apply(x_proj, h0, c0, weight_hh, gate, engine, twice_differentiable, keep)

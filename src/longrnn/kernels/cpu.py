@@ -106,10 +106,13 @@ def packed(weight, batch: int):
     return torch.ops.mkldnn._reorder_linear_weight(weight, batch)
 
 
-def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None):
+def lstm_forward(x_proj, h0, c0, weight_hh, gate: str, block: int | None = None, keep: bool = True):
     """As `longrnn.kernels.lstm.lstm_forward` (``block`` is ignored): x_proj (T, B, 4H), h0 and c0 (B, H),
-    weight_hh (4H, H), contiguous, float32 or float64, on the CPU. Returns (hs, cs (T + 1, B, H), a (T, B, 4H))."""
-    return extension().lstm_forward(x_proj, h0, c0, weight_hh, GATE_CODES[gate], packed(weight_hh, h0.shape[0]))
+    weight_hh (4H, H), contiguous, float32 or float64, on the CPU. Returns (hs, cs (T + 1, B, H), a (T, B, 4H)).
+    ``keep=False`` (no backward follows): cs holds only c_T (1, B, H) and a one step, so that inference
+    allocates the outputs alone."""
+    return extension().lstm_forward(x_proj, h0, c0, weight_hh, GATE_CODES[gate], packed(weight_hh, h0.shape[0]),
+                                    keep)
 
 
 def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, block: int | None = None):
@@ -118,10 +121,12 @@ def lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, gate: str, blo
     return extension().lstm_backward(a, cs, weight_hh, grad_outputs, grad_h, grad_c, GATE_CODES[gate], transposed)
 
 
-def gru_forward(x_proj, h0, weight_hh, bias_hn, gate: str, block: int | None = None):
+def gru_forward(x_proj, h0, weight_hh, bias_hn, gate: str, block: int | None = None, keep: bool = True):
     """As `longrnn.kernels.gru.gru_forward`: x_proj (T, B, NB H), h0 (B, H), weight_hh (NB H, H), bias_hn (H);
-    NB = 4 for the refine gate, else 3. Returns (hs (T + 1, B, H), saved (T, B, (NB + 1)H))."""
-    return extension().gru_forward(x_proj, h0, weight_hh, bias_hn, GATE_CODES[gate], packed(weight_hh, h0.shape[0]))
+    NB = 4 for the refine gate, else 3. Returns (hs (T + 1, B, H), saved (T, B, (NB + 1)H)); ``keep=False``
+    (no backward follows): saved holds one step."""
+    return extension().gru_forward(x_proj, h0, weight_hh, bias_hn, GATE_CODES[gate], packed(weight_hh, h0.shape[0]),
+                                   keep)
 
 
 def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: int | None = None):

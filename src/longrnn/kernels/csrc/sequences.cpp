@@ -196,6 +196,10 @@ void gru_backward_row(const T* __restrict__ saved, const T* __restrict__ h_prev,
 
 // The time loops: one BLAS product a step (ATen), the element-wise part row by row.
 
+// a and cs hold every step (for the backward), or, without it, one step's pre-activations and two cell
+// states used in turn: row(t) picks the row of step t in either.
+inline int64_t row(const at::Tensor& buffer, int64_t t) { return t % buffer.size(0); }
+
 template <int GATE, typename T>
 void lstm_forward_steps(const at::Tensor& x_proj, const Product& recurrent, at::Tensor& hs, at::Tensor& cs,
                         at::Tensor& a) {
@@ -204,9 +208,9 @@ void lstm_forward_steps(const at::Tensor& x_proj, const Product& recurrent, at::
     const at::Tensor rec = recurrent(hs[t]);  // h_{t-1} W_hhᵀ
     const T* xp = x_proj[t].data_ptr<T>();
     const T* rp = rec.data_ptr<T>();
-    T* ap = a[t].data_ptr<T>();
-    const T* c_prev = cs[t].data_ptr<T>();
-    T* c_next = cs[t + 1].data_ptr<T>();
+    T* ap = a[row(a, t)].data_ptr<T>();
+    const T* c_prev = cs[row(cs, t)].data_ptr<T>();
+    T* c_next = cs[row(cs, t + 1)].data_ptr<T>();
     T* h_next = hs[t + 1].data_ptr<T>();
     for_each_sequence(B, H, [&](int64_t b) {
       lstm_forward_row<GATE, T>(xp + b * 4 * H, rp + b * 4 * H, ap + b * 4 * H, c_prev + b * H, c_next + b * H,
@@ -248,7 +252,7 @@ void gru_forward_steps(const at::Tensor& x_proj, const Product& recurrent, const
     const T* xp = x_proj[t].data_ptr<T>();
     const T* h_prev = hs[t].data_ptr<T>();
     T* h_next = hs[t + 1].data_ptr<T>();
-    T* sp = saved[t].data_ptr<T>();
+    T* sp = saved[row(saved, t)].data_ptr<T>();
     for_each_sequence(B, H, [&](int64_t b) {
       gru_forward_row<GATE, T>(xp + b * NB * H, rp + b * NB * H, bn, h_prev + b * H, h_next + b * H,
                                sp + b * (NB + 1) * H, H);
@@ -283,19 +287,24 @@ void gru_backward_steps(const at::Tensor& saved, const at::Tensor& hs, const Pro
 // (tensors contiguous, float32 or float64, on the CPU; the Python side checks and allocates nothing else),
 // and the recurrent weight packed for oneDNN (forward: W_hh; backward: W_hhᵀ) or None (see Product).
 
+// keep: whether a backward follows. Without one, a holds one step and cs two (see row), and the cs
+// returned holds the last cell state alone; hs always holds every step (the outputs).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_forward(const at::Tensor& x_proj, const at::Tensor& h0,
                                                             const at::Tensor& c0, const at::Tensor& weight_hh,
-                                                            int64_t gate, std::optional<at::Tensor> packed) {
+                                                            int64_t gate, std::optional<at::Tensor> packed,
+                                                            bool keep) {
   const int64_t T_ = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  at::Tensor hs = at::empty({T_ + 1, B, H}, x_proj.options()), cs = at::empty({T_ + 1, B, H}, x_proj.options());
+  at::Tensor hs = at::empty({T_ + 1, B, H}, x_proj.options());
+  at::Tensor cs = at::empty({keep ? T_ + 1 : 2, B, H}, x_proj.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
-  at::Tensor a = at::empty_like(x_proj);
+  at::Tensor a = at::empty({keep ? T_ : 1, B, x_proj.size(2)}, x_proj.options());
   const Product recurrent{weight_hh, packed};
   with_gate(gate, [&](auto g) {
     AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward",
                                [&] { lstm_forward_steps<decltype(g)::value, scalar_t>(x_proj, recurrent, hs, cs, a); });
   });
+  if (!keep) cs = cs.narrow(0, row(cs, T_), 1);
   return {hs, cs, a};
 }
 
@@ -314,13 +323,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_backward(const at::Tensor& a
   return {da, dh, dc};
 }
 
+// keep: as lstm_forward's (without it, saved holds one step).
 std::tuple<at::Tensor, at::Tensor> gru_forward(const at::Tensor& x_proj, const at::Tensor& h0,
                                                const at::Tensor& weight_hh, const at::Tensor& bias_hn,
-                                               int64_t gate, std::optional<at::Tensor> packed) {
+                                               int64_t gate, std::optional<at::Tensor> packed, bool keep) {
   const int64_t T_ = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
   at::Tensor hs = at::empty({T_ + 1, B, H}, x_proj.options());
   hs[0].copy_(h0);
-  at::Tensor saved = at::empty({T_, B, x_proj.size(2) + H}, x_proj.options());
+  at::Tensor saved = at::empty({keep ? T_ : 1, B, x_proj.size(2) + H}, x_proj.options());
   const Product recurrent{weight_hh, packed};
   with_gate(gate, [&](auto g) {
     AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "gru_forward", [&] {
