@@ -251,7 +251,9 @@ class LSTMCell(_GatedCell):
             engine = "compiled" if torch.is_grad_enabled() else None
         if engine is None or (self.gate == "refine" and engine not in KERNEL_ENGINES):
             return None
-        x_proj = self.project_input(x.transpose(0, 1)) + self.bias_hh  # time-major: (T, B, 4H)
+        # time-major (T, B, 4H), both biases in the product's one output (a second buffer of this size
+        # costs its page faults on the CPU)
+        x_proj = F.linear(x.transpose(0, 1), self.weight_ih, self.bias_ih + self.bias_hh)
         outputs, h_n, c_n = lstm_sequence(x_proj, *state, self.weight_hh, self.gate, engine,
                                           twice_differentiable=self.engine == "auto")
         return outputs, (h_n, c_n)
@@ -339,6 +341,6 @@ class GRUCell(_GatedCell):
         H = self.hidden_size
         b_rz = self.bias_hh.clone()
         b_rz[2 * H : 3 * H] = 0  # b_hn is inside r's product: the kernel adds it
-        x_proj = self.project_input(x.transpose(0, 1)) + b_rz  # time-major: (T, B, 3H or 4H)
+        x_proj = F.linear(x.transpose(0, 1), self.weight_ih, self.bias_ih + b_rz)  # time-major: (T, B, 3H or 4H)
         return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, engine,
                             twice_differentiable=self.engine == "auto")
