@@ -154,3 +154,40 @@ def test_without_autograd_the_cpp_forward_keeps_one_step_and_gives_the_same_outp
         assert saved.shape == (1, B, (blocks + 1) * H)
     assert hs.shape == (T + 1, B, H)
     torch.testing.assert_close(hs, kept[0], rtol=0, atol=0)
+
+
+def test_large_buffers_come_back_only_when_nothing_holds_them():
+    """The kernels keep buffers of 1 MiB and more for the next call of the same shape: a buffer held by a
+    tensor or by a view of it is never handed out again; a freed one is, and the numbers do not change."""
+    T, B, H = 64, 16, 64  # a: (T, B, 4H) float32 = 1 MiB
+    x_proj, h0, weight = torch.randn(T, B, 4 * H), torch.randn(B, H), torch.randn(4 * H, H) * 0.1
+    hs, cs, a = cpu.lstm_forward(x_proj, h0, h0, weight, "fast")
+    first, expected = a.data_ptr(), hs.clone()
+    held = cpu.lstm_forward(x_proj, h0, h0, weight, "fast")
+    assert held[2].data_ptr() != first and held[0].data_ptr() != hs.data_ptr()
+    view = a[3:]
+    del hs, cs, a
+    again = cpu.lstm_forward(x_proj, h0, h0, weight, "fast")
+    assert again[2].data_ptr() != first  # the view still holds it
+    del view, again
+    reused = cpu.lstm_forward(x_proj, h0, h0, weight, "fast")
+    assert first in {t.data_ptr() for t in reused}
+    torch.testing.assert_close(reused[0], expected, rtol=0, atol=0)
+    del held, reused
+    cpu.release_buffers()
+
+
+def test_training_steps_on_kept_buffers_give_the_same_gradients_as_the_first():
+    torch.manual_seed(5)
+    cell = make_cell("lstm", 8, 64, gate="softsign", engine="cpp")
+    model = Recurrent(cell, fused=True)
+    x = torch.randn(16, 80, 8)
+    grads = []
+    for _ in range(3):
+        model.zero_grad()
+        out, _ = model(x)
+        out.square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for later in grads[1:]:
+        for a, b in zip(later, grads[0]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -7,7 +7,7 @@ whose docstrings hold the equations and the hand-written backward), so the autog
 compiled on first use with `torch.utils.cpp_extension.load` (a C++ compiler, and ninja: the system's or
 the ``cpp`` extra's; about half a minute, then cached in torch's extensions directory,
 ``TORCH_EXTENSIONS_DIR``). `extension` returns None where it cannot be built, and says why in
-`build_error`.
+`build_error`. Large buffers are kept between calls and reused once free (`release_buffers`).
 """
 
 from __future__ import annotations
@@ -133,6 +133,14 @@ def gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, gate: str, block: i
     """As `longrnn.kernels.gru.gru_backward`: returns (∂L/∂x_proj, [da_r, da_z, dm(, da_q)], ∂L/∂h_0)."""
     transposed = packed(weight_hh.t().contiguous(), grad_h.shape[0])
     return extension().gru_backward(saved, hs, weight_hh, grad_outputs, grad_h, GATE_CODES[gate], transposed)
+
+
+def release_buffers() -> None:
+    """Drop the large buffers the kernels keep for the next sequence of the same shape (`csrc/sequences.cpp`:
+    up to 8, each kept only while nothing else holds it) and return their memory; for a process that
+    leaves training and needs the memory back. Nothing to do where the extension was never built."""
+    if "module" in _BUILT:
+        _BUILT["module"].release_buffers()
 
 
 def available() -> bool:

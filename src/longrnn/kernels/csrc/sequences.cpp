@@ -13,7 +13,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
 
@@ -86,6 +88,42 @@ struct Product {
     return stack[0].toTensor();
   }
 };
+
+// Large buffers (the pre-activations, the states and their gradients: tens of MB at T = 1000) are kept
+// for the next sequence of the same shape: fresh ones are mapped from the system and fault on every
+// page's first touch, which cost these loops a fifth of their time (docs/benchmarks.md). A kept buffer
+// is handed out again only when the pool holds its one reference: no tensor, view or saved variable
+// shares its storage. The pool's own tensor never reaches Python (each caller gets an alias of it): a
+// Python object, once made, would hold a reference of its own for as long as the pool does. At most
+// kPoolSize are kept; release_buffers() drops the ones not in use.
+constexpr size_t kPoolSize = 8;
+constexpr int64_t kPoolMinBytes = 1 << 20;
+std::mutex pool_mutex;
+std::vector<at::Tensor> pool;
+
+inline bool in_use(const at::Tensor& kept) { return kept.use_count() > 1 || kept.storage().use_count() > 1; }
+
+at::Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  int64_t bytes = options.dtype().itemsize();
+  for (int64_t n : sizes) bytes *= n;
+  if (bytes < kPoolMinBytes) return at::empty(sizes, options);
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  for (const at::Tensor& kept : pool) {
+    if (!in_use(kept) && kept.sizes() == sizes && kept.dtype() == options.dtype()) return kept.alias();
+  }
+  // none free of this shape: free ones of other shapes go first (a new batch size or length)
+  pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
+             pool.end());
+  at::Tensor fresh = at::empty(sizes, options);
+  if (pool.size() < kPoolSize) pool.push_back(fresh);
+  return fresh.alias();
+}
+
+void release_buffers() {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
+             pool.end());
+}
 
 // Runs body(b) for every sequence b of the batch, split over ATen's threads.
 template <typename F>
@@ -294,11 +332,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_forward(const at::Tensor& x_
                                                             int64_t gate, std::optional<at::Tensor> packed,
                                                             bool keep) {
   const int64_t T_ = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  at::Tensor hs = at::empty({T_ + 1, B, H}, x_proj.options());
-  at::Tensor cs = at::empty({keep ? T_ + 1 : 2, B, H}, x_proj.options());
+  at::Tensor hs = buffer({T_ + 1, B, H}, x_proj.options());
+  at::Tensor cs = buffer({keep ? T_ + 1 : 2, B, H}, x_proj.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
-  at::Tensor a = at::empty({keep ? T_ : 1, B, x_proj.size(2)}, x_proj.options());
+  at::Tensor a = buffer({keep ? T_ : 1, B, x_proj.size(2)}, x_proj.options());
   const Product recurrent{weight_hh, packed};
   with_gate(gate, [&](auto g) {
     AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward",
@@ -313,7 +351,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_backward(const at::Tensor& a
                                                              const at::Tensor& grad_outputs,
                                                              const at::Tensor& grad_h, const at::Tensor& grad_c,
                                                              int64_t gate, std::optional<at::Tensor> packed) {
-  at::Tensor da = at::empty_like(a), dh = grad_h.clone(), dc = grad_c.clone();
+  at::Tensor da = buffer(a.sizes(), a.options()), dh = grad_h.clone(), dc = grad_c.clone();
   const Product transposed{weight_hh.t().contiguous(), packed};
   with_gate(gate, [&](auto g) {
     AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstm_backward", [&] {
@@ -328,9 +366,9 @@ std::tuple<at::Tensor, at::Tensor> gru_forward(const at::Tensor& x_proj, const a
                                                const at::Tensor& weight_hh, const at::Tensor& bias_hn,
                                                int64_t gate, std::optional<at::Tensor> packed, bool keep) {
   const int64_t T_ = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  at::Tensor hs = at::empty({T_ + 1, B, H}, x_proj.options());
+  at::Tensor hs = buffer({T_ + 1, B, H}, x_proj.options());
   hs[0].copy_(h0);
-  at::Tensor saved = at::empty({keep ? T_ : 1, B, x_proj.size(2) + H}, x_proj.options());
+  at::Tensor saved = buffer({keep ? T_ : 1, B, x_proj.size(2) + H}, x_proj.options());
   const Product recurrent{weight_hh, packed};
   with_gate(gate, [&](auto g) {
     AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "gru_forward", [&] {
@@ -346,7 +384,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_backward(const at::Tensor& sa
                                                             const at::Tensor& grad_h, int64_t gate,
                                                             std::optional<at::Tensor> packed) {
   const int64_t T_ = saved.size(0), B = saved.size(1), H = hs.size(2), G = weight_hh.size(0);
-  at::Tensor dx = at::empty({T_, B, G}, saved.options()), dg = at::empty_like(dx);
+  at::Tensor dx = buffer({T_, B, G}, saved.options()), dg = buffer({T_, B, G}, saved.options());
   at::Tensor dh = grad_h.clone(), direct = at::empty({B, H}, saved.options());
   const Product transposed{weight_hh.t().contiguous(), packed};
   with_gate(gate, [&](auto g) {
@@ -364,4 +402,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward", &lstm_backward, "LSTM sequence backward: (dx_proj, dh_0, dc_0)");
   m.def("gru_forward", &gru_forward, "GRU sequence forward: (hs, saved)");
   m.def("gru_backward", &gru_backward, "GRU sequence backward: (dx_proj, dg, dh_0)");
+  m.def("release_buffers", &release_buffers, "drop the kept buffers that nothing else holds");
 }
