@@ -1,5 +1,5 @@
 // The LSTM's and the GRU's whole sequences on a CPU: the loop over time in C++, one BLAS product a step
-// (ATen's addmm) and the step's element-wise part as one plain loop over the batch's units.
+// (oneDNN or ATen's BLAS, see Product) and the step's element-wise part as one plain loop over the batch's units.
 //
 // The equations, the buffers and the signatures are those of the Triton kernels (longrnn/kernels/lstm.py,
 // longrnn/kernels/gru.py, whose docstrings write out the forward and the hand-written backward); the
