@@ -1,10 +1,11 @@
 """Gated cells: ``lstm`` and ``gru``, with PyTorch's equations and parameter layout, and a choice of gate.
 
-Each cell has its own step and a `fused_forward` that calls torch's whole-sequence kernel (`torch.lstm`
-/ `torch.gru`, the ops behind `torch.nn.LSTM` / `torch.nn.GRU`) with the cell's own parameters. The
+Each cell has its own step and a `fused_forward` that runs the whole sequence: torch's kernel (`torch.lstm`
+/ `torch.gru`, the ops behind `torch.nn.LSTM` / `torch.nn.GRU`) with the cell's own parameters, or this
+project's kernels (C++ on the CPU, Triton on CUDA) for the other gates and the CPU's GRU. The
 forget gate (LSTM) / update gate (GRU) — the gate that decides how long the state is kept — can be:
 
-* ``gate="sigmoid"``   σ, as in PyTorch (the only one the fused kernels compute);
+* ``gate="sigmoid"``   σ, as in PyTorch (the only one torch's kernels compute);
 * ``gate="fast"``      σ(sinh z) (Ohno et al., AAAI 2023), see `longrnn.functional.gates`;
 * ``gate="softsign"``  the normalized softsign (the slowly saturating baseline of that paper);
 * ``gate="refine"``    the refine gate of Gu et al. (ICML 2020): g = r(1-(1-f)²) + (1-r)f² with its own
@@ -273,8 +274,9 @@ class GRUCell(_GatedCell):
     block holds the refine gate of z. State: a (batch, H) tensor, which is also the output.
 
     ``engine`` (auto | triton | cpp | step) chooses how a whole sequence runs; it changes speed only.
-    ``auto``: torch's GRU kernel for the sigmoid gate; for the other gates the ``cpp`` kernel on the CPU
-    and the ``triton`` one on a CUDA device (`kernel_engine`; else, with a warning, the step loop), with
+    ``auto``: the ``cpp`` kernel on the CPU for every gate (where it builds; else torch's GRU kernel for
+    the sigmoid gate), torch's GRU kernel for the sigmoid gate and the ``triton`` one for the others on a
+    CUDA device (`kernel_engine`; else, with a warning, the step loop), with
     gradients that can be differentiated again; ``cpp``: the C++ loop
     (`longrnn.kernels.cpu`, built on first use) for every gate (the CPU);
     ``triton``: one Triton launch forward and one backward for every gate,
@@ -331,8 +333,10 @@ class GRUCell(_GatedCell):
         """The whole sequence at once: the `torch.nn.GRU` kernel with this cell's parameters (engine auto,
         sigmoid gate), `gru_sequence`'s kernels (engine triton or cpp, or with engine auto the kernel of
         `kernel_engine`, for every gate; outside autocast and torch.compile's tracing), or None when
-        neither applies (the step loop runs). With engine auto the gradients can be differentiated again."""
-        if self.engine == "auto" and self.has_fused_kernel:
+        neither applies (the step loop runs). With engine auto the gradients can be differentiated again.
+        Engine auto runs the sigmoid gate through the C++ kernel on the CPU where it builds: a training
+        step there cost 0.77x `torch.nn.LSTM`'s, torch's own GRU 1.37-1.49x (docs/benchmarks.md)."""
+        if self.engine == "auto" and self.has_fused_kernel and not _cpp_runs_sigmoid_gru(x):
             outputs, h_n = fused_sequence(torch.gru, x, state, self.weights(), True, self.training)
             return outputs, h_n
         engine = kernel_engine(self.engine, x.device)
@@ -344,3 +348,13 @@ class GRUCell(_GatedCell):
         x_proj = F.linear(x.transpose(0, 1), self.weight_ih, self.bias_ih + b_rz)  # time-major: (T, B, 3H or 4H)
         return gru_sequence(x_proj, state, self.weight_hh, self.bias_hh[2 * H : 3 * H], self.gate, engine,
                             twice_differentiable=self.engine == "auto")
+
+
+def _cpp_runs_sigmoid_gru(x: torch.Tensor) -> bool:
+    """Whether engine auto's sigmoid GRU takes the C++ kernel (on the CPU, where it builds, outside
+    torch.compile's tracing) rather than torch's GRU."""
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
+        return False
+    from longrnn.kernels import cpu
+
+    return cpu.available()
