@@ -93,7 +93,7 @@ struct Product {
 // for the next sequence of the same shape: fresh ones are mapped from the system and fault on every
 // page's first touch, which cost these loops a fifth of their time (docs/benchmarks.md). A kept buffer
 // is handed out again only when the pool holds its one reference: no tensor, view or saved variable
-// shares its storage. The pool's own tensor never reaches Python (each caller gets an alias of it): a
+// shares its storage. The pool's own tensor never reaches Python (each caller gets another tensor on its storage): a
 // Python object, once made, would hold a reference of its own for as long as the pool does. At most
 // kPoolSize are kept; release_buffers() drops the ones not in use.
 constexpr size_t kPoolSize = 8;
@@ -103,20 +103,26 @@ std::vector<at::Tensor> pool;
 
 inline bool in_use(const at::Tensor& kept) { return kept.use_count() > 1 || kept.storage().use_count() > 1; }
 
+// A tensor of its own on the kept one's storage (not a view of it, whose _base would bring the kept one
+// to Python).
+inline at::Tensor handed_out(const at::Tensor& kept) {
+  return at::empty({0}, kept.options()).set_(kept.storage(), kept.storage_offset(), kept.sizes(), kept.strides());
+}
+
 at::Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
   int64_t bytes = options.dtype().itemsize();
   for (int64_t n : sizes) bytes *= n;
   if (bytes < kPoolMinBytes) return at::empty(sizes, options);
   std::lock_guard<std::mutex> lock(pool_mutex);
   for (const at::Tensor& kept : pool) {
-    if (!in_use(kept) && kept.sizes() == sizes && kept.dtype() == options.dtype()) return kept.alias();
+    if (!in_use(kept) && kept.sizes() == sizes && kept.dtype() == options.dtype()) return handed_out(kept);
   }
   // none free of this shape: free ones of other shapes go first (a new batch size or length)
   pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
              pool.end());
   at::Tensor fresh = at::empty(sizes, options);
   if (pool.size() < kPoolSize) pool.push_back(fresh);
-  return fresh.alias();
+  return handed_out(fresh);
 }
 
 void release_buffers() {
