@@ -1,5 +1,6 @@
 // The LSTM's and the GRU's whole sequences on a CPU: the loop over time in C++, one BLAS product a step
-// (oneDNN or ATen's BLAS, see Product) and the step's element-wise part as one plain loop over the batch's units.
+// (oneDNN or ATen's BLAS, see Product) and the step's element-wise part as one plain loop over the
+// batch's units.
 //
 // The equations, the buffers and the signatures are those of the Triton kernels (longrnn/kernels/lstm.py,
 // longrnn/kernels/gru.py, whose docstrings write out the forward and the hand-written backward); the
@@ -93,13 +94,14 @@ struct Product {
 // for the next sequence of the same shape: fresh ones are mapped from the system and fault on every
 // page's first touch, which cost these loops a fifth of their time (docs/benchmarks.md). A kept buffer
 // is handed out again only when the pool holds its one reference: no tensor, view or saved variable
-// shares its storage. The pool's own tensor never reaches Python (each caller gets another tensor on its storage): a
-// Python object, once made, would hold a reference of its own for as long as the pool does. At most
-// kPoolSize are kept; release_buffers() drops the ones not in use.
+// shares its storage. The pool's own tensor never reaches Python (each caller gets another tensor on
+// its storage): a Python object, once made, would hold a reference of its own for as long as the pool
+// does. At most kPoolSize are kept; release_buffers() drops the ones not in use. The pool is never
+// destroyed (no tensor freed at exit after torch's allocator).
 constexpr size_t kPoolSize = 8;
 constexpr int64_t kPoolMinBytes = 1 << 20;
 std::mutex pool_mutex;
-std::vector<at::Tensor> pool;
+std::vector<at::Tensor>& pool = *new std::vector<at::Tensor>();
 
 inline bool in_use(const at::Tensor& kept) { return kept.use_count() > 1 || kept.storage().use_count() > 1; }
 
