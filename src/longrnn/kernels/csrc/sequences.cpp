@@ -105,6 +105,12 @@ std::vector<at::Tensor>& pool = *new std::vector<at::Tensor>();
 
 inline bool in_use(const at::Tensor& kept) { return kept.use_count() > 1 || kept.storage().use_count() > 1; }
 
+// Drops the kept buffers nothing else holds (pool_mutex held).
+inline void drop_free() {
+  pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
+             pool.end());
+}
+
 // A tensor of its own on the kept one's storage (not a view of it, whose _base would bring the kept one
 // to Python).
 inline at::Tensor handed_out(const at::Tensor& kept) {
@@ -119,9 +125,7 @@ at::Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
   for (const at::Tensor& kept : pool) {
     if (!in_use(kept) && kept.sizes() == sizes && kept.dtype() == options.dtype()) return handed_out(kept);
   }
-  // none free of this shape: free ones of other shapes go first (a new batch size or length)
-  pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
-             pool.end());
+  drop_free();  // none free of this shape: free ones of other shapes go first (a new batch size or length)
   at::Tensor fresh = at::empty(sizes, options);
   if (pool.size() < kPoolSize) pool.push_back(fresh);
   return handed_out(fresh);
@@ -129,8 +133,7 @@ at::Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
 
 void release_buffers() {
   std::lock_guard<std::mutex> lock(pool_mutex);
-  pool.erase(std::remove_if(pool.begin(), pool.end(), [](const at::Tensor& kept) { return !in_use(kept); }),
-             pool.end());
+  drop_free();
 }
 
 // Runs body(b) for every sequence b of the batch, split over ATen's threads.
